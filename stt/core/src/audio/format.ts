@@ -1,0 +1,25 @@
+/** Whisper and Silero both want 16 kHz mono float32; everything is converted to this once. */
+export const SAMPLE_RATE = 16_000;
+
+export type Encoding = 's16le' | 'f32le';
+
+export interface PcmFormat {
+  sampleRate: number;
+  encoding: Encoding;
+  channels: number;
+}
+
+export const DEFAULT_FORMAT: PcmFormat = { sampleRate: SAMPLE_RATE, encoding: 's16le', channels: 1 };
+
+export function bytesPerSample(encoding: Encoding): number {
+  return encoding === 's16le' ? 2 : 4;
+}
+
+export function bytesPerFrame(format: PcmFormat): number {
+  return bytesPerSample(format.encoding) * format.channels;
+}
+
+/** Samples per second of 16 kHz output for `frames` input frames at `format`. */
+export function durationMs(frames: number, sampleRate: number): number {
+  return Math.round((frames / sampleRate) * 1000);
+}

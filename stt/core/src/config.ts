@@ -1,0 +1,115 @@
+import { availableParallelism } from 'node:os';
+import { Command, Option } from 'commander';
+import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
+import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
+import { DEFAULT_SPEECH_GATE, type SpeechGate } from './vad/speech_span.js';
+
+export interface ServiceConfig {
+  name: string;
+  host: string;
+  port: number;
+  model: string;
+  modelDir?: string;
+  device: DeviceRequest;
+  threads: number;
+  language: string;
+  prompt: string;
+  audioCtx: boolean;
+  audioCtxFloor: number;
+  vad: boolean;
+  gate: SpeechGate;
+  limits: Limits;
+  logLevel: string;
+}
+
+/** What an entry point decides: its name, port and model; everything else is shared. */
+export interface ServiceDefaults {
+  name: string;
+  port: number;
+  model: string;
+  device: DeviceRequest;
+}
+
+const int = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer (got "${value}")`);
+  return n;
+};
+const num = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number (got "${value}")`);
+  return n;
+};
+const bool = (name: string) => (value: string) => {
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'on', 'yes'].includes(v)) return true;
+  if (['0', 'false', 'off', 'no'].includes(v)) return false;
+  throw new Error(`${name} must be on or off (got "${value}")`);
+};
+
+/**
+ * Environment variables (Docker-friendly) with CLI flags mirroring them; a flag wins over
+ * its variable. Invalid values fail here, before anything loads.
+ */
+export function parseServiceConfig(defaults: ServiceDefaults, argv = process.argv, env = process.env): ServiceConfig {
+  const threadsDefault = Math.max(1, Math.min(8, availableParallelism()));
+  const opt = (flags: string, description: string, envName: string, parse?: (v: string) => unknown) => {
+    const o = new Option(flags, `${description} (env ${envName})`).env(envName);
+    return parse ? o.argParser(parse) : o;
+  };
+  const program = new Command(defaults.name)
+    .description(`${defaults.name}: Whisper transcription over WebSocket (/ws/transcribe)`)
+    .addOption(opt('--host <host>', 'address to listen on', 'HOST').default('127.0.0.1'))
+    .addOption(opt('--port <port>', 'port to listen on', 'PORT', int('PORT')).default(defaults.port))
+    .addOption(opt('--model <name|path>', 'model name (tiny, base, ...) or ggml file', 'STT_MODEL').default(defaults.model))
+    .addOption(opt('--model-dir <dir>', 'where downloaded models live', 'STT_MODEL_DIR'))
+    .addOption(opt('--device <device>', 'cpu, gpu or auto', 'STT_DEVICE').default(defaults.device))
+    .addOption(opt('--threads <n>', 'whisper.cpp threads', 'STT_THREADS', int('STT_THREADS')).default(threadsDefault))
+    .addOption(opt('--language <code>', 'auto, ko, en, ...', 'STT_LANGUAGE').default('auto'))
+    .addOption(opt('--prompt <text>', 'initial prompt: names to spell right', 'STT_PROMPT').default(''))
+    .addOption(opt('--audio-ctx <on|off>', 'size the encoder to the utterance', 'STT_AUDIO_CTX', bool('STT_AUDIO_CTX')).default(true))
+    .addOption(opt('--audio-ctx-floor <frames>', 'smallest encoder context', 'STT_AUDIO_CTX_FLOOR', int('STT_AUDIO_CTX_FLOOR')).default(128))
+    .addOption(opt('--vad <on|off>', 'Silero gate before Whisper', 'STT_VAD', bool('STT_VAD')).default(true))
+    .addOption(opt('--vad-threshold <p>', 'speech probability threshold', 'STT_VAD_THRESHOLD', num('STT_VAD_THRESHOLD')).default(DEFAULT_SPEECH_GATE.threshold))
+    .addOption(opt('--max-connections <n>', 'WebSocket connections', 'STT_MAX_CONNECTIONS', int('STT_MAX_CONNECTIONS')).default(DEFAULT_LIMITS.maxConnections))
+    .addOption(opt('--max-queue <n>', 'inference jobs waiting', 'STT_MAX_QUEUE', int('STT_MAX_QUEUE')).default(DEFAULT_LIMITS.maxQueue))
+    .addOption(opt('--max-frame-bytes <n>', 'largest audio frame', 'STT_MAX_FRAME_BYTES', int('STT_MAX_FRAME_BYTES')).default(DEFAULT_LIMITS.maxFrameBytes))
+    .addOption(opt('--max-buffer-seconds <n>', 'audio buffered per connection', 'STT_MAX_BUFFER_SECONDS', int('STT_MAX_BUFFER_SECONDS')).default(DEFAULT_LIMITS.maxBufferSeconds))
+    .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'))
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // commander reads process.env for .env(); a test passes its own env.
+  const saved = process.env;
+  process.env = env;
+  try {
+    program.parse(argv);
+  } finally {
+    process.env = saved;
+  }
+  const o = program.opts<Record<string, unknown>>();
+  const threshold = o.vadThreshold as number;
+  if (threshold <= 0 || threshold >= 1) throw new Error(`STT_VAD_THRESHOLD must be between 0 and 1 (got ${threshold})`);
+  if ((o.threads as number) < 1) throw new Error('STT_THREADS must be at least 1');
+  return {
+    name: defaults.name,
+    host: o.host as string,
+    port: o.port as number,
+    model: o.model as string,
+    modelDir: o.modelDir as string | undefined,
+    device: parseDeviceRequest(o.device as string),
+    threads: o.threads as number,
+    language: (o.language as string).toLowerCase(),
+    prompt: o.prompt as string,
+    audioCtx: o.audioCtx as boolean,
+    audioCtxFloor: o.audioCtxFloor as number,
+    vad: o.vad as boolean,
+    gate: { ...DEFAULT_SPEECH_GATE, threshold },
+    limits: {
+      maxConnections: o.maxConnections as number,
+      maxQueue: o.maxQueue as number,
+      maxFrameBytes: o.maxFrameBytes as number,
+      maxBufferSeconds: o.maxBufferSeconds as number,
+    },
+    logLevel: o.logLevel as string,
+  };
+}

@@ -1,0 +1,47 @@
+// Worker-thread side of the @napi-rs/whisper backend. whisper_full() is synchronous in this
+// binding, so it runs here and never on the thread that serves WebSockets. Plain JavaScript so
+// the same file runs under tsx, vitest and a production `node` alike. Messages: napi_worker_protocol.ts.
+import { parentPort, workerData } from 'node:worker_threads';
+import { Whisper, WhisperFullParams, WhisperSamplingStrategy } from '@napi-rs/whisper';
+
+const port = parentPort;
+const init = workerData;
+
+// whisper.cpp's own log lines go to stderr. The binding's setupLogger() cannot be used to
+// filter them: called here it deadlocks during model load, called on the main thread it crashes.
+const whisper = new Whisper(init.modelPath, { useGpu: init.useGpu });
+port.postMessage({ type: 'ready', multilingual: whisper.isMultilingual !== 0 });
+
+// Segment callbacks are thread-safe functions queued during full(); let the loop deliver them.
+const drainCallbacks = () => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+
+async function run({ pcm, options }) {
+  const params = new WhisperFullParams(WhisperSamplingStrategy.Greedy);
+  params.nThreads = options.threads;
+  params.audioCtx = options.audioCtx;
+  params.language = options.language;
+  params.translate = options.translate;
+  params.printProgress = false;
+  params.printRealtime = false;
+  params.printTimestamps = false;
+  params.suppressNonSpeechTokens = true;
+  // Each flush is a new utterance: earlier text must not steer it (a common source of loops).
+  params.noContext = true;
+  if (options.prompt) params.initialPrompt = options.prompt;
+  const segments = [];
+  params.onNewSegment = (s) => {
+    // whisper.cpp reports segment times in 10 ms units.
+    segments.push({ start_ms: s.start * 10, end_ms: s.end * 10, text: s.text });
+  };
+  const text = whisper.full(params, pcm);
+  await drainCallbacks();
+  const language = options.language === 'auto' ? (Whisper.lang(whisper.fullLangId) ?? 'auto') : options.language;
+  return { text: text.trim(), language, segments };
+}
+
+port.on('message', (request) => {
+  run(request).then(
+    (output) => port.postMessage({ type: 'result', id: request.id, output }),
+    (error) => port.postMessage({ type: 'failed', id: request.id, message: error instanceof Error ? error.message : String(error) }),
+  );
+});

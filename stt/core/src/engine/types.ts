@@ -1,0 +1,50 @@
+export type Device = 'cpu' | 'gpu';
+
+/** What one decode needs; the service fills it from defaults, the connection's config and the audio. */
+export interface DecodeOptions {
+  /** ISO code (`ko`, `en`, ...) or `auto` for detection. */
+  language: string;
+  /** Initial prompt: names and words the streamer wants spelled their way. */
+  prompt: string;
+  threads: number;
+  /** Encoder context in frames (20 ms each); 0 keeps whisper's full 30 s window. */
+  audioCtx: number;
+  translate: boolean;
+}
+
+export interface EngineSegment {
+  start_ms: number;
+  end_ms: number;
+  text: string;
+  no_speech_prob?: number;
+  avg_logprob?: number;
+}
+
+export interface EngineOutput {
+  text: string;
+  language: string;
+  segments: EngineSegment[];
+}
+
+export interface EngineInfo {
+  backend: string;
+  device: Device;
+  model: string;
+  multilingual: boolean;
+}
+
+/**
+ * One loaded Whisper model. Implementations must not block the caller's event loop and
+ * may assume they are called one job at a time (the inference queue guarantees it).
+ */
+export interface SpeechEngine {
+  readonly info: EngineInfo;
+  transcribe(pcm: Float32Array, options: DecodeOptions, signal?: AbortSignal): Promise<EngineOutput>;
+  close(): Promise<void>;
+}
+
+export class EngineError extends Error {
+  constructor(message: string, readonly code = 'engine_error') {
+    super(message);
+  }
+}

@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface Checksums {
+  sha256?: string;
+  sha1?: string;
+}
+
+export interface DownloadProgress {
+  received: number;
+  total?: number;
+  resumedFrom: number;
+}
+
+export interface DownloadOptions {
+  url: string;
+  dest: string;
+  checksums: Checksums;
+  onProgress?: (p: DownloadProgress) => void;
+  fetchImpl?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+export class ChecksumError extends Error {
+  readonly code = 'checksum_mismatch';
+}
+
+export class DownloadError extends Error {
+  readonly code = 'download_failed';
+}
+
+/** The partial file sits beside the destination so the final rename is atomic (same filesystem). */
+export const partialPath = (dest: string) => `${dest}.partial`;
+
+export async function hashFile(path: string): Promise<{ sha256: string; sha1: string }> {
+  const sha256 = createHash('sha256');
+  const sha1 = createHash('sha1');
+  for await (const chunk of createReadStream(path)) {
+    sha256.update(chunk as Buffer);
+    sha1.update(chunk as Buffer);
+  }
+  return { sha256: sha256.digest('hex'), sha1: sha1.digest('hex') };
+}
+
+export async function verifyFile(path: string, checksums: Checksums): Promise<void> {
+  const actual = await hashFile(path);
+  if (checksums.sha256 && actual.sha256 !== checksums.sha256.toLowerCase()) {
+    throw new ChecksumError(`sha256 mismatch for ${path}: expected ${checksums.sha256}, got ${actual.sha256}`);
+  }
+  if (checksums.sha1 && actual.sha1 !== checksums.sha1.toLowerCase()) {
+    throw new ChecksumError(`sha1 mismatch for ${path}: expected ${checksums.sha1}, got ${actual.sha1}`);
+  }
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Downloads to `<dest>.partial`, resuming it with an HTTP Range request when a previous
+ * attempt was interrupted, verifies the checksums, then renames into place. A file that fails
+ * verification is deleted so the next attempt starts clean instead of resuming garbage.
+ */
+export async function downloadFile(options: DownloadOptions): Promise<void> {
+  const { url, dest, checksums, onProgress, signal } = options;
+  const fetchImpl = options.fetchImpl ?? fetch;
+  const partial = partialPath(dest);
+  await mkdir(dirname(dest), { recursive: true });
+  let offset = await sizeOf(partial);
+
+  const response = await fetchImpl(url, { headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, redirect: 'follow', signal });
+  if (offset > 0 && response.status === 416) {
+    // Already complete on disk: the server has nothing past our offset.
+    await response.body?.cancel();
+  } else {
+    if (offset > 0 && response.status === 200) offset = 0; // server ignored Range: start over
+    if (!(response.status === 200 || response.status === 206)) {
+      await response.body?.cancel();
+      throw new DownloadError(`download of ${url} failed: HTTP ${response.status} ${response.statusText}`);
+    }
+    if (!response.body) throw new DownloadError(`download of ${url} returned no body`);
+    const length = Number(response.headers.get('content-length'));
+    const total = Number.isFinite(length) && length > 0 ? offset + length : undefined;
+    let received = offset;
+    const progress = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        received += chunk.length;
+        onProgress?.({ received, total, resumedFrom: offset });
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(
+        Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
+        progress,
+        createWriteStream(partial, { flags: offset > 0 ? 'a' : 'w' }),
+      );
+    } catch (error) {
+      throw new DownloadError(
+        `download of ${url} was interrupted at ${received} bytes (${(error as Error).message}); run the same command again to resume`,
+      );
+    }
+    if (total !== undefined && received < total) {
+      throw new DownloadError(`download of ${url} ended early at ${received} of ${total} bytes; run the same command again to resume`);
+    }
+  }
+  try {
+    await verifyFile(partial, checksums);
+  } catch (error) {
+    await unlink(partial).catch(() => undefined);
+    throw error;
+  }
+  await rename(partial, dest);
+}

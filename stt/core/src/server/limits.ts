@@ -1,0 +1,23 @@
+/** Every limit a client can hit, with the setting that raises it, so errors can name both. */
+export interface Limits {
+  /** Largest binary frame accepted; larger ones are answered with an error and not buffered. */
+  maxFrameBytes: number;
+  /** Audio a connection may buffer between flushes; past it frames are refused, not dropped. */
+  maxBufferSeconds: number;
+  maxConnections: number;
+  /** Inference jobs that may wait behind the running one. */
+  maxQueue: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxFrameBytes: 1024 * 1024,
+  maxBufferSeconds: 120,
+  maxConnections: 64,
+  maxQueue: 32,
+};
+
+/**
+ * ws itself closes the socket (1009) past this size; it sits well above maxFrameBytes so that
+ * ordinary oversize frames get a readable error and the connection lives on.
+ */
+export const hardPayloadLimit = (limits: Limits) => limits.maxFrameBytes * 4;

@@ -1,0 +1,46 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
+
+/** One registry per service, so tests can run several services in one process. */
+export function createMetrics(service: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'stt_requests_total',
+      help: 'Transcription requests (flushes and REST calls) by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'stt_request_latency_seconds',
+      help: 'From flush received to transcript sent',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    inference: new Histogram({
+      name: 'stt_inference_seconds',
+      help: 'Time inside whisper.cpp per request',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    audioSeconds: new Counter({
+      name: 'stt_audio_seconds_total',
+      help: 'Seconds of audio received for transcription',
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'stt_errors_total',
+      help: 'Errors answered to clients, by code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    connections: new Gauge({ name: 'stt_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
+    queueDepth: new Gauge({ name: 'stt_queue_depth', help: 'Inference jobs waiting or running', registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

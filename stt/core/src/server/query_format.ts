@@ -1,0 +1,28 @@
+import { DEFAULT_FORMAT, type PcmFormat } from '../audio/format.js';
+import { encodingSchema } from '../protocol/messages.js';
+
+export class QueryFormatError extends Error {
+  readonly code = 'bad_message';
+}
+
+/** `?sample_rate=48000&encoding=f32le&channels=2`: what the client will send. */
+export function formatFromQuery(query: Record<string, unknown>): PcmFormat {
+  const format = { ...DEFAULT_FORMAT };
+  const rate = query.sample_rate;
+  if (rate !== undefined) {
+    const n = Number(rate);
+    if (!Number.isInteger(n) || n < 8000 || n > 192000) throw new QueryFormatError(`sample_rate must be an integer from 8000 to 192000 (got "${String(rate)}")`);
+    format.sampleRate = n;
+  }
+  if (query.encoding !== undefined) {
+    const parsed = encodingSchema.safeParse(query.encoding);
+    if (!parsed.success) throw new QueryFormatError(`encoding must be s16le or f32le (got "${String(query.encoding)}")`);
+    format.encoding = parsed.data;
+  }
+  if (query.channels !== undefined) {
+    const n = Number(query.channels);
+    if (!Number.isInteger(n) || n < 1 || n > 8) throw new QueryFormatError(`channels must be 1 to 8 (got "${String(query.channels)}")`);
+    format.channels = n;
+  }
+  return format;
+}

@@ -1,0 +1,131 @@
+import { SAMPLE_RATE } from '../audio/format.js';
+import { audioCtxFor, type AudioCtxPolicy } from '../engine/audio_ctx.js';
+import { InferenceQueue } from '../engine/queue.js';
+import type { DecodeOptions, SpeechEngine } from '../engine/types.js';
+import type { TranscriptSegment } from '../protocol/messages.js';
+import { isHallucination } from '../text/hallucination.js';
+import type { SileroModel } from '../vad/silero.js';
+import { findSpeech, type SpeechGate } from '../vad/speech_span.js';
+import { WINDOW } from '../vad/silero.js';
+import type { Metrics } from './metrics.js';
+
+export interface TranscriberSettings {
+  threads: number;
+  language: string;
+  prompt: string;
+  audioCtx: AudioCtxPolicy;
+  /** Silero gate and trim; off sends every flush to Whisper as it is. */
+  vad: boolean;
+  gate: SpeechGate;
+}
+
+export interface RequestOptions {
+  language?: string;
+  prompt?: string;
+  translate?: boolean;
+}
+
+export interface Transcript {
+  text: string;
+  language: string;
+  audio_ms: number;
+  inference_ms: number;
+  speech_ms: number;
+  audio_ctx: number;
+  segments: TranscriptSegment[];
+  dropped?: 'no_speech' | 'hallucination';
+}
+
+const ms = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
+
+/**
+ * Utterance in, text out: the VAD gate, silence trimming, encoder sizing, the shared queue,
+ * and the hallucination filter. Every front end (WebSocket, REST) goes through this one path.
+ */
+export class Transcriber {
+  constructor(
+    readonly engine: SpeechEngine,
+    readonly queue: InferenceQueue,
+    private readonly vad: SileroModel | undefined,
+    readonly settings: TranscriberSettings,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  /** Speech probabilities for audio that did not stream through a session's VAD. */
+  async speechProbabilities(pcm: Float32Array): Promise<number[] | undefined> {
+    if (!this.vad || !this.settings.vad) return undefined;
+    return this.vad.createStream().push(pcm);
+  }
+
+  async transcribe(
+    pcm: Float32Array,
+    request: RequestOptions = {},
+    signal?: AbortSignal,
+    probabilities?: number[],
+  ): Promise<Transcript> {
+    const language = request.language ?? this.settings.language;
+    const base: Transcript = { text: '', language, audio_ms: ms(pcm.length), inference_ms: 0, speech_ms: 0, audio_ctx: 0, segments: [] };
+    this.metrics?.audioSeconds.inc(pcm.length / SAMPLE_RATE);
+    if (pcm.length === 0) return base;
+
+    let start = 0;
+    let end = pcm.length;
+    let speechMs = ms(pcm.length);
+    const probs = probabilities ?? (await this.speechProbabilities(pcm));
+    if (probs && this.settings.vad) {
+      const span = findSpeech(probs, pcm.length, this.settings.gate);
+      if (!span) return { ...base, dropped: 'no_speech' };
+      start = span.start;
+      end = span.end;
+      speechMs = ms(span.speechWindows * WINDOW);
+    }
+
+    const audio = pcm.subarray(start, end);
+    const options: DecodeOptions = {
+      language,
+      prompt: request.prompt ?? this.settings.prompt,
+      threads: this.settings.threads,
+      translate: request.translate ?? false,
+      audioCtx: audioCtxFor(audio.length, this.settings.audioCtx),
+    };
+    this.metrics?.queueDepth.set(this.queue.depth + 1);
+    const began = performance.now();
+    const output = await this.queue.push(() => this.engine.transcribe(audio, options, signal), signal);
+    const inferenceMs = Math.round(performance.now() - began);
+    this.metrics?.queueDepth.set(this.queue.depth);
+    this.metrics?.inference.observe(inferenceMs / 1000);
+
+    const offset = ms(start);
+    const segments = output.segments
+      .filter((s) => s.text.length > 0 && !isHallucination(s.text, speechMs))
+      .map((s) => ({ ...s, start_ms: s.start_ms + offset, end_ms: s.end_ms + offset }));
+    const result: Transcript = {
+      ...base,
+      language: output.language,
+      inference_ms: inferenceMs,
+      speech_ms: speechMs,
+      audio_ctx: options.audioCtx,
+      text: output.text,
+      segments,
+    };
+    if (isHallucination(output.text, speechMs)) {
+      return { ...result, text: '', segments: [], dropped: output.text.trim() ? 'hallucination' : undefined };
+    }
+    return result;
+  }
+
+  /** One short decode at start: loads weights into caches and proves the device works. */
+  async warmUp(): Promise<number> {
+    const noise = new Float32Array(SAMPLE_RATE);
+    for (let i = 0; i < noise.length; i++) noise[i] = (Math.random() - 0.5) * 0.01;
+    const began = performance.now();
+    await this.engine.transcribe(noise, {
+      language: this.settings.language === 'auto' ? 'en' : this.settings.language,
+      prompt: '',
+      threads: this.settings.threads,
+      translate: false,
+      audioCtx: audioCtxFor(noise.length, { enabled: true, floor: this.settings.audioCtx.floor }),
+    });
+    return Math.round(performance.now() - began);
+  }
+}

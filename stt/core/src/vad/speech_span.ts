@@ -1,0 +1,45 @@
+import { WINDOW } from './silero.js';
+
+export interface SpeechSpan {
+  /** First and last sample (exclusive) worth sending to Whisper. */
+  start: number;
+  end: number;
+  speechWindows: number;
+}
+
+export interface SpeechGate {
+  /** Probability at or above which a 32 ms window counts as speech. */
+  threshold: number;
+  /** Less speech than this in an utterance counts as none (a click, a breath). */
+  minSpeechMs: number;
+  /** Audio kept before the first and after the last speech window, so no syllable is clipped. */
+  padMs: number;
+}
+
+export const DEFAULT_SPEECH_GATE: SpeechGate = { threshold: 0.5, minSpeechMs: 160, padMs: 300 };
+
+const WINDOW_MS = (WINDOW / 16000) * 1000;
+
+/**
+ * Where the speech is in an utterance, from its per-window probabilities; undefined when there
+ * is none. Trimming the silence around speech shortens what the encoder must see.
+ */
+export function findSpeech(probabilities: readonly number[], totalSamples: number, gate: SpeechGate): SpeechSpan | undefined {
+  let first = -1;
+  let last = -1;
+  let count = 0;
+  probabilities.forEach((p, i) => {
+    if (p >= gate.threshold) {
+      if (first < 0) first = i;
+      last = i;
+      count++;
+    }
+  });
+  if (count === 0 || count * WINDOW_MS < gate.minSpeechMs) return undefined;
+  const pad = Math.round((gate.padMs / 1000) * 16000);
+  return {
+    start: Math.max(0, first * WINDOW - pad),
+    end: Math.min(totalSamples, (last + 1) * WINDOW + pad),
+    speechWindows: count,
+  };
+}
