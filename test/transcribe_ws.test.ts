@@ -1,0 +1,211 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeS16le, type TranscriptMessage } from '@vtuber-stt/core';
+import { loadClip } from './helpers/fixtures.js';
+import { startTestService } from './helpers/service.js';
+import { TestClient } from './helpers/ws_client.js';
+
+type Reply = TranscriptMessage & { error?: string; code?: string };
+
+const jfk = encodeS16le(loadClip('whisper.cpp/jfk.wav'));
+const speech = encodeS16le(loadClip('speechbrain/spk1_snt1.wav'));
+const silence = encodeS16le(loadClip('generated/silence_10s.wav'));
+const noise = encodeS16le(loadClip('generated/whitenoise_-30dBFS_10s.wav'));
+const pink = encodeS16le(loadClip('generated/pinknoise_10s.wav'));
+const ms = (pcm: Buffer) => Math.round((pcm.length / 2 / 16000) * 1000);
+
+describe('/ws/transcribe over a real connection', () => {
+  let service: Awaited<ReturnType<typeof startTestService>>;
+  beforeAll(async () => {
+    service = await startTestService({ limits: { maxConnections: 6, maxQueue: 8, maxFrameBytes: 64 * 1024, maxBufferSeconds: 30 } });
+  });
+  afterAll(async () => service?.close());
+
+  it('transcribes fixture speech streamed in 100 ms chunks and flushed', async () => {
+    const c = await TestClient.connect(service.ws);
+    c.sendAudio(jfk);
+    c.flush();
+    const reply = await c.next<Reply>();
+    expect(reply.type).toBe('transcript');
+    expect(reply.seq).toBe(1);
+    expect(typeof reply.text).toBe('string');
+    expect(reply.audio_ms).toBe(ms(jfk));
+    // The VAD heard speech, so the engine ran on it.
+    expect(reply.speech_ms).toBeGreaterThan(3000);
+    expect(reply.inference_ms).toBeGreaterThan(0);
+    expect(reply.latency_ms).toBeGreaterThanOrEqual(reply.inference_ms);
+    expect(Array.isArray(reply.segments)).toBe(true);
+    expect(reply.language).toBeTypeOf('string');
+    await c.close();
+  });
+
+  it('answers several flushes in flush order, each with its own audio', async () => {
+    const c = await TestClient.connect(service.ws);
+    const parts = [jfk, speech.subarray(0, 3200 * 5), speech];
+    for (const p of parts) {
+      c.sendAudio(p);
+      c.flush();
+    }
+    c.flush(); // empty
+    const replies = [await c.next<Reply>(), await c.next<Reply>(), await c.next<Reply>(), await c.next<Reply>()];
+    expect(replies.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(replies.slice(0, 3).map((r) => r.audio_ms)).toEqual(parts.map(ms));
+    expect(replies[3]).toMatchObject({ type: 'transcript', text: '', audio_ms: 0 });
+    await c.close();
+  });
+
+  it('keeps concurrent clients isolated', async () => {
+    const [a, b, d] = await Promise.all([TestClient.connect(service.ws), TestClient.connect(service.ws), TestClient.connect(service.ws)]);
+    a.sendAudio(jfk);
+    b.sendAudio(speech);
+    d.sendAudio(silence);
+    a.flush();
+    b.flush();
+    d.flush();
+    const [ra, rb, rd] = await Promise.all([a.next<Reply>(), b.next<Reply>(), d.next<Reply>()]);
+    expect(ra).toMatchObject({ seq: 1, audio_ms: ms(jfk) });
+    expect(rb).toMatchObject({ seq: 1, audio_ms: ms(speech) });
+    expect(rd).toMatchObject({ seq: 1, audio_ms: ms(silence), text: '', dropped: 'no_speech' });
+    await Promise.all([a.close(), b.close(), d.close()]);
+  });
+
+  it.each([
+    ['silence', silence],
+    ['white noise', noise],
+    ['pink noise', pink],
+  ])('answers "" for %s without running Whisper', async (_name, pcm) => {
+    const c = await TestClient.connect(service.ws);
+    c.sendAudio(pcm);
+    c.flush();
+    const reply = await c.next<Reply>();
+    expect(reply).toMatchObject({ type: 'transcript', text: '', segments: [], dropped: 'no_speech', inference_ms: 0 });
+    await c.close();
+  });
+
+  it('answers an empty flush with empty text', async () => {
+    const c = await TestClient.connect(service.ws);
+    c.flush();
+    expect(await c.next<Reply>()).toMatchObject({ type: 'transcript', seq: 1, text: '', audio_ms: 0 });
+    await c.close();
+  });
+
+  it('rejects bad input with an error and keeps the connection working', async () => {
+    const c = await TestClient.connect(service.ws);
+    c.sendAudio(speech.subarray(0, 3200));
+    c.ws.send(Buffer.from([1, 2, 3])); // odd byte count
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_audio' });
+    c.ws.send(Buffer.alloc(64 * 1024 + 2)); // over maxFrameBytes
+    const big = await c.next<{ error: string; code: string }>();
+    expect(big.code).toBe('frame_too_large');
+    expect(big.error).toContain('STT_MAX_FRAME_BYTES');
+    c.ws.send('hello');
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+    c.ws.send('{"type": "config", "language": ');
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+    c.ws.send(JSON.stringify({ type: 'explode' }));
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+    c.ws.send(JSON.stringify({ type: 'config', language: 'klingon!' }));
+    const lang = await c.next<{ error: string }>();
+    expect(lang.error).toContain('language');
+    c.ws.send('<FLUSH>'); // the command is exact
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+    // Only the accepted 100 ms is transcribed; the refused frames were not buffered.
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', seq: 1, audio_ms: 100 });
+    await c.close();
+  });
+
+  it('applies config and reset messages', async () => {
+    const c = await TestClient.connect(service.ws);
+    c.ws.send(JSON.stringify({ type: 'config', language: 'ko', prompt: '치지직, 뿌뿌' }));
+    expect(await c.next()).toMatchObject({ type: 'config', language: 'ko', prompt: '치지직, 뿌뿌', sample_rate: 16000 });
+    c.sendAudio(speech);
+    c.ws.send(JSON.stringify({ type: 'reset' }));
+    expect(await c.next()).toMatchObject({ type: 'reset', discarded_ms: ms(speech) });
+    c.sendAudio(jfk);
+    c.ws.send(JSON.stringify({ type: 'config', sample_rate: 48000 }));
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', language: 'ko', audio_ms: ms(jfk) });
+    await c.close();
+  });
+
+  it('resamples 48 kHz float32 declared in the query string', async () => {
+    const clip = loadClip('speechbrain/spk1_snt1.wav');
+    // 16 kHz -> 48 kHz by repeating samples is crude, but the server must still see the right duration and speech.
+    const up = new Float32Array(clip.length * 3);
+    for (let i = 0; i < up.length; i++) up[i] = clip[Math.floor(i / 3)]!;
+    const bytes = Buffer.from(up.buffer);
+    const c = await TestClient.connect(`${service.ws}?sample_rate=48000&encoding=f32le`);
+    c.sendAudio(bytes, 48000 * 4 * 0.1);
+    c.flush();
+    const reply = await c.next<Reply>();
+    expect(reply.audio_ms).toBe(Math.round((clip.length / 16000) * 1000));
+    expect(reply.speech_ms).toBeGreaterThan(500);
+    await c.close();
+  });
+
+  it('refuses a bad query string with a reason', async () => {
+    const c = new TestClient(`${service.ws}?encoding=mp3`);
+    const reply = await c.next<{ error: string }>();
+    expect(reply.error).toContain('encoding');
+    expect((await c.closed).code).toBe(1008);
+  });
+
+  it('refuses audio past the buffer limit and says so, keeping what was accepted', async () => {
+    const c = await TestClient.connect(service.ws);
+    const oneSecond = Buffer.alloc(32000);
+    for (let i = 0; i < 30; i++) c.ws.send(oneSecond);
+    c.ws.send(oneSecond); // second 31
+    const refused = await c.next<{ code: string; error: string }>();
+    expect(refused.code).toBe('buffer_full');
+    expect(refused.error).toContain('STT_MAX_BUFFER_SECONDS');
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', audio_ms: 30_000 });
+    await c.close();
+  });
+
+  it('survives a client that disconnects during inference, and serves the next one', async () => {
+    const before = await fetch(`${service.url}/metrics`).then((r) => r.text());
+    const c = await TestClient.connect(service.ws);
+    c.sendAudio(jfk);
+    c.flush();
+    c.sendAudio(jfk);
+    c.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    c.ws.terminate();
+    const d = await TestClient.connect(service.ws);
+    d.sendAudio(speech);
+    d.flush();
+    expect(await d.next()).toMatchObject({ type: 'transcript', seq: 1, audio_ms: ms(speech) });
+    const health = await fetch(`${service.url}/health`);
+    expect(health.status).toBe(200);
+    await d.close();
+    expect(before).toContain('stt_requests_total');
+  });
+
+  it('closes connections past the limit with 1013 and a reason', async () => {
+    const clients = await Promise.all(Array.from({ length: 6 }, () => TestClient.connect(service.ws)));
+    const extra = new TestClient(service.ws);
+    const closed = await extra.closed;
+    expect(closed.code).toBe(1013);
+    expect(closed.reason).toContain('STT_MAX_CONNECTIONS');
+    await Promise.all(clients.map((c) => c.close()));
+    // A slot is free again.
+    const again = await TestClient.connect(service.ws);
+    again.flush();
+    expect(await again.next()).toMatchObject({ type: 'transcript' });
+    await again.close();
+  });
+
+  it('serves /health, /ready and Prometheus /metrics', async () => {
+    expect(await fetch(`${service.url}/health`).then((r) => r.json())).toMatchObject({ ok: true });
+    const ready = await fetch(`${service.url}/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ ready: true, device: 'cpu', backend: '@napi-rs/whisper' });
+    const metrics = await fetch(`${service.url}/metrics`).then((r) => r.text());
+    for (const name of ['stt_requests_total', 'stt_request_latency_seconds_bucket', 'stt_audio_seconds_total', 'stt_queue_depth', 'stt_errors_total', 'stt_inference_seconds']) {
+      expect(metrics).toContain(name);
+    }
+    expect(metrics).toMatch(/stt_errors_total\{[^}]*code="bad_audio"[^}]*\} [1-9]/);
+  });
+});
