@@ -63,13 +63,21 @@ export class InferenceQueue {
       const job = this.waiting.shift()!;
       if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
       this.running++;
-      job
-        .run()
-        .then(job.resolve, job.reject)
-        .finally(() => {
-          this.running--;
-          this.pump();
-        });
+      // Settle the count before the caller hears back, so depth is exact when it looks.
+      const settle = () => {
+        this.running--;
+        this.pump();
+      };
+      job.run().then(
+        (value) => {
+          settle();
+          job.resolve(value);
+        },
+        (error: unknown) => {
+          settle();
+          job.reject(error);
+        },
+      );
     }
   }
 }

@@ -62,7 +62,7 @@ export function normalize(text: string): string {
 /** True when every sentence of the text is a known hallucination (or there is no text). */
 export function isHallucination(text: string, speechMs = Number.POSITIVE_INFINITY): boolean {
   const sentences = text
-    .split(/(?<=[.!?。！？])\s*|\n+/u)
+    .split(/(?<=[.!?])\s+|(?<=[。！？])|\n+/u)
     .map(normalize)
     .filter((s) => s.length > 0);
   if (sentences.length === 0) return true;

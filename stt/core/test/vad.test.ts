@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SPEECH_GATE, findSpeech, SileroModel } from '../src/index.js';
+import { loadClip } from '../../../test/helpers/fixtures.js';
+
+describe('Silero VAD', () => {
+  let model: SileroModel;
+  beforeAll(async () => {
+    model = await SileroModel.load();
+  });
+  afterAll(async () => model.release());
+
+  it('gives the same probabilities whatever the chunk size', async () => {
+    const clip = loadClip('speechbrain/spk1_snt1.wav');
+    const whole = await model.createStream().push(clip);
+    const stream = model.createStream();
+    const pieces: number[] = [];
+    for (let i = 0; i < clip.length; i += 777) pieces.push(...(await stream.push(clip.subarray(i, i + 777))));
+    expect(pieces.length).toBe(Math.floor(clip.length / 512));
+    pieces.forEach((p, i) => expect(p).toBeCloseTo(whole[i]!, 5));
+  });
+
+  it('finds the speech in a spoken clip and trims around it', async () => {
+    const clip = loadClip('speechbrain/spk1_snt1.wav');
+    const span = findSpeech(await model.createStream().push(clip), clip.length, DEFAULT_SPEECH_GATE);
+    expect(span).toBeDefined();
+    expect(span!.speechWindows * 32).toBeGreaterThan(1000);
+  });
+
+  it.each(['generated/silence_10s.wav', 'generated/whitenoise_-30dBFS_10s.wav', 'generated/pinknoise_10s.wav', 'generated/tones_chord_8s.wav'])(
+    'finds no speech in %s',
+    async (file) => {
+      const clip = loadClip(file);
+      expect(findSpeech(await model.createStream().push(clip), clip.length, DEFAULT_SPEECH_GATE)).toBeUndefined();
+    },
+  );
+});

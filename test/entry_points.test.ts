@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixtureModel } from './helpers/fixtures.js';
+
+interface Run {
+  code: number | null;
+  output: string;
+}
+
+/** Runs an entry point as a real process; `until` ends it early once the output matches. */
+function runEntry(entry: string, env: Record<string, string>, until?: RegExp, onMatch?: (output: string) => Promise<void>): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+      env: { ...process.env, PORT: '0', STT_MODEL_DIR: mkdtempSync(join(tmpdir(), 'no-models-')), ...env },
+    });
+    let output = '';
+    let matched = false;
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      if (until && !matched && until.test(output)) {
+        matched = true;
+        void (onMatch?.(output) ?? Promise.resolve()).finally(() => child.kill('SIGTERM'));
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe('entry points', () => {
+  it('cpu_ws exits at once when its model is missing, saying how to get it', async () => {
+    const r = await runEntry('stt/cpu_ws/src/main.ts', { STT_MODEL: 'base' });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('npm run models -- pull base');
+  });
+
+  it('gpu_ws refuses to start without a GPU, saying why', async () => {
+    const r = await runEntry('stt/gpu_ws/src/main.ts', { STT_MODEL: fixtureModel('base') });
+    expect(r.code).toBe(1);
+    expect(r.output).toMatch(/STT_DEVICE=gpu but no NVIDIA GPU is visible/);
+  });
+
+  it('rejects invalid settings before loading anything', async () => {
+    const r = await runEntry('stt/cpu_ws/src/main.ts', { STT_MODEL: fixtureModel('base'), STT_THREADS: 'many' });
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('STT_THREADS must be a non-negative integer');
+  });
+
+  it('gpu_ws with STT_DEVICE=auto falls back to CPU, logs it, serves, and stops cleanly', async () => {
+    let ready: Record<string, unknown> = {};
+    const r = await runEntry(
+      'stt/gpu_ws/src/main.ts',
+      { STT_MODEL: fixtureModel('tiny'), STT_DEVICE: 'auto', HOST: '127.0.0.1' },
+      /ready on ws:\/\/127\.0\.0\.1:(\d+)\/ws\/transcribe/,
+      async (output) => {
+        const port = /ready on ws:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1];
+        ready = (await fetch(`http://127.0.0.1:${port}/ready`).then((res) => res.json())) as Record<string, unknown>;
+      },
+    );
+    expect(r.output).toMatch(/fell back to CPU/);
+    expect(ready).toMatchObject({ ready: true, device: 'cpu', service: 'stt_gpu_ws' });
+    expect(r.code).toBe(0);
+  });
+});
