@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 export interface Checksums {
   sha256?: string;
@@ -90,23 +88,20 @@ export async function downloadFile(options: DownloadOptions): Promise<void> {
     const length = Number(response.headers.get('content-length'));
     const total = Number.isFinite(length) && length > 0 ? offset + length : undefined;
     let received = offset;
-    const progress = new Transform({
-      transform(chunk: Buffer, _enc, done) {
+    // Written chunk by chunk and awaited, so whatever arrived before a failure is on disk to resume from.
+    const file = await open(partial, offset > 0 ? 'a' : 'w');
+    try {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+        await file.write(chunk);
         received += chunk.length;
         onProgress?.({ received, total, resumedFrom: offset });
-        done(null, chunk);
-      },
-    });
-    try {
-      await pipeline(
-        Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
-        progress,
-        createWriteStream(partial, { flags: offset > 0 ? 'a' : 'w' }),
-      );
+      }
     } catch (error) {
       throw new DownloadError(
         `download of ${url} was interrupted at ${received} bytes (${(error as Error).message}); run the same command again to resume`,
       );
+    } finally {
+      await file.close();
     }
     if (total !== undefined && received < total) {
       throw new DownloadError(`download of ${url} ended early at ${received} of ${total} bytes; run the same command again to resume`);
