@@ -5,8 +5,8 @@
  * "ours": a real WebSocket client streams the clip to the real service (in this process, so its
  * event loop can be watched), sends <flush> and times until the transcript arrives.
  * "bare": @napi-rs/whisper's full() called directly with the same samples, threads, language and
- * audio_ctx. The fixture models carry no weights: the encoder runs in full, the decoder stops at
- * once, so these times are encoder-bound (see the closing notes for what that means).
+ * audio_ctx. Models are synthetic (test/helpers/synthetic_model.ts): real tiny/base shapes, so the
+ * encoder computes in full, with a decoder built to emit exactly 20 tokens then end-of-text.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { Whisper, WhisperFullParams, WhisperSamplingStrategy } from '@napi-rs/wh
 import { audioCtxFor, encodeS16le, type RunningService } from '@vtuber-stt/core';
 import { fixtureModel, loadClip } from '../test/helpers/fixtures.js';
 import { startTestService } from '../test/helpers/service.js';
+import { syntheticModel } from '../test/helpers/synthetic_model.js';
 import { TestClient } from '../test/helpers/ws_client.js';
 
 const args = process.argv.slice(2);
@@ -56,11 +57,12 @@ function bare(whisper: Whisper, pcm: Float32Array, threads: number, ctx: number)
 
 const rows: Row[] = [];
 for (const model of MODELS) {
-  const whisper = new Whisper(fixtureModel(model));
+  const modelPath = syntheticModel(fixtureModel(model), 20);
+  const whisper = new Whisper(modelPath);
   for (const threads of THREADS) {
     for (const sized of CTX) {
       const service: RunningService & { ws: string } = await startTestService(
-        { threads, language: 'en', audioCtx: sized, model: fixtureModel(model) },
+        { threads, language: 'en', audioCtx: sized, model: modelPath },
         {},
       );
       for (const seconds of DURATIONS) {
@@ -78,11 +80,11 @@ for (const model of MODELS) {
           loop.enable();
           const t = performance.now();
           c.flush();
-          const reply = await c.next<{ type: string; error?: string }>(120_000);
+          const reply = await c.next<{ type: string; text?: string }>(120_000);
           ours.push(performance.now() - t);
           loop.disable();
           stall = Math.max(stall, loop.max / 1e6);
-          if (reply.type !== 'transcript') throw new Error(`bench: server answered ${JSON.stringify(reply)}`);
+          if (reply.type !== 'transcript' || !reply.text) throw new Error(`bench: server answered ${JSON.stringify(reply)}`);
           await c.close();
           bares.push(bare(whisper, pcm, threads, ctx));
         }

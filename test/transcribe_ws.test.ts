@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS16le, type TranscriptMessage } from '@vtuber-stt/core';
-import { loadClip } from './helpers/fixtures.js';
+import { fixtureModel, loadClip } from './helpers/fixtures.js';
 import { startTestService } from './helpers/service.js';
+import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
 
 type Reply = TranscriptMessage & { error?: string; code?: string };
@@ -12,6 +13,8 @@ const silence = encodeS16le(loadClip('generated/silence_10s.wav'));
 const noise = encodeS16le(loadClip('generated/whitenoise_-30dBFS_10s.wav'));
 const pink = encodeS16le(loadClip('generated/pinknoise_10s.wav'));
 const ms = (pcm: Buffer) => Math.round((pcm.length / 2 / 16000) * 1000);
+/** What the test model says for any speech (see helpers/synthetic_model.ts). */
+const WORDS = syntheticText(fixtureModel('base'), 20);
 
 describe('/ws/transcribe over a real connection', () => {
   let service: Awaited<ReturnType<typeof startTestService>>;
@@ -27,14 +30,20 @@ describe('/ws/transcribe over a real connection', () => {
     const reply = await c.next<Reply>();
     expect(reply.type).toBe('transcript');
     expect(reply.seq).toBe(1);
-    expect(typeof reply.text).toBe('string');
+    expect(reply.text).toBe(WORDS);
     expect(reply.audio_ms).toBe(ms(jfk));
     // The VAD heard speech, so the engine ran on it.
     expect(reply.speech_ms).toBeGreaterThan(3000);
     expect(reply.inference_ms).toBeGreaterThan(0);
     expect(reply.latency_ms).toBeGreaterThanOrEqual(reply.inference_ms);
-    expect(Array.isArray(reply.segments)).toBe(true);
-    expect(reply.language).toBeTypeOf('string');
+    expect(reply.segments).toHaveLength(1);
+    const [segment] = reply.segments;
+    expect(segment!.text).toBe(WORDS);
+    // On the flush's own timeline, inside the audio that was sent.
+    expect(segment!.start_ms).toBeGreaterThanOrEqual(0);
+    expect(segment!.end_ms).toBeGreaterThan(segment!.start_ms);
+    expect(segment!.end_ms).toBeLessThanOrEqual(reply.audio_ms);
+    expect(reply.language).toBe('en'); // auto-detected by the model
     await c.close();
   });
 
@@ -49,6 +58,8 @@ describe('/ws/transcribe over a real connection', () => {
     const replies = [await c.next<Reply>(), await c.next<Reply>(), await c.next<Reply>(), await c.next<Reply>()];
     expect(replies.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
     expect(replies.slice(0, 3).map((r) => r.audio_ms)).toEqual(parts.map(ms));
+    expect(replies[0]!.text).toBe(WORDS);
+    expect(replies[2]!.text).toBe(WORDS);
     expect(replies[3]).toMatchObject({ type: 'transcript', text: '', audio_ms: 0 });
     await c.close();
   });
@@ -62,8 +73,8 @@ describe('/ws/transcribe over a real connection', () => {
     b.flush();
     d.flush();
     const [ra, rb, rd] = await Promise.all([a.next<Reply>(), b.next<Reply>(), d.next<Reply>()]);
-    expect(ra).toMatchObject({ seq: 1, audio_ms: ms(jfk) });
-    expect(rb).toMatchObject({ seq: 1, audio_ms: ms(speech) });
+    expect(ra).toMatchObject({ seq: 1, audio_ms: ms(jfk), text: WORDS });
+    expect(rb).toMatchObject({ seq: 1, audio_ms: ms(speech), text: WORDS });
     expect(rd).toMatchObject({ seq: 1, audio_ms: ms(silence), text: '', dropped: 'no_speech' });
     await Promise.all([a.close(), b.close(), d.close()]);
   });
@@ -207,5 +218,20 @@ describe('/ws/transcribe over a real connection', () => {
       expect(metrics).toContain(name);
     }
     expect(metrics).toMatch(/stt_errors_total\{[^}]*code="bad_audio"[^}]*\} [1-9]/);
+  });
+});
+
+describe('hallucination filtering end to end', () => {
+  it('answers "" when the model says only a known outro, even for speech', async () => {
+    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), ' Thanks| for| watching|!') });
+    try {
+      const c = await TestClient.connect(service.ws);
+      c.sendAudio(speech);
+      c.flush();
+      expect(await c.next()).toMatchObject({ type: 'transcript', text: '', segments: [], dropped: 'hallucination' });
+      await c.close();
+    } finally {
+      await service.close();
+    }
   });
 });

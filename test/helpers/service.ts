@@ -1,11 +1,15 @@
 import pino from 'pino';
 import { parseServiceConfig, startTranscribeService, type RunningService, type ServiceConfig } from '@vtuber-stt/core';
 import { fixtureModel } from './fixtures.js';
+import { syntheticModel } from './synthetic_model.js';
 
-/** A real transcription service on an ephemeral port, with the fixture model (full compute, no weights). */
+/** The words every test service's model says: 20 distinct tokens, one segment, then end-of-text. */
+export const TEST_MODEL = () => syntheticModel(fixtureModel('base'), 20);
+
+/** A real transcription service on an ephemeral port, with a synthetic model (real compute, known words). */
 export async function startTestService(overrides: Partial<ServiceConfig> = {}, env: Record<string, string> = {}): Promise<RunningService & { ws: string }> {
   const config = parseServiceConfig(
-    { name: 'stt_test', port: 0, model: fixtureModel('base'), device: 'cpu' },
+    { name: 'stt_test', port: 0, model: TEST_MODEL(), device: 'cpu' },
     ['node', 'test'],
     { STT_THREADS: '2', ...env },
   );

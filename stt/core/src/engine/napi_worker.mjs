@@ -10,7 +10,8 @@ const init = workerData;
 // whisper.cpp's own log lines go to stderr. The binding's setupLogger() cannot be used to
 // filter them: called here it deadlocks during model load, called on the main thread it crashes.
 const whisper = new Whisper(init.modelPath, { useGpu: init.useGpu });
-port.postMessage({ type: 'ready', multilingual: whisper.isMultilingual !== 0 });
+const multilingual = whisper.isMultilingual !== 0;
+port.postMessage({ type: 'ready', multilingual });
 
 // Segment callbacks are thread-safe functions queued during full(); let the loop deliver them.
 const drainCallbacks = () => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
@@ -35,7 +36,8 @@ async function run({ pcm, options }) {
   };
   const text = whisper.full(params, pcm);
   await drainCallbacks();
-  const language = options.language === 'auto' ? (Whisper.lang(whisper.fullLangId) ?? 'auto') : options.language;
+  // English-only models ignore the language setting: say what they actually did.
+  const language = !multilingual ? 'en' : options.language === 'auto' ? (Whisper.lang(whisper.fullLangId) ?? 'auto') : options.language;
   return { text: text.trim(), language, segments };
 }
 

@@ -95,10 +95,13 @@ export class Transcriber {
     this.metrics?.queueDepth.set(this.queue.depth);
     this.metrics?.inference.observe(inferenceMs / 1000);
 
+    // Times back on the flush's timeline. whisper.cpp ends a segment without a closing timestamp
+    // at its 30 s window, so ends are clamped to the audio that was actually sent.
     const offset = ms(start);
+    const span = ms(audio.length);
     const segments = output.segments
       .filter((s) => s.text.length > 0 && !isHallucination(s.text, speechMs))
-      .map((s) => ({ ...s, start_ms: s.start_ms + offset, end_ms: s.end_ms + offset }));
+      .map((s) => ({ ...s, start_ms: Math.min(s.start_ms, span) + offset, end_ms: Math.min(s.end_ms, span) + offset }));
     const result: Transcript = {
       ...base,
       language: output.language,
