@@ -2,10 +2,17 @@ import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
+import type { Role } from './server/app.js';
+import type { Detector } from './server/detect_session.js';
 import { DEFAULT_SPEECH_GATE, type SpeechGate } from './vad/speech_span.js';
+import { DEFAULT_TRACKER, type TrackerSettings } from './vad/utterance_tracker.js';
 
 export interface ServiceConfig {
   name: string;
+  role: Role;
+  /** Detect role: who decides (silero alone, whisper tiny alone, or silero checked by tiny). */
+  detector: Detector;
+  tracker: TrackerSettings;
   host: string;
   port: number;
   model: string;
@@ -25,9 +32,13 @@ export interface ServiceConfig {
 /** What an entry point decides: its name, port and model; everything else is shared. */
 export interface ServiceDefaults {
   name: string;
+  role?: Role;
   port: number;
   model: string;
+  /** The variable that names the model: tiny_ws reads STT_TINY_MODEL so one .env can serve all. */
+  modelEnv?: string;
   device: DeviceRequest;
+  detector?: Detector;
 }
 
 const int = (name: string) => (value: string) => {
@@ -57,11 +68,13 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     const o = new Option(flags, `${description} (env ${envName})`).env(envName);
     return parse ? o.argParser(parse) : o;
   };
+  const role = defaults.role ?? 'transcribe';
+  const modelEnv = defaults.modelEnv ?? 'STT_MODEL';
   const program = new Command(defaults.name)
-    .description(`${defaults.name}: Whisper transcription over WebSocket (/ws/transcribe)`)
+    .description(role === 'transcribe' ? `${defaults.name}: Whisper transcription over WebSocket (/ws/transcribe)` : `${defaults.name}: speech detection over WebSocket (/ws/detect)`)
     .addOption(opt('--host <host>', 'address to listen on', 'HOST').default('127.0.0.1'))
     .addOption(opt('--port <port>', 'port to listen on', 'PORT', int('PORT')).default(defaults.port))
-    .addOption(opt('--model <name|path>', 'model name (tiny, base, ...) or ggml file', 'STT_MODEL').default(defaults.model))
+    .addOption(opt('--model <name|path>', 'model name (tiny, base, ...) or ggml file', modelEnv).default(defaults.model))
     .addOption(opt('--model-dir <dir>', 'where downloaded models live', 'STT_MODEL_DIR'))
     .addOption(opt('--device <device>', 'cpu, gpu or auto', 'STT_DEVICE').default(defaults.device))
     .addOption(opt('--threads <n>', 'whisper.cpp threads', 'STT_THREADS', int('STT_THREADS')).default(threadsDefault))
@@ -71,6 +84,10 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     .addOption(opt('--audio-ctx-floor <frames>', 'smallest encoder context', 'STT_AUDIO_CTX_FLOOR', int('STT_AUDIO_CTX_FLOOR')).default(128))
     .addOption(opt('--vad <on|off>', 'Silero gate before Whisper', 'STT_VAD', bool('STT_VAD')).default(true))
     .addOption(opt('--vad-threshold <p>', 'speech probability threshold', 'STT_VAD_THRESHOLD', num('STT_VAD_THRESHOLD')).default(DEFAULT_SPEECH_GATE.threshold))
+    .addOption(opt('--detector <mode>', 'silero, whisper or hybrid (detect role)', 'STT_DETECTOR').choices(['silero', 'whisper', 'hybrid']).default(defaults.detector ?? 'hybrid'))
+    .addOption(opt('--detect-threshold <p>', 'speech probability that opens an utterance (detect role)', 'STT_DETECT_THRESHOLD', num('STT_DETECT_THRESHOLD')).default(DEFAULT_TRACKER.threshold))
+    .addOption(opt('--min-speech-ms <ms>', 'speech needed before speech_start', 'STT_MIN_SPEECH_MS', int('STT_MIN_SPEECH_MS')).default(DEFAULT_TRACKER.minSpeechMs))
+    .addOption(opt('--hangover-ms <ms>', 'silence needed before speech_end', 'STT_HANGOVER_MS', int('STT_HANGOVER_MS')).default(DEFAULT_TRACKER.hangoverMs))
     .addOption(opt('--max-connections <n>', 'WebSocket connections', 'STT_MAX_CONNECTIONS', int('STT_MAX_CONNECTIONS')).default(DEFAULT_LIMITS.maxConnections))
     .addOption(opt('--max-queue <n>', 'inference jobs waiting', 'STT_MAX_QUEUE', int('STT_MAX_QUEUE')).default(DEFAULT_LIMITS.maxQueue))
     .addOption(opt('--max-frame-bytes <n>', 'largest audio frame', 'STT_MAX_FRAME_BYTES', int('STT_MAX_FRAME_BYTES')).default(DEFAULT_LIMITS.maxFrameBytes))
@@ -90,8 +107,19 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
   const threshold = o.vadThreshold as number;
   if (threshold <= 0 || threshold >= 1) throw new Error(`STT_VAD_THRESHOLD must be between 0 and 1 (got ${threshold})`);
   if ((o.threads as number) < 1) throw new Error('STT_THREADS must be at least 1');
+  const detectThreshold = o.detectThreshold as number;
+  if (detectThreshold <= 0 || detectThreshold >= 1) throw new Error(`STT_DETECT_THRESHOLD must be between 0 and 1 (got ${detectThreshold})`);
   return {
     name: defaults.name,
+    role,
+    detector: o.detector as Detector,
+    tracker: {
+      threshold: detectThreshold,
+      negThreshold: Math.max(0.01, detectThreshold - (DEFAULT_TRACKER.threshold - DEFAULT_TRACKER.negThreshold)),
+      minSpeechMs: o.minSpeechMs as number,
+      hangoverMs: o.hangoverMs as number,
+      frameHoldMs: DEFAULT_TRACKER.frameHoldMs,
+    },
     host: o.host as string,
     port: o.port as number,
     model: o.model as string,

@@ -14,6 +14,8 @@ export * from './protocol/messages.js';
 export * from './text/hallucination.js';
 export * from './vad/silero.js';
 export * from './vad/speech_span.js';
+export * from './vad/utterance_tracker.js';
+export * from './server/detect_session.js';
 export * from './server/limits.js';
 export * from './server/transcriber.js';
 export * from './config.js';

@@ -6,17 +6,18 @@ import { CudaWhisperEngine, loadGpuBinding } from './engine/fugood_engine.js';
 import { NapiWhisperEngine } from './engine/napi_engine.js';
 import { InferenceQueue } from './engine/queue.js';
 import type { Device, SpeechEngine } from './engine/types.js';
-import { resolveModel } from './models/store.js';
+import { resolveModel, type ResolvedModel } from './models/store.js';
 import { buildApp, type ServiceState } from './server/app.js';
-import { createMetrics } from './server/metrics.js';
-import { Transcriber } from './server/transcriber.js';
+import { DEFAULT_DETECT } from './server/detect_session.js';
+import { createMetrics, type Metrics } from './server/metrics.js';
+import { Transcriber, type TranscriberSettings } from './server/transcriber.js';
 import { SileroModel } from './vad/silero.js';
 
 export interface RunningService {
   app: FastifyInstance;
   url: string;
   state: ServiceState;
-  /** Resolves when the model is loaded and warmed up (rejects if that fails). */
+  /** Resolves when models are loaded and warmed up (rejects if that fails). */
   ready: Promise<void>;
   close(): Promise<void>;
 }
@@ -30,62 +31,90 @@ async function loadEngine(path: string, device: Device, log: Logger): Promise<Sp
   return device === 'gpu' ? CudaWhisperEngine.load(path) : NapiWhisperEngine.load(path, 'cpu', log);
 }
 
+/** Loads Whisper on the chosen device and warms it up; a GPU that fails on first use falls back under `auto`. */
+async function loadWhisper(
+  config: ServiceConfig,
+  model: ResolvedModel,
+  device: Device,
+  settings: TranscriberSettings,
+  vad: SileroModel | undefined,
+  metrics: Metrics,
+  log: Logger,
+): Promise<{ transcriber: Transcriber; device: Device; warmupMs: number }> {
+  let engine = await loadEngine(model.path, device, log);
+  let transcriber = new Transcriber(engine, new InferenceQueue(config.limits.maxQueue), vad, settings, metrics);
+  try {
+    return { transcriber, device, warmupMs: await transcriber.warmUp() };
+  } catch (error) {
+    await engine.close().catch(() => undefined);
+    if (device !== 'gpu' || config.device !== 'auto') throw error;
+    log.warn({ err: error }, 'GPU warm-up failed; STT_DEVICE=auto falls back to CPU');
+    engine = await loadEngine(model.path, 'cpu', log);
+    transcriber = new Transcriber(engine, new InferenceQueue(config.limits.maxQueue), vad, settings, metrics);
+    return { transcriber, device: 'cpu', warmupMs: await transcriber.warmUp() };
+  }
+}
+
 /**
- * Starts a transcription service: checks the model and device before listening (so a bad
- * setup fails at once), listens so /health answers during loading, then loads and warms up.
+ * Starts a service in its role: checks the model and device before listening (so a bad setup
+ * fails at once), listens so /health answers during loading, then loads and warms up.
  */
-export async function startTranscribeService(config: ServiceConfig, options: StartOptions = {}): Promise<RunningService> {
+export async function startService(config: ServiceConfig, options: StartOptions = {}): Promise<RunningService> {
   const log = options.logger ?? pino({ name: config.name, level: config.logLevel });
-  const model = resolveModel(config.model, config.modelDir);
-  const choice = await chooseDevice(config.device, options.probe ?? systemProbe(loadGpuBinding));
-  if (choice.device === 'cpu' && config.device !== 'cpu') log.warn(choice.reason);
+  const detect = config.role === 'detect';
+  const needsWhisper = !detect || config.detector !== 'silero';
+  const needsVad = detect ? config.detector !== 'whisper' : config.vad;
+  const model = needsWhisper ? resolveModel(config.model, config.modelDir) : undefined;
+  const choice = needsWhisper ? await chooseDevice(config.device, options.probe ?? systemProbe(loadGpuBinding)) : { device: 'cpu' as const, reason: 'Silero runs on the CPU' };
+  if (choice.device === 'cpu' && config.device !== 'cpu' && needsWhisper) log.warn(choice.reason);
 
   const metrics = createMetrics(config.name);
   const state: ServiceState = {
     status: 'loading',
-    detail: { model: model.entry?.name ?? model.path, device: choice.device, device_reason: choice.reason },
+    detail: {
+      role: config.role,
+      ...(detect ? { detector: config.detector } : {}),
+      model: model ? (model.entry?.name ?? model.path) : null,
+      device: choice.device,
+      device_reason: choice.reason,
+    },
   };
-  const app = await buildApp({ name: config.name, logger: log, limits: config.limits, metrics, state });
+  const app = await buildApp({ name: config.name, role: config.role, logger: log, limits: config.limits, metrics, state });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-  let engine: SpeechEngine | undefined;
   let vad: SileroModel | undefined;
   const ready = (async () => {
-    const settings = {
-      threads: config.threads,
-      language: config.language,
-      prompt: config.prompt,
-      audioCtx: { enabled: config.audioCtx, floor: config.audioCtxFloor },
-      vad: config.vad,
-      gate: config.gate,
-    };
-    vad = config.vad ? await SileroModel.load() : undefined;
-    let device = choice.device;
-    engine = await loadEngine(model.path, device, log);
-    let transcriber = new Transcriber(engine, new InferenceQueue(config.limits.maxQueue), vad, settings, metrics);
-    let warmupMs: number;
-    try {
-      warmupMs = await transcriber.warmUp();
-    } catch (error) {
-      // A GPU that loads but fails on first use: `auto` still has the CPU.
-      if (device !== 'gpu' || config.device !== 'auto') throw error;
-      log.warn({ err: error }, 'GPU warm-up failed; STT_DEVICE=auto falls back to CPU');
-      await engine.close().catch(() => undefined);
-      device = 'cpu';
-      engine = await loadEngine(model.path, device, log);
-      transcriber = new Transcriber(engine, new InferenceQueue(config.limits.maxQueue), vad, settings, metrics);
-      warmupMs = await transcriber.warmUp();
+    vad = needsVad ? await SileroModel.load() : undefined;
+    let summary = 'Silero VAD';
+    if (model) {
+      // The detector's Whisper judges audio Silero already gated: no second VAD pass there.
+      const settings: TranscriberSettings = {
+        threads: config.threads,
+        language: config.language,
+        prompt: config.prompt,
+        audioCtx: { enabled: config.audioCtx, floor: config.audioCtxFloor },
+        vad: !detect && config.vad,
+        gate: config.gate,
+      };
+      const loaded = await loadWhisper(config, model, choice.device, settings, detect ? undefined : vad, metrics, log);
+      state.transcriber = loaded.transcriber;
+      const info = loaded.transcriber.engine.info;
+      state.detail = { ...state.detail, device: loaded.device, backend: info.backend, warmup_ms: loaded.warmupMs, language: config.language, threads: config.threads };
+      summary = `model ${info.model} on ${loaded.device} (${info.backend}), ${config.threads} threads, warm-up ${loaded.warmupMs} ms`;
     }
-    state.transcriber = transcriber;
-    state.vad = vad;
-    state.detail = { ...state.detail, device, backend: engine.info.backend, warmup_ms: warmupMs, language: config.language, threads: config.threads };
+    if (vad) {
+      await vad.createStream().push(new Float32Array(1024)); // first ONNX run allocates; do it before clients
+      state.vad = vad;
+    }
+    if (detect) {
+      state.detect = { settings: { detector: config.detector, tracker: config.tracker, ...DEFAULT_DETECT } };
+      summary = `detector ${config.detector}${model ? `, ${summary}` : ''}`;
+    }
     state.status = 'ready';
-    log.info(
-      `${config.name} ready on ${url.replace(/^http/, 'ws')}/ws/transcribe: model ${engine.info.model} on ${device} (${engine.info.backend}), ${config.threads} threads, warm-up ${warmupMs} ms`,
-    );
+    log.info(`${config.name} ready on ${url.replace(/^http/, 'ws')}/ws/${detect ? 'detect' : 'transcribe'}: ${summary}`);
   })();
   ready.catch((error: Error) => {
     state.status = 'failed';
@@ -100,23 +129,24 @@ export async function startTranscribeService(config: ServiceConfig, options: Sta
     async close() {
       await app.close();
       await ready.catch(() => undefined);
-      await engine?.close();
+      await state.transcriber?.engine.close();
       await vad?.release();
     },
   };
 }
 
+/** Kept for callers that only transcribe. */
+export const startTranscribeService = startService;
+
 /** Entry-point main: one line on start, a clear message and non-zero exit on failure, clean stop on signals. */
 export async function runServiceMain(config: () => ServiceConfig): Promise<void> {
   let service: RunningService | undefined;
   try {
-    const cfg = config();
-    service = await startTranscribeService(cfg);
+    service = await startService(config());
     await service.ready;
   } catch (error) {
-    const message = (error as Error).message;
     if ((error as { code?: string }).code?.startsWith('commander.')) process.exit((error as { exitCode?: number }).exitCode ?? 1);
-    process.stderr.write(`error: ${message}\n`);
+    process.stderr.write(`error: ${(error as Error).message}\n`);
     await service?.close().catch(() => undefined);
     process.exit(1);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodePcm, decodeWav, encodeS16le, encodeWav, PcmFormatError, resample } from '../src/index.js';
+import { decodePcm, decodeWav, encodeS16le, encodeWav, PcmFormatError, resample, StreamingResampler } from '../src/index.js';
 
 const sine = (freq: number, rate: number, seconds: number, amp = 0.5) =>
   Float32Array.from({ length: Math.round(rate * seconds) }, (_, i) => amp * Math.sin((2 * Math.PI * freq * i) / rate));
@@ -73,5 +73,20 @@ describe('resampling', () => {
   it('removes content above the new Nyquist instead of aliasing it', () => {
     const out = resample(sine(12000, 48000, 1), 48000, 16000); // 12 kHz would alias to 4 kHz
     expect(rms(out.subarray(200, -200))).toBeLessThan(0.02);
+  });
+});
+
+describe('streaming resampling', () => {
+  it('gives the same samples chunk by chunk as in one piece', () => {
+    for (const rate of [48000, 44100, 22050, 8000]) {
+      const x = sine(523, rate, 0.7);
+      const whole = resample(x, rate, 16000);
+      const r = new StreamingResampler(rate, 16000);
+      const parts: number[] = [];
+      for (let i = 0; i < x.length; i += 1234) parts.push(...r.push(x.subarray(i, i + 1234)));
+      parts.push(...r.end());
+      expect(parts.length).toBe(whole.length);
+      parts.forEach((v, i) => expect(v).toBeCloseTo(whole[i]!, 6));
+    }
   });
 });

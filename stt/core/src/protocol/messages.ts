@@ -92,6 +92,49 @@ export interface ResetAck {
 
 export type TranscribeServerMessage = TranscriptMessage | ErrorMessage | ConfigAck | ResetAck;
 
+/** `/ws/detect`: tunes the utterance hysteresis of one connection. */
+export const detectConfigMessageSchema = z
+  .object({
+    type: z.literal('config'),
+    threshold: z.number().gt(0).lt(1).optional(),
+    neg_threshold: z.number().gt(0).lt(1).optional(),
+    min_speech_ms: z.number().int().min(0).max(5000).optional(),
+    hangover_ms: z.number().int().min(0).max(10000).optional(),
+  })
+  .strict();
+export type DetectConfigMessage = z.infer<typeof detectConfigMessageSchema>;
+
+/** The reply to every binary chunk on `/ws/detect`, in order. */
+export interface DetectReply {
+  type: 'detect';
+  /** The founding document's contract: speech in this chunk. */
+  speech_detected: boolean;
+  /** Highest Silero probability in the chunk (absent in whisper mode). */
+  probability?: number;
+  /** Audio received so far on this connection, in ms, at the end of this chunk. */
+  offset_ms: number;
+  /** An utterance began at this offset (ms from the connection's start). */
+  speech_start?: number;
+  /** The utterance ended at this offset. */
+  speech_end?: number;
+  /** Hybrid: Whisper heard words in the utterance that began at this offset... */
+  speech_confirmed?: number;
+  text?: string;
+  /** ...or heard none (a cough, a click, music): disregard that speech_start. */
+  speech_withdrawn?: number;
+}
+
+export interface DetectConfigAck {
+  type: 'config';
+  detector: 'silero' | 'whisper' | 'hybrid';
+  threshold: number;
+  neg_threshold: number;
+  min_speech_ms: number;
+  hangover_ms: number;
+}
+
+export type DetectServerMessage = DetectReply | DetectConfigAck | ErrorMessage;
+
 /** Human-readable summary of a zod failure, naming the field. */
 export function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
