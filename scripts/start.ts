@@ -1,6 +1,7 @@
 /**
- * `npm start`: the local stack on this PC. Today that is the CPU transcription service; later
- * services join here. Each runs as its own process (as in compose), and Ctrl-C stops them all.
+ * `npm start`: the local stack on this PC: transcription (Whisper base) and speech detection
+ * (Silero, checked by Whisper tiny). Each runs as its own process (as in compose), and Ctrl-C
+ * stops them all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const host = process.env.HOST ?? '127.0.0.1';
 const members: Member[] = [
   { name: 'stt_cpu_ws', entry: 'stt/cpu_ws/src/main.ts', env: { PORT: process.env.STT_CPU_PORT ?? '8001' } },
+  { name: 'stt_tiny_ws', entry: 'stt/tiny_ws/src/main.ts', env: { PORT: process.env.STT_TINY_PORT ?? '8003' } },
 ];
 
 const children: ChildProcess[] = [];
@@ -42,6 +44,7 @@ for (const m of members) {
     }
   });
 }
-console.error(`starting: ${members.map((m) => `${m.name} on ws://${host}:${m.env.PORT}`).join(', ')}`);
+const paths: Record<string, string> = { stt_cpu_ws: '/ws/transcribe', stt_tiny_ws: '/ws/detect' };
+console.error(`starting: ${members.map((m) => `${m.name} on ws://${host}:${m.env.PORT}${paths[m.name] ?? ''}`).join(', ')}`);
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));

@@ -69,4 +69,20 @@ describe('entry points', () => {
     expect(ready).toMatchObject({ ready: true, device: 'cpu', service: 'stt_gpu_ws' });
     expect(r.code).toBe(0);
   });
+
+  it('tiny_ws with STT_DETECTOR=silero needs no Whisper model and serves /ws/detect', async () => {
+    let ready: Record<string, unknown> = {};
+    const r = await runEntry('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero', HOST: '127.0.0.1' }, /ready on ws:\/\/127\.0\.0\.1:(\d+)\/ws\/detect/, async (output) => {
+      const port = /ready on ws:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1];
+      ready = (await fetch(`http://127.0.0.1:${port}/ready`).then((res) => res.json())) as Record<string, unknown>;
+    });
+    expect(ready).toMatchObject({ ready: true, service: 'stt_tiny_ws', detector: 'silero' });
+    expect(r.code).toBe(0);
+  });
+
+  it('tiny_ws in hybrid mode exits when the tiny model is missing, saying how to get it', async () => {
+    const r = await runEntry('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'hybrid' });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('npm run models -- pull tiny');
+  });
 });
