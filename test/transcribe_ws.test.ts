@@ -47,6 +47,17 @@ describe('/ws/transcribe over a real connection', () => {
     await c.close();
   });
 
+  it('transcribes an utterance shorter than a second (whisper.cpp skips those unless padded)', async () => {
+    const short = encodeS16le(loadClip('picovoice-leopard/test_en.wav').subarray(8000, 8000 + 11200)); // 0.7 s of speech
+    const c = await TestClient.connect(service.ws);
+    c.sendAudio(short);
+    c.flush();
+    const reply = await c.next<Reply>();
+    expect(reply).toMatchObject({ type: 'transcript', text: WORDS, audio_ms: 700 });
+    expect(reply.segments[0]!.end_ms).toBeLessThanOrEqual(700);
+    await c.close();
+  });
+
   it('answers several flushes in flush order, each with its own audio', async () => {
     const c = await TestClient.connect(service.ws);
     const parts = [jfk, speech.subarray(0, 3200 * 5), speech];

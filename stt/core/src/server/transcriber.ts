@@ -39,6 +39,20 @@ export interface Transcript {
 const ms = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
 
 /**
+ * whisper.cpp stops when no more than 1 s of audio remains ahead of its read position, so an
+ * utterance of a second or less ("yes", "네") would always come back empty. Shorter audio is
+ * padded with silence to this length.
+ */
+export const MIN_ENGINE_SAMPLES = Math.round(1.2 * SAMPLE_RATE);
+
+function padForEngine(audio: Float32Array): Float32Array {
+  if (audio.length >= MIN_ENGINE_SAMPLES) return audio;
+  const padded = new Float32Array(MIN_ENGINE_SAMPLES);
+  padded.set(audio);
+  return padded;
+}
+
+/**
  * Utterance in, text out: the VAD gate, silence trimming, encoder sizing, the shared queue,
  * and the hallucination filter. Every front end (WebSocket, REST) goes through this one path.
  */
@@ -80,7 +94,7 @@ export class Transcriber {
       speechMs = ms(span.speechWindows * WINDOW);
     }
 
-    const audio = pcm.subarray(start, end);
+    const audio = padForEngine(pcm.subarray(start, end));
     const options: DecodeOptions = {
       language,
       prompt: request.prompt ?? this.settings.prompt,
@@ -98,7 +112,7 @@ export class Transcriber {
     // Times back on the flush's timeline. whisper.cpp ends a segment without a closing timestamp
     // at its 30 s window, so ends are clamped to the audio that was actually sent.
     const offset = ms(start);
-    const span = ms(audio.length);
+    const span = ms(end - start);
     const segments = output.segments
       .filter((s) => s.text.length > 0 && !isHallucination(s.text, speechMs))
       .map((s) => ({ ...s, start_ms: Math.min(s.start_ms, span) + offset, end_ms: Math.min(s.end_ms, span) + offset }));
