@@ -20,3 +20,4 @@ export * from './server/limits.js';
 export * from './server/transcriber.js';
 export * from './config.js';
 export * from './service.js';
+export * from './server/query_format.js';

@@ -1,0 +1,6 @@
+export * from './backends.js';
+export * from './config.js';
+export * from './openai_format.js';
+export * from './router.js';
+export * from './service.js';
+export * from './toggle_store.js';

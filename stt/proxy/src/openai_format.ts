@@ -1,0 +1,50 @@
+import type { TranscriptMessage } from '@vtuber-stt/core';
+
+export const RESPONSE_FORMATS = ['json', 'text', 'verbose_json', 'srt', 'vtt'] as const;
+export type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
+
+function clock(ms: number, separator: ',' | '.'): string {
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = Math.floor((ms % 60_000) / 1000);
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${pad(h)}:${pad(m)}:${pad(s)}${separator}${pad(Math.round(ms % 1000), 3)}`;
+}
+
+/** A transcript in the shape OpenAI's /v1/audio/transcriptions returns for each response_format. */
+export function formatTranscript(t: TranscriptMessage, format: ResponseFormat): { body: string | object; type: string } {
+  switch (format) {
+    case 'text':
+      return { body: `${t.text}\n`, type: 'text/plain; charset=utf-8' };
+    case 'srt':
+      return {
+        body: t.segments.map((s, i) => `${i + 1}\n${clock(s.start_ms, ',')} --> ${clock(s.end_ms, ',')}\n${s.text.trim()}\n`).join('\n'),
+        type: 'application/x-subrip; charset=utf-8',
+      };
+    case 'vtt':
+      return {
+        body: `WEBVTT\n\n${t.segments.map((s) => `${clock(s.start_ms, '.')} --> ${clock(s.end_ms, '.')}\n${s.text.trim()}\n`).join('\n')}`,
+        type: 'text/vtt; charset=utf-8',
+      };
+    case 'verbose_json':
+      return {
+        body: {
+          task: 'transcribe',
+          language: t.language,
+          duration: t.audio_ms / 1000,
+          text: t.text,
+          segments: t.segments.map((s, id) => ({
+            id,
+            start: s.start_ms / 1000,
+            end: s.end_ms / 1000,
+            text: s.text,
+            ...(s.avg_logprob !== undefined ? { avg_logprob: s.avg_logprob } : {}),
+            ...(s.no_speech_prob !== undefined ? { no_speech_prob: s.no_speech_prob } : {}),
+          })),
+        },
+        type: 'application/json; charset=utf-8',
+      };
+    default:
+      return { body: { text: t.text }, type: 'application/json; charset=utf-8' };
+  }
+}

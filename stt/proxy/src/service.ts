@@ -1,0 +1,46 @@
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { Backend, allBackends, type Backends } from './backends.js';
+import type { ProxyConfig } from './config.js';
+import { buildProxy } from './app.js';
+import { ToggleStore } from './toggle_store.js';
+
+export interface RunningProxy {
+  app: FastifyInstance;
+  url: string;
+  backends: Backends;
+  toggle: ToggleStore;
+  close(): Promise<void>;
+}
+
+export async function startProxy(config: ProxyConfig, logger?: Logger): Promise<RunningProxy> {
+  const log = logger ?? pino({ name: 'stt_proxy', level: config.logLevel });
+  const backends: Backends = {
+    cpu: new Backend('cpu', config.cpuUrl),
+    gpu: config.gpuUrl ? new Backend('gpu', config.gpuUrl) : undefined,
+    detect: config.detectUrl ? new Backend('detect', config.detectUrl) : undefined,
+  };
+  const toggle = new ToggleStore(config.statePath);
+  const app = await buildProxy({ config, backends, toggle, logger: log });
+  await Promise.all(allBackends(backends).map((b) => b.poll()));
+  const timer = setInterval(() => void Promise.all(allBackends(backends).map((b) => b.poll())), config.pollMs);
+  timer.unref();
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const summary = allBackends(backends)
+    .map((b) => `${b.name} ${b.url} (${b.state})`)
+    .join(', ');
+  log.info(`stt_proxy ready: control panel ${url}/, ${url.replace(/^http/, 'ws')}/ws/transcribe and /ws/detect; backends ${summary}; GPU toggle ${toggle.gpuEnabled ? 'on' : 'off'}`);
+  return {
+    app,
+    url,
+    backends,
+    toggle,
+    async close() {
+      clearInterval(timer);
+      await app.close();
+    },
+  };
+}

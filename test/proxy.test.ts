@@ -1,0 +1,226 @@
+import { readFileSync } from 'node:fs';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeS16le, type RunningService } from '@vtuber-stt/core';
+import { parseProxyConfig, startProxy } from '@vtuber-stt/proxy';
+import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
+import { spawnService, type ServiceProcess } from './helpers/processes.js';
+import { startTestProxy } from './helpers/proxy.js';
+import { startTestService, TEST_MODEL } from './helpers/service.js';
+import { syntheticText } from './helpers/synthetic_model.js';
+import { TestClient } from './helpers/ws_client.js';
+
+type Reply = { type: string; seq?: number; text?: string; backend?: string; code?: string; error?: string; speech_detected?: boolean };
+const json = (r: Response): Promise<any> => r.json();
+const WORDS = syntheticText(fixtureModel('base'), 20);
+const speech = encodeS16le(loadClip('speechbrain/spk1_snt1.wav'));
+const jfkWav = readFileSync(audioPath('whisper.cpp/jfk.wav'));
+
+async function flushOnce(ws: string): Promise<Reply> {
+  const c = await TestClient.connect(`${ws}/ws/transcribe`);
+  c.sendAudio(speech);
+  c.flush();
+  const reply = await c.next<Reply>();
+  await c.close();
+  return reply;
+}
+
+describe('proxy routing, toggle, REST and OpenAI routes', () => {
+  let cpu: RunningService;
+  let gpu: RunningService;
+  let detect: ServiceProcess;
+  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+
+  beforeAll(async () => {
+    // The "gpu" backend is a second real transcription service: routing is what is under test here.
+    [cpu, gpu, detect] = await Promise.all([
+      startTestService(),
+      startTestService(),
+      spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' }),
+    ]);
+    proxy = await startTestProxy({ cpu: cpu.url, gpu: gpu.url, detect: detect.url });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await Promise.all([cpu?.close(), gpu?.close(), detect?.stop()]);
+  });
+
+  it('reports every backend in /api/status', async () => {
+    const status = await fetch(`${proxy.url}/api/status`).then(json);
+    expect(status).toMatchObject({ gpu_enabled: false, transcribe_route: 'cpu' });
+    for (const name of ['cpu', 'gpu', 'detect']) expect(status.backends[name]).toMatchObject({ name, state: 'ready' });
+    expect(status.backends.cpu).toMatchObject({ device: 'cpu', backend: '@napi-rs/whisper', queue_depth: 0 });
+  });
+
+  it('routes each new session by the GPU toggle', async () => {
+    expect(await flushOnce(proxy.ws)).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, backend: 'cpu' });
+    const on = await fetch(`${proxy.url}/api/gpu`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: true }) });
+    expect(await json(on)).toMatchObject({ enabled: true, transcribe_route: 'gpu' });
+    expect(await flushOnce(proxy.ws)).toMatchObject({ backend: 'gpu', text: WORDS });
+    expect((await fetch(`${proxy.url}/api/status`).then(json)).transcribe_route).toBe('gpu');
+    await fetch(`${proxy.url}/api/gpu`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: false }) });
+    expect(await flushOnce(proxy.ws)).toMatchObject({ backend: 'cpu' });
+    const status = await fetch(`${proxy.url}/api/status`).then(json);
+    expect(status.backends.cpu.p50_ms).toBeGreaterThan(0);
+  });
+
+  it('rejects a malformed toggle with 400', async () => {
+    const bad = await fetch(`${proxy.url}/api/gpu`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: 'yes' }) });
+    expect(bad.status).toBe(400);
+    expect((await json(bad)).error).toContain('enabled');
+  });
+
+  it('keeps the toggle across a restart', async () => {
+    await fetch(`${proxy.url}/api/gpu`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: true }) });
+    const again = await startProxy({ ...parseProxyConfig(['node', 'p'], { PORT: '0', STT_CPU_URL: cpu.url, STT_GPU_URL: gpu.url, STT_DETECT_URL: '' }), statePath: proxy.toggle.path }, pino({ level: 'silent' }));
+    try {
+      expect(await fetch(`${again.url}/api/gpu`).then(json)).toMatchObject({ enabled: true });
+    } finally {
+      await again.close();
+      await fetch(`${proxy.url}/api/gpu`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: false }) });
+    }
+  });
+
+  it('sends sessions to the CPU when the GPU is on but its backend is down', async () => {
+    const lonely = await startTestProxy({ cpu: cpu.url, gpu: 'http://127.0.0.1:9' });
+    try {
+      await fetch(`${lonely.url}/api/gpu`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: true }) });
+      expect(await flushOnce(lonely.ws)).toMatchObject({ backend: 'cpu', text: WORDS });
+      const status = await fetch(`${lonely.url}/api/status`).then(json);
+      expect(status.backends.gpu.state).toBe('down');
+      expect(status.transcribe_route).toBe('cpu');
+    } finally {
+      await lonely.close();
+    }
+  });
+
+  it('transcribes a posted WAV and raw PCM on /api/transcribe', async () => {
+    const wav = await fetch(`${proxy.url}/api/transcribe?language=en`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: jfkWav });
+    expect(wav.status).toBe(200);
+    expect(await json(wav)).toMatchObject({ type: 'transcript', text: WORDS, language: 'en', audio_ms: 11000, backend: 'cpu' });
+    const clip = loadClip('speechbrain/spk1_snt1.wav');
+    const raw = await fetch(`${proxy.url}/api/transcribe?sample_rate=16000&encoding=f32le`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(clip.buffer) });
+    expect(await json(raw)).toMatchObject({ text: WORDS, audio_ms: Math.round((clip.length / 16000) * 1000) });
+  });
+
+  it('answers bad REST bodies with 4xx and a message', async () => {
+    const empty = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: Buffer.alloc(0) });
+    expect(empty.status).toBe(400);
+    const odd = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(3) });
+    expect(odd.status).toBe(400);
+    expect((await json(odd)).error).toMatch(/whole number/);
+    const badWav = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: Buffer.from('RIFF....WAVEjunk') });
+    expect(badWav.status).toBe(400);
+    const badRate = await fetch(`${proxy.url}/api/transcribe?sample_rate=12`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4) });
+    expect(badRate.status).toBe(400);
+    const text = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(text.status).toBe(415);
+  });
+
+  it('serves /v1/audio/transcriptions in every OpenAI response format', async () => {
+    const post = (format?: string, file: Blob = new Blob([jfkWav], { type: 'audio/wav' })) => {
+      const form = new FormData();
+      form.append('file', file, 'jfk.wav');
+      form.append('model', 'whisper-1');
+      form.append('language', 'en');
+      if (format) form.append('response_format', format);
+      return fetch(`${proxy.url}/v1/audio/transcriptions`, { method: 'POST', body: form });
+    };
+    expect(await json(await post())).toEqual({ text: WORDS });
+    expect(await (await post('text')).text()).toBe(`${WORDS}\n`);
+    const verbose = await json(await post('verbose_json'));
+    expect(verbose).toMatchObject({ task: 'transcribe', language: 'en', duration: 11, text: WORDS });
+    expect(verbose.segments[0]).toMatchObject({ id: 0, text: WORDS });
+    expect(verbose.segments[0].end).toBeLessThanOrEqual(11);
+    expect(await (await post('srt')).text()).toMatch(new RegExp(`^1\\n00:00:0\\d,\\d{3} --> 00:00:1\\d,\\d{3}\\n${WORDS}\\n`));
+    expect(await (await post('vtt')).text()).toMatch(/^WEBVTT\n\n00:00:0\d\.\d{3} --> /);
+    const badFormat = await post('xml');
+    expect(badFormat.status).toBe(400);
+    const mp3 = await post('json', new Blob([Buffer.from('ID3\u0003fake mp3')], { type: 'audio/mpeg' }));
+    expect(mp3.status).toBe(400);
+    expect((await json(mp3)).error).toMatch(/only WAV/);
+    const noFile = await fetch(`${proxy.url}/v1/audio/transcriptions`, { method: 'POST', body: (() => { const f = new FormData(); f.append('model', 'whisper-1'); return f; })() });
+    expect(noFile.status).toBe(400);
+  });
+
+  it('passes /ws/detect through to the detection service', async () => {
+    const c = await TestClient.connect(`${proxy.ws}/ws/detect`);
+    c.sendAudio(speech, 1024);
+    const n = Math.ceil(speech.length / 1024);
+    const replies: Reply[] = [];
+    for (let i = 0; i < n; i++) replies.push(await c.next<Reply>());
+    expect(replies.some((r) => r.speech_detected)).toBe(true);
+    await c.close();
+  });
+
+  it('answers bad frames itself and keeps the session', async () => {
+    const c = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
+    c.ws.send(Buffer.alloc(3));
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_audio' });
+    c.ws.send('nonsense');
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+    c.sendAudio(speech);
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS });
+    await c.close();
+  });
+});
+
+describe('proxy failover', () => {
+  it('moves a session to the other backend when its backend dies mid-stream, answering every flush in order', async () => {
+    const env = { STT_MODEL: TEST_MODEL() };
+    const [a, b] = await Promise.all([spawnService('stt/cpu_ws/src/main.ts', env), spawnService('stt/cpu_ws/src/main.ts', env)]);
+    const proxy = await startTestProxy({ cpu: a.url, gpu: b.url });
+    try {
+      const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?sample_rate=16000`);
+      c.ws.send(JSON.stringify({ type: 'config', language: 'en' }));
+      expect(await c.next()).toMatchObject({ type: 'config', language: 'en' });
+      c.sendAudio(speech);
+      c.flush();
+      expect(await c.next()).toMatchObject({ seq: 1, backend: 'cpu', text: WORDS });
+      const jfk = encodeS16le(loadClip('whisper.cpp/jfk.wav'));
+      c.sendAudio(jfk);
+      c.flush();
+      c.sendAudio(speech);
+      c.flush();
+      c.sendAudio(speech.subarray(0, 32000)); // not yet flushed when the backend dies
+      await new Promise((r) => setTimeout(r, 60));
+      await a.stop('SIGKILL');
+      c.flush();
+      const replies = [await c.next<Reply>(), await c.next<Reply>(), await c.next<Reply>()];
+      expect(replies.map((r) => r.seq)).toEqual([2, 3, 4]);
+      expect(replies.every((r) => r.type === 'transcript' && r.text === WORDS)).toBe(true);
+      expect(replies.at(-1)!.backend).toBe('gpu');
+      const status = await fetch(`${proxy.url}/api/status`).then(json);
+      expect(status.backends.cpu.state).toBe('down');
+      // The session lives on.
+      c.sendAudio(speech);
+      c.flush();
+      expect(await c.next()).toMatchObject({ seq: 5, backend: 'gpu', text: WORDS });
+      await c.close();
+    } finally {
+      await proxy.close();
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('answers every waiting flush with an error when no backend is left, and keeps the client connected', async () => {
+    const a = await spawnService('stt/cpu_ws/src/main.ts', { STT_MODEL: TEST_MODEL() });
+    const proxy = await startTestProxy({ cpu: a.url });
+    try {
+      const c = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
+      c.sendAudio(encodeS16le(loadClip('whisper.cpp/jfk.wav')));
+      c.flush();
+      await new Promise((r) => setTimeout(r, 30));
+      await a.stop('SIGKILL');
+      const reply = await c.next<Reply>(20_000);
+      expect(reply).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 1 });
+      expect(c.ws.readyState).toBe(c.ws.OPEN);
+      await c.close();
+    } finally {
+      await proxy.close();
+      await a.stop();
+    }
+  });
+});
+
