@@ -91,7 +91,7 @@ export async function downloadFile(options: DownloadOptions): Promise<void> {
     // Written chunk by chunk and awaited, so whatever arrived before a failure is on disk to resume from.
     const file = await open(partial, offset > 0 ? 'a' : 'w');
     try {
-      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
         await file.write(chunk);
         received += chunk.length;
         onProgress?.({ received, total, resumedFrom: offset });

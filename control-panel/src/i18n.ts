@@ -1,0 +1,54 @@
+export type Lang = 'ko' | 'en';
+
+const STRINGS = {
+  title: { ko: '음성 입력 제어판', en: 'Speech input control panel' },
+  gpuTitle: { ko: 'GPU 가속', en: 'GPU acceleration' },
+  gpuLabel: { ko: 'GPU로 인식하기', en: 'Transcribe on the GPU' },
+  statusTitle: { ko: '서비스 상태', en: 'Service status' },
+  micTitle: { ko: '마이크 테스트', en: 'Microphone test' },
+  micStart: { ko: '시작', en: 'Start' },
+  micStop: { ko: '정지', en: 'Stop' },
+  silent: { ko: '조용함', en: 'Silent' },
+  speaking: { ko: '말하는 중', en: 'Speaking' },
+  ready: { ko: '준비됨', en: 'ready' },
+  loading: { ko: '로딩 중', en: 'loading' },
+  down: { ko: '중단됨', en: 'down' },
+  device: { ko: '장치', en: 'Device' },
+  model: { ko: '모델', en: 'Model' },
+  queue: { ko: '대기열', en: 'Queue' },
+  latency: { ko: '지연 p50/p95', en: 'Latency p50/p95' },
+  problem: { ko: '문제', en: 'Problem' },
+  cpu: { ko: 'CPU 인식', en: 'CPU transcription' },
+  gpu: { ko: 'GPU 인식', en: 'GPU transcription' },
+  detect: { ko: '음성 감지', en: 'Speech detection' },
+  routeTo: { ko: '새 연결은 {0} 으로 갑니다', en: 'New sessions go to {0}' },
+  noGpu: { ko: 'GPU 서비스가 설정되지 않았습니다', en: 'No GPU service is configured' },
+  gpuNotReady: { ko: 'GPU 서비스가 준비되지 않아 CPU를 사용합니다', en: 'The GPU service is not ready: using the CPU' },
+  proxyDown: { ko: '제어 서버에 연결할 수 없습니다: {0}', en: 'Cannot reach the control server: {0}' },
+  micDenied: { ko: '마이크 사용이 거부되었습니다. 브라우저 설정에서 허용해 주세요.', en: 'Microphone access was denied. Allow it in the browser settings.' },
+  micMissing: { ko: '마이크를 찾을 수 없습니다: {0}', en: 'No microphone could be opened: {0}' },
+  connectionLost: { ko: '{0} 연결이 끊어졌습니다 ({1})', en: 'Connection to {0} lost ({1})' },
+  serverError: { ko: '서버 오류: {0}', en: 'Server error: {0}' },
+  toggleFailed: { ko: 'GPU 설정을 바꾸지 못했습니다: {0}', en: 'Could not change the GPU setting: {0}' },
+  empty: { ko: '(인식된 말 없음)', en: '(nothing recognised)' },
+  ms: { ko: '{0} ms', en: '{0} ms' },
+} as const;
+
+export type Key = keyof typeof STRINGS;
+
+let lang: Lang = navigator.language.toLowerCase().startsWith('ko') ? 'ko' : 'en';
+
+export function currentLang(): Lang {
+  return lang;
+}
+
+export function setLang(next: Lang): void {
+  lang = next;
+  document.documentElement.lang = next;
+  for (const el of document.querySelectorAll<HTMLElement>('[data-i18n]')) el.textContent = t(el.dataset.i18n as Key);
+  for (const b of document.querySelectorAll<HTMLElement>('[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === next));
+}
+
+export function t(key: Key, ...args: (string | number)[]): string {
+  return args.reduce<string>((s, a, i) => s.replace(`{${i}}`, String(a)), STRINGS[key][lang]);
+}

@@ -1,0 +1,102 @@
+import { getStatus, setGpu } from './api.js';
+import { currentLang, setLang, t, type Lang } from './i18n.js';
+import { LatencyChart } from './latency_chart.js';
+import { MicTest } from './mic_test.js';
+import { renderCards } from './status_cards.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const banner = $<HTMLParagraphElement>('banner');
+const toggle = $<HTMLInputElement>('gpu-toggle');
+const route = $<HTMLParagraphElement>('route');
+const chart = new LatencyChart($<HTMLCanvasElement>('chart'));
+
+function showError(message: string | undefined): void {
+  banner.hidden = !message;
+  banner.textContent = message ?? '';
+}
+
+let lastStatus: Awaited<ReturnType<typeof getStatus>> | undefined;
+
+function renderRoute(): void {
+  if (!lastStatus) return;
+  const s = lastStatus;
+  toggle.checked = s.gpu_enabled;
+  toggle.disabled = !s.gpu_available;
+  const where = t(s.transcribe_route === 'gpu' ? 'gpu' : 'cpu');
+  route.textContent = !s.gpu_available ? t('noGpu') : s.gpu_enabled && s.transcribe_route !== 'gpu' ? t('gpuNotReady') : t('routeTo', where);
+}
+
+async function refresh(): Promise<void> {
+  try {
+    lastStatus = await getStatus();
+    renderCards($('cards'), lastStatus);
+    renderRoute();
+    if (banner.dataset.source === 'status') showError(undefined);
+  } catch (error) {
+    banner.dataset.source = 'status';
+    showError(t('proxyDown', (error as Error).message));
+  }
+}
+
+toggle.addEventListener('change', async () => {
+  try {
+    await setGpu(toggle.checked);
+    await refresh();
+  } catch (error) {
+    banner.dataset.source = 'toggle';
+    showError(t('toggleFailed', (error as Error).message));
+    toggle.checked = !toggle.checked;
+  }
+});
+
+const speaking = $<HTMLSpanElement>('speaking');
+const transcripts = $<HTMLOListElement>('transcripts');
+const start = $<HTMLButtonElement>('mic-start');
+const stop = $<HTMLButtonElement>('mic-stop');
+const mic = new MicTest({
+  speaking(on) {
+    speaking.dataset.speaking = String(on);
+    $('speaking-label').textContent = t(on ? 'speaking' : 'silent');
+  },
+  transcript(message, latencyMs) {
+    const li = document.createElement('li');
+    const text = document.createElement('span');
+    text.className = 'text';
+    text.textContent = message.text || t('empty');
+    const latency = document.createElement('span');
+    latency.className = 'latency';
+    latency.textContent = `${message.language} · ${t('ms', latencyMs)}`;
+    li.append(text, latency);
+    transcripts.prepend(li);
+    chart.add(latencyMs);
+  },
+  error(kind, detail) {
+    banner.dataset.source = 'mic';
+    showError(kind === 'denied' ? t('micDenied') : kind === 'missing' ? t('micMissing', detail) : kind === 'lost' ? t('connectionLost', detail.split(':')[0]!, detail) : t('serverError', detail));
+  },
+});
+start.addEventListener('click', async () => {
+  start.disabled = true;
+  try {
+    await mic.start();
+    stop.disabled = false;
+  } catch {
+    start.disabled = false;
+  }
+});
+stop.addEventListener('click', async () => {
+  stop.disabled = true;
+  await mic.stop();
+  start.disabled = false;
+});
+
+for (const b of document.querySelectorAll<HTMLButtonElement>('[data-lang]')) {
+  b.addEventListener('click', () => {
+    setLang(b.dataset.lang as Lang);
+    renderRoute();
+    if (lastStatus) renderCards($('cards'), lastStatus);
+  });
+}
+setLang(currentLang());
+void refresh();
+setInterval(() => void refresh(), 2000);
