@@ -66,7 +66,7 @@ describe('control panel in a real browser', () => {
   it('flips the GPU toggle, which /api/status reflects', async () => {
     await page.click('#gpu-toggle');
     await expect.poll(async () => (await fetch(`${proxy.url}/api/status`).then((r) => r.json()) as { gpu_enabled: boolean }).gpu_enabled).toBe(true);
-    await page.waitForFunction(() => document.getElementById('route')?.textContent?.includes('GPU'));
+    await page.locator('#route', { hasText: 'GPU' }).waitFor();
   });
 
   it('tests the microphone: speech detected, then a transcript from the real stack', async () => {
@@ -87,6 +87,6 @@ describe('control panel in a real browser', () => {
     gpu = undefined;
     await page.waitForSelector('.card[data-backend="gpu"][data-state="down"]', { timeout: 10_000 });
     expect(await page.textContent('.card[data-backend="gpu"] dd:last-child')).toMatch(/unreachable|closed|refused/i);
-    await page.waitForFunction(() => document.getElementById('route')?.textContent?.includes('not ready'));
+    await page.locator('#route', { hasText: 'not ready' }).waitFor();
   });
 });
