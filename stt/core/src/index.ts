@@ -21,3 +21,4 @@ export * from './server/transcriber.js';
 export * from './config.js';
 export * from './service.js';
 export * from './server/query_format.js';
+export * from './client/resilient_transcriber.js';

@@ -15,7 +15,7 @@ import { formatTranscript, RESPONSE_FORMATS, type ResponseFormat } from './opena
 import { transcribeOnce, UpstreamError } from './rest_transcribe.js';
 import { chooseTranscriber } from './router.js';
 import type { ToggleStore } from './toggle_store.js';
-import { TranscribeRelay } from './transcribe_relay.js';
+import { relayTranscribe } from './transcribe_relay.js';
 
 export interface ProxyDeps {
   config: ProxyConfig;
@@ -148,7 +148,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     sessions.inc({ route: 'transcribe' });
     socket.on('close', () => sessions.dec({ route: 'transcribe' }));
-    new TranscribeRelay(socket, {
+    relayTranscribe(socket, {
       choose,
       query,
       maxReplayBytes: config.maxReplayBytes,
