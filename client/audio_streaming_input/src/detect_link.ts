@@ -1,0 +1,88 @@
+import WebSocket from 'ws';
+import type { DetectReply } from '@vtuber-stt/core';
+
+export interface DetectEvent {
+  reply: DetectReply;
+  /** Absolute sample position (client clock) where this detect connection's offset 0 lies. */
+  base: number;
+  /** Client-clock position of the chunk this reply answers. */
+  chunkStart: number;
+  chunkSamples: number;
+}
+
+/**
+ * The /ws/detect side of the client. Replies come one per chunk, in order, so each is matched to
+ * the chunk it answers; offsets in them count from this connection's first chunk. When the
+ * connection drops it reconnects with backoff (detection pauses meanwhile; the utterance being
+ * transcribed keeps its audio).
+ */
+export class DetectLink {
+  private socket?: WebSocket;
+  private base = -1;
+  private readonly inFlight: { start: number; samples: number }[] = [];
+  private closed = false;
+  private delay = 250;
+  private firstOpen!: () => void;
+  /** Resolves on the first successful connection. */
+  readonly opened = new Promise<void>((resolve) => (this.firstOpen = resolve));
+
+  constructor(
+    private readonly url: string,
+    private readonly onEvent: (e: DetectEvent) => void,
+    private readonly onState: (state: 'connected' | 'lost', detail?: string) => void,
+  ) {
+    this.connect();
+  }
+
+  get connected(): boolean {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  /** Chunks sent and not yet answered. */
+  get pending(): number {
+    return this.inFlight.length;
+  }
+
+  /** Resolves once at most `limit` chunks await their reply (or the connection is gone). */
+  async drained(limit: number, timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.connected && this.inFlight.length > limit && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  send(chunk: Buffer, start: number): void {
+    if (this.socket?.readyState !== WebSocket.OPEN) return;
+    if (this.base < 0) this.base = start;
+    this.inFlight.push({ start, samples: chunk.length / 2 });
+    this.socket.send(chunk);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.socket?.close();
+  }
+
+  private connect(): void {
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.on('open', () => {
+      this.delay = 250;
+      this.base = -1;
+      this.inFlight.length = 0;
+      this.onState('connected');
+      this.firstOpen();
+    });
+    socket.on('message', (data) => {
+      const reply = JSON.parse(data.toString()) as DetectReply & { type: string };
+      const chunk = this.inFlight.shift();
+      if (!chunk || reply.type !== 'detect') return;
+      this.onEvent({ reply, base: this.base, chunkStart: chunk.start, chunkSamples: chunk.samples });
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', (code, reason) => {
+      if (this.closed) return;
+      this.onState('lost', `${code} ${reason.toString()}`.trim());
+      setTimeout(() => !this.closed && this.connect(), this.delay).unref();
+      this.delay = Math.min(this.delay * 2, 5000);
+    });
+  }
+}

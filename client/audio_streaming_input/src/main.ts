@@ -1,0 +1,143 @@
+import { Command, Option } from 'commander';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { formatFromQuery } from '@vtuber-stt/core';
+import { CaptureError, findTool, listDevices, type CaptureTool } from './capture.js';
+import { fileSource, micSource, stdinSource, type AudioSource, type Pace } from './sources.js';
+import { UtteranceStreamer, type Utterance } from './streamer.js';
+
+const program = new Command('vtuber-stt-client')
+  .description('Listens to a microphone (or a file, or stdin), and prints one line per utterance: what was said, as soon as it is transcribed.')
+  .option('-s, --server <url>', 'the stack (proxy or nginx) to use', 'ws://127.0.0.1:8080')
+  .option('--detect-url <url>', 'speech detection endpoint (default: <server>/ws/detect)')
+  .option('--transcribe-url <url>', 'transcription endpoint (default: <server>/ws/transcribe)')
+  .option('-i, --input <file>', 'stream a WAV file (any rate) instead of the microphone; "-" reads raw PCM from stdin')
+  .option('--stdin-format <query>', 'format of raw PCM on stdin, as a query string', 'sample_rate=16000&encoding=s16le&channels=1')
+  .option('--realtime', 'play --input at real-time speed (the default)')
+  .option('--fast', 'play --input as fast as possible')
+  .option('--speed <x>', 'play --input at x times real time', parseFloat)
+  .option('-d, --device <name>', 'input device (see --list-devices)')
+  .option('--list-devices', 'list input devices and exit')
+  .addOption(new Option('--capture <tool>', 'capture tool').choices(['auto', 'arecord', 'ffmpeg', 'sox']).default('auto'))
+  .option('-l, --language <code>', 'language (auto, ko, en, ...); default: the server\'s')
+  .option('-p, --prompt <text>', 'initial prompt: names to spell right')
+  .option('--pre-roll-ms <ms>', 'audio kept before the detected start', (v) => Number(v), 300)
+  .option('--hangover-ms <ms>', 'end an utterance after this much silence (0: the detector decides)', (v) => Number(v), 0)
+  .option('--max-utterance-s <s>', 'flush an utterance this long even without a pause', (v) => Number(v), 30)
+  .option('--max-buffer-s <s>', 'audio held for re-sending while a server is away', (v) => Number(v), 300)
+  .option('-t, --text', 'print plain text lines instead of JSON')
+  .option('-v, --verbose', 'more logging on stderr')
+  .addHelpText(
+    'after',
+    `
+Output: one JSON line per utterance on stdout, {"text","language","start_ms","end_ms","latency_ms","seq"}
+(or the text alone with --text); logs go to stderr. Ctrl-C finishes the utterance in progress,
+waits for its text, and exits.
+
+Examples:
+  vtuber-stt-client --server ws://127.0.0.1:8080 --text
+  vtuber-stt-client --input speech.wav --fast
+  arecord -f S16_LE -r 16000 -c 1 -t raw | vtuber-stt-client --input -`,
+  );
+
+function wsBase(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CaptureError(`--server must be a URL such as ws://127.0.0.1:8080 (got "${value}")`);
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new CaptureError(`--server must be ws://, wss://, http:// or https:// (got "${value}")`);
+  return url.toString().replace(/\/+$/, '');
+}
+
+/** The first connection must work: a wrong address is a message and an exit, not endless retries. */
+function reachable(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new CaptureError(`cannot reach ${url}: no answer within 5 s`));
+    }, 5000);
+    ws.once('open', () => {
+      clearTimeout(timer);
+      ws.close();
+      resolve();
+    });
+    ws.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new CaptureError(`cannot reach ${url}: ${error.message}`));
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      clearTimeout(timer);
+      reject(new CaptureError(`cannot use ${url}: the server answered HTTP ${res.statusCode} (is this the stack's address?)`));
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  program.parse();
+  const o = program.opts<Record<string, unknown>>();
+  const log = pino({ name: 'client', level: o.verbose ? 'debug' : 'info' }, pino.destination(2));
+
+  if (o.listDevices) {
+    const tool = findTool(o.capture as CaptureTool | 'auto');
+    process.stdout.write(`${listDevices(tool)}\n`);
+    return;
+  }
+  const base = wsBase(o.server as string);
+  const detectUrl = (o.detectUrl as string | undefined) ?? `${base}/ws/detect`;
+  const transcribeUrl = (o.transcribeUrl as string | undefined) ?? `${base}/ws/transcribe`;
+  const pace: Pace = o.fast ? 'fast' : ((o.speed as number | undefined) ?? 1);
+  if (pace !== 'fast' && !(pace > 0)) throw new CaptureError('--speed must be a positive number');
+
+  const controller = new AbortController();
+  let source: AudioSource;
+  const input = o.input as string | undefined;
+  if (input === '-') source = stdinSource(process.stdin, formatFromQuery(Object.fromEntries(new URLSearchParams(o.stdinFormat as string))));
+  else if (input) source = await fileSource(input, pace, controller.signal);
+  else {
+    const tool = findTool(o.capture as CaptureTool | 'auto');
+    log.info(`capturing from ${o.device ?? 'the default device'} with ${tool}`);
+    source = micSource(tool, o.device as string | undefined, controller.signal);
+  }
+
+  await Promise.all([reachable(detectUrl), reachable(transcribeUrl)]);
+  const print = (u: Utterance) => process.stdout.write(o.text ? `${u.text}\n` : `${JSON.stringify({ text: u.text, language: u.language, start_ms: u.start_ms, end_ms: u.end_ms, latency_ms: u.latency_ms, seq: u.seq })}\n`);
+  const streamer = new UtteranceStreamer({
+    detectUrl,
+    transcribeUrl,
+    preRollMs: o.preRollMs as number,
+    hangoverMs: o.hangoverMs as number,
+    maxUtteranceMs: (o.maxUtteranceS as number) * 1000,
+    maxBufferBytes: Math.round((o.maxBufferS as number) * 16000 * 2),
+    language: o.language as string | undefined,
+    prompt: o.prompt as string | undefined,
+    log,
+    onUtterance: print,
+  });
+  let interrupted = false;
+  process.once('SIGINT', () => {
+    interrupted = true;
+    log.info('stopping: finishing the utterance in progress');
+    controller.abort();
+  });
+  await streamer.ready();
+  log.info(`listening: detection ${detectUrl}, transcription ${transcribeUrl}`);
+  for await (const chunk of source) {
+    if (interrupted) break;
+    await streamer.push(chunk);
+  }
+  await streamer.finish();
+}
+
+main().then(
+  () => process.exit(0),
+  (error: Error) => {
+    if ((error as { code?: string }).code?.startsWith('commander.')) process.exit(1);
+    process.stderr.write(`vtuber-stt-client: ${error.message}\n`);
+    process.exit(1);
+  },
+);
