@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningService } from '@vtuber-stt/core';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
-import { spawnService, type ServiceProcess } from './helpers/processes.js';
+import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService, TEST_MODEL } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
@@ -53,15 +52,6 @@ function runClient(args: string[], options: { env?: Record<string, string>; stdi
     });
   });
 }
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 function expectUtterances(lines: Line[]) {
   // Eight sentences with half-second pauses; a pause shorter than the hang-over may join two.

@@ -1,7 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +9,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS16le, type RunningService } from '@vtuber-stt/core';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
-import { spawnService, type ServiceProcess } from './helpers/processes.js';
+import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
@@ -90,15 +89,6 @@ describe('Dockerfile', () => {
     for (const target of ['runtime', 'gpu', 'nginx']) expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${target}$`, 'm'));
   });
 });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('nginx with the repository nginx.conf, in front of the real stack', () => {
   let cpu: RunningService;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 
 export interface ServiceProcess {
   url: string;
@@ -41,6 +42,17 @@ export function spawnService(entry: string, env: Record<string, string>, ready =
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${entry} exited (${code}) before ready: ${out.slice(-2000)}`));
+    });
+  });
+}
+
+/** A port free right now on the loopback, for a service that must come back on the same one. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
     });
   });
 }

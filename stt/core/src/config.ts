@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
+import { envOption as opt, intArg as int, numberArg as num, parseWithEnv, switchArg as bool } from './cli_options.js';
 import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
 import type { Role } from './server/app.js';
@@ -41,33 +42,12 @@ export interface ServiceDefaults {
   detector?: Detector;
 }
 
-const int = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer (got "${value}")`);
-  return n;
-};
-const num = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new Error(`${name} must be a number (got "${value}")`);
-  return n;
-};
-const bool = (name: string) => (value: string) => {
-  const v = value.trim().toLowerCase();
-  if (['1', 'true', 'on', 'yes'].includes(v)) return true;
-  if (['0', 'false', 'off', 'no'].includes(v)) return false;
-  throw new Error(`${name} must be on or off (got "${value}")`);
-};
-
 /**
  * Environment variables (Docker-friendly) with CLI flags mirroring them; a flag wins over
  * its variable. Invalid values fail here, before anything loads.
  */
 export function parseServiceConfig(defaults: ServiceDefaults, argv = process.argv, env = process.env): ServiceConfig {
   const threadsDefault = Math.max(1, Math.min(8, availableParallelism()));
-  const opt = (flags: string, description: string, envName: string, parse?: (v: string) => unknown) => {
-    const o = new Option(flags, `${description} (env ${envName})`).env(envName);
-    return parse ? o.argParser(parse) : o;
-  };
   const role = defaults.role ?? 'transcribe';
   const modelEnv = defaults.modelEnv ?? 'STT_MODEL';
   const program = new Command(defaults.name)
@@ -84,7 +64,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     .addOption(opt('--audio-ctx-floor <frames>', 'smallest encoder context', 'STT_AUDIO_CTX_FLOOR', int('STT_AUDIO_CTX_FLOOR')).default(128))
     .addOption(opt('--vad <on|off>', 'Silero gate before Whisper', 'STT_VAD', bool('STT_VAD')).default(true))
     .addOption(opt('--vad-threshold <p>', 'speech probability threshold', 'STT_VAD_THRESHOLD', num('STT_VAD_THRESHOLD')).default(DEFAULT_SPEECH_GATE.threshold))
-    .addOption(opt('--detector <mode>', 'silero, whisper or hybrid (detect role)', 'STT_DETECTOR').choices(['silero', 'whisper', 'hybrid']).default(defaults.detector ?? 'hybrid'))
+    .addOption((opt('--detector <mode>', 'silero, whisper or hybrid (detect role)', 'STT_DETECTOR').choices(['silero', 'whisper', 'hybrid'])).default(defaults.detector ?? 'hybrid'))
     .addOption(opt('--detect-threshold <p>', 'speech probability that opens an utterance (detect role)', 'STT_DETECT_THRESHOLD', num('STT_DETECT_THRESHOLD')).default(DEFAULT_TRACKER.threshold))
     .addOption(opt('--min-speech-ms <ms>', 'speech needed before speech_start', 'STT_MIN_SPEECH_MS', int('STT_MIN_SPEECH_MS')).default(DEFAULT_TRACKER.minSpeechMs))
     .addOption(opt('--hangover-ms <ms>', 'silence needed before speech_end', 'STT_HANGOVER_MS', int('STT_HANGOVER_MS')).default(DEFAULT_TRACKER.hangoverMs))
@@ -92,18 +72,8 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     .addOption(opt('--max-queue <n>', 'inference jobs waiting', 'STT_MAX_QUEUE', int('STT_MAX_QUEUE')).default(DEFAULT_LIMITS.maxQueue))
     .addOption(opt('--max-frame-bytes <n>', 'largest audio frame', 'STT_MAX_FRAME_BYTES', int('STT_MAX_FRAME_BYTES')).default(DEFAULT_LIMITS.maxFrameBytes))
     .addOption(opt('--max-buffer-seconds <n>', 'audio buffered per connection', 'STT_MAX_BUFFER_SECONDS', int('STT_MAX_BUFFER_SECONDS')).default(DEFAULT_LIMITS.maxBufferSeconds))
-    .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'))
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  // commander reads process.env for .env(); a test passes its own env.
-  const saved = process.env;
-  process.env = env;
-  try {
-    program.parse(argv);
-  } finally {
-    process.env = saved;
-  }
-  const o = program.opts<Record<string, unknown>>();
+    .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'));
+  const o = parseWithEnv(program, argv, env);
   const threshold = o.vadThreshold as number;
   if (threshold <= 0 || threshold >= 1) throw new Error(`STT_VAD_THRESHOLD must be between 0 and 1 (got ${threshold})`);
   if ((o.threads as number) < 1) throw new Error('STT_THREADS must be at least 1');

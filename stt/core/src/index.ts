@@ -22,3 +22,4 @@ export * from './config.js';
 export * from './service.js';
 export * from './server/query_format.js';
 export * from './client/resilient_transcriber.js';
+export * from './cli_options.js';

@@ -1,7 +1,8 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
+import { envOption as opt, intArg as int, parseWithEnv } from '@vtuber-stt/core';
 
 export interface ProxyConfig {
   host: string;
@@ -31,17 +32,7 @@ function url(name: string) {
     }
   };
 }
-const int = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer (got "${value}")`);
-  return n;
-};
-
 export function parseProxyConfig(argv = process.argv, env = process.env): ProxyConfig {
-  const opt = (flags: string, description: string, envName: string, parse?: (v: string) => unknown) => {
-    const o = new Option(flags, `${description} (env ${envName})`).env(envName);
-    return parse ? o.argParser(parse) : o;
-  };
   const program = new Command('stt_proxy')
     .description('stt_proxy: one address for transcription (CPU/GPU routing with failover), detection, REST, and the control panel')
     .addOption(opt('--host <host>', 'address to listen on', 'HOST').default('127.0.0.1'))
@@ -54,17 +45,8 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     .addOption(opt('--max-body-bytes <n>', 'largest REST upload', 'STT_PROXY_MAX_BODY_BYTES', int('STT_PROXY_MAX_BODY_BYTES')).default(50 * 1024 * 1024))
     .addOption(opt('--max-replay-bytes <n>', 'unanswered audio kept per session for failover', 'STT_PROXY_MAX_REPLAY_BYTES', int('STT_PROXY_MAX_REPLAY_BYTES')).default(16 * 1024 * 1024))
     .addOption(opt('--poll-ms <ms>', 'backend status poll interval', 'STT_PROXY_POLL_MS', int('STT_PROXY_POLL_MS')).default(2000))
-    .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'))
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  const saved = process.env;
-  process.env = env;
-  try {
-    program.parse(argv);
-  } finally {
-    process.env = saved;
-  }
-  const o = program.opts<Record<string, unknown>>();
+    .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'));
+  const o = parseWithEnv(program, argv, env);
   return {
     host: o.host as string,
     port: o.port as number,

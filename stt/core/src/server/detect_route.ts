@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
-import { describeIssues, detectConfigMessageSchema, type DetectServerMessage, type ErrorMessage } from '../protocol/messages.js';
+import { describeIssues, detectConfigMessageSchema, type DetectServerMessage } from '../protocol/messages.js';
 import type { RouteContext } from './app.js';
 import { DetectSession } from './detect_session.js';
 import { formatFromQuery } from './query_format.js';
-import { ConnectionGate, sendJson, toBuffer } from './ws_common.js';
+import { ConnectionGate, errorReplier, refuseQuery, sendJson, toBuffer } from './ws_common.js';
 
 /** `/ws/detect`: every binary chunk answered at once with `speech_detected`; JSON config tunes hysteresis. */
 export function registerDetectRoute(app: FastifyInstance, { state, limits, metrics, logger }: RouteContext): void {
@@ -24,14 +24,10 @@ export function registerDetectRoute(app: FastifyInstance, { state, limits, metri
         state.transcriber,
       );
     } catch (error) {
-      send({ type: 'error', code: 'bad_message', error: (error as Error).message });
-      socket.close(1008, 'bad query string');
+      refuseQuery(socket, error);
       return;
     }
-    const fail = (message: ErrorMessage) => {
-      metrics.errors.inc({ code: message.code });
-      send(message);
-    };
+    const fail = errorReplier(socket, metrics);
 
     socket.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) {

@@ -1,9 +1,9 @@
 import { SAMPLE_RATE, type PcmFormat } from '../audio/format.js';
-import { decodePcm, PcmFormatError } from '../audio/pcm.js';
 import { StreamingResampler } from '../audio/resample.js';
 import type { DetectConfigAck, DetectConfigMessage, DetectReply, ErrorMessage } from '../protocol/messages.js';
 import type { SileroStream } from '../vad/silero.js';
 import { DEFAULT_TRACKER, UtteranceTracker, type TrackerSettings } from '../vad/utterance_tracker.js';
+import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';
 import type { Transcriber } from './transcriber.js';
 
@@ -96,20 +96,9 @@ export class DetectSession {
   }
 
   private async handle(frame: Uint8Array): Promise<DetectReply | ErrorMessage> {
-    if (frame.byteLength > this.limits.maxFrameBytes) {
-      return {
-        type: 'error',
-        code: 'frame_too_large',
-        error: `frame of ${frame.byteLength} bytes exceeds the ${this.limits.maxFrameBytes}-byte limit (STT_MAX_FRAME_BYTES); send smaller chunks`,
-      };
-    }
-    let pcm: Float32Array;
-    try {
-      pcm = decodePcm(frame, this.format);
-    } catch (error) {
-      if (error instanceof PcmFormatError) return { type: 'error', code: 'bad_audio', error: error.message };
-      throw error;
-    }
+    const decoded = decodeFrame(frame, this.format, this.limits);
+    if (!(decoded instanceof Float32Array)) return decoded;
+    let pcm = decoded;
     if (this.resampler) pcm = this.resampler.push(pcm);
     const reply: DetectReply = { type: 'detect', speech_detected: false, offset_ms: 0 };
     if (this.settings.detector === 'whisper') this.whisperStep(pcm, reply);

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
-import { clientMessageSchema, describeIssues, FLUSH_COMMAND, type ErrorMessage, type TranscribeServerMessage } from '../protocol/messages.js';
+import { clientMessageSchema, describeIssues, FLUSH_COMMAND, type TranscribeServerMessage } from '../protocol/messages.js';
 import type { RouteContext } from './app.js';
 import { formatFromQuery } from './query_format.js';
 import { TranscribeSession } from './transcribe_session.js';
-import { ConnectionGate, sendJson, toBuffer } from './ws_common.js';
+import { ConnectionGate, errorReplier, refuseQuery, sendJson, toBuffer } from './ws_common.js';
 
 /** `/ws/transcribe`: binary PCM appends, `<flush>` transcribes, JSON config/reset. */
 export function registerTranscribeRoute(app: FastifyInstance, { state, limits, metrics, logger }: RouteContext): void {
@@ -23,14 +23,10 @@ export function registerTranscribeRoute(app: FastifyInstance, { state, limits, m
         state.vad ? () => state.vad!.createStream() : undefined,
       );
     } catch (error) {
-      send({ type: 'error', code: 'bad_message', error: (error as Error).message });
-      socket.close(1008, 'bad query string');
+      refuseQuery(socket, error);
       return;
     }
-    const fail = (message: ErrorMessage) => {
-      metrics.errors.inc({ code: message.code });
-      send(message);
-    };
+    const fail = errorReplier(socket, metrics);
 
     socket.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) {

@@ -1,8 +1,9 @@
 import { SAMPLE_RATE, type Encoding, type PcmFormat } from '../audio/format.js';
-import { concatFloat32, decodePcm, PcmFormatError } from '../audio/pcm.js';
+import { concatFloat32 } from '../audio/pcm.js';
 import { resample } from '../audio/resample.js';
 import type { ConfigAck, ConfigMessage, ErrorMessage, ResetAck, TranscriptMessage } from '../protocol/messages.js';
 import type { SileroStream } from '../vad/silero.js';
+import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';
 import type { RequestOptions, Transcriber } from './transcriber.js';
 
@@ -52,20 +53,9 @@ export class TranscribeSession {
 
   /** Appends a binary frame; returns an error reply when the frame is refused (nothing is buffered then). */
   append(frame: Uint8Array): ErrorMessage | undefined {
-    if (frame.byteLength > this.limits.maxFrameBytes) {
-      return {
-        type: 'error',
-        code: 'frame_too_large',
-        error: `frame of ${frame.byteLength} bytes exceeds the ${this.limits.maxFrameBytes}-byte limit (STT_MAX_FRAME_BYTES); send smaller chunks`,
-      };
-    }
-    let pcm: Float32Array;
-    try {
-      pcm = decodePcm(frame, this.format);
-    } catch (error) {
-      if (error instanceof PcmFormatError) return { type: 'error', code: 'bad_audio', error: error.message };
-      throw error;
-    }
+    const decoded = decodeFrame(frame, this.format, this.limits);
+    if (!(decoded instanceof Float32Array)) return decoded;
+    const pcm = decoded;
     const maxSamples = this.limits.maxBufferSeconds * this.format.sampleRate;
     if (this.samples + pcm.length > maxSamples) {
       return {

@@ -1,4 +1,5 @@
 import type { RawData, WebSocket } from 'ws';
+import type { ErrorMessage } from '../protocol/messages.js';
 import type { Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
 
@@ -39,4 +40,18 @@ export class ConnectionGate {
     });
     return true;
   }
+}
+
+/** Sends an error reply and counts it by code. */
+export function errorReplier(socket: WebSocket, metrics: Metrics): (message: ErrorMessage) => void {
+  return (message) => {
+    metrics.errors.inc({ code: message.code });
+    sendJson(socket, message);
+  };
+}
+
+/** A query string that cannot describe the audio ends the connection at once (1008), with the reason. */
+export function refuseQuery(socket: WebSocket, error: unknown): void {
+  sendJson(socket, { type: 'error', code: 'bad_message', error: (error as Error).message });
+  socket.close(1008, 'bad query string');
 }
