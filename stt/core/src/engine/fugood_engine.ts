@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { encodeS16le } from '../audio/pcm.js';
 import { EngineError, type DecodeOptions, type EngineInfo, type EngineOutput, type SpeechEngine } from './types.js';
 
 /**
@@ -34,20 +35,27 @@ export class CudaWhisperEngine implements SpeechEngine {
     readonly info: EngineInfo,
   ) {}
 
-  static async load(modelPath: string): Promise<CudaWhisperEngine> {
+  /**
+   * `variant` is the prebuilt package flavour: `cuda` (NVIDIA, the default), `vulkan` (other GPUs),
+   * or `default` (its CPU build, which is how this adapter was checked on a machine without a GPU).
+   */
+  static async load(modelPath: string, variant = process.env.STT_GPU_VARIANT || 'cuda'): Promise<CudaWhisperEngine> {
     const binding = await loadGpuBinding();
-    if (!binding) throw new EngineError(`the CUDA build of whisper.cpp (${GPU_BINDING}) is not installed`, 'gpu_unavailable');
-    const ctx = await binding.initWhisper({ filePath: modelPath, useGpu: true, useFlashAttn: true }, 'cuda');
+    if (!binding) throw new EngineError(`the GPU build of whisper.cpp (${GPU_BINDING}) is not installed`, 'gpu_unavailable');
+    const ctx = await binding.initWhisper({ filePath: modelPath, useGpu: variant !== 'default', useFlashAttn: variant === 'cuda' }, variant);
     return new CudaWhisperEngine(ctx, {
-      backend: `${GPU_BINDING} (cuda)`,
-      device: 'gpu',
+      backend: `${GPU_BINDING} (${variant})`,
+      device: variant === 'default' ? 'cpu' : 'gpu',
       model: basename(modelPath),
       multilingual: !/\.en\b/.test(basename(modelPath)),
     });
   }
 
   async transcribe(pcm: Float32Array, options: DecodeOptions, signal?: AbortSignal): Promise<EngineOutput> {
-    const audio = pcm.slice().buffer;
+    // This binding reads the buffer as 16-bit PCM, and has no audio_ctx option for Whisper (its
+    // padded 30 s window costs little on a GPU).
+    const wire = encodeS16le(pcm);
+    const audio = new Uint8Array(wire).buffer;
     const task = this.ctx.transcribeData(audio, {
       language: options.language,
       translate: options.translate,
@@ -61,7 +69,8 @@ export class CudaWhisperEngine implements SpeechEngine {
       return {
         text: r.result.trim(),
         language: options.language === 'auto' ? (r.language ?? 'auto') : options.language,
-        segments: r.segments.map((s) => ({ start_ms: s.t0 * 10, end_ms: s.t1 * 10, text: s.text.trim() })),
+        // Segment times come in ms already.
+        segments: r.segments.map((s) => ({ start_ms: s.t0, end_ms: s.t1, text: s.text.trim() })),
       };
     } finally {
       signal?.removeEventListener('abort', stop);
