@@ -1,3 +1,5 @@
+import { parseBuckets, quantileBetween, type Buckets } from './latency_histogram.js';
+
 /** What the proxy knows of one STT service, refreshed by polling its /ready and /metrics. */
 export type BackendName = 'cpu' | 'gpu' | 'detect';
 export type BackendState = 'down' | 'loading' | 'ready';
@@ -10,15 +12,16 @@ export interface BackendStatus {
   model?: string | null;
   backend?: string;
   queue_depth?: number;
-  /** Flush-to-reply through this proxy, over the last RECENT requests. */
+  /** Recent request latency as the service measures it (its histogram over the last minute), else as seen through this proxy. */
   p50_ms?: number;
   p95_ms?: number;
-  requests?: number;
   error?: string;
   checked_at?: string;
 }
 
 const RECENT = 200;
+/** How far back "recent" reaches in the services' own latency histograms. */
+const WINDOW_MS = 60_000;
 
 function percentile(sorted: number[], p: number): number | undefined {
   if (sorted.length === 0) return undefined;
@@ -32,6 +35,7 @@ export class Backend {
   private error?: string;
   private checkedAt?: Date;
   private readonly latencies: number[] = [];
+  private readonly snapshots: { at: number; buckets: Buckets }[] = [];
 
   constructor(
     readonly name: BackendName,
@@ -65,6 +69,9 @@ export class Backend {
       const metrics = await fetch(`${this.url}/metrics`, { signal }).then((r) => r.text());
       const q = /^stt_queue_depth(?:\{[^}]*\})? ([\d.]+)/m.exec(metrics);
       this.queueDepth = q ? Number(q[1]) : undefined;
+      const now = Date.now();
+      this.snapshots.push({ at: now, buckets: parseBuckets(metrics, 'stt_request_latency_seconds') });
+      while (this.snapshots.length > 2 && this.snapshots[1]!.at <= now - WINDOW_MS) this.snapshots.shift();
     } catch (error) {
       this.state = 'down';
       this.error = `unreachable: ${(error as Error).message}`;
@@ -74,6 +81,11 @@ export class Backend {
 
   status(): BackendStatus {
     const sorted = [...this.latencies].sort((a, b) => a - b);
+    const newest = this.snapshots.at(-1)?.buckets;
+    // The oldest snapshot still in the window is the baseline; with a single one, count from zero.
+    const baseline = this.snapshots.length > 1 ? this.snapshots[0]!.buckets : undefined;
+    const measured = (q: number) => (newest ? quantileBetween(baseline, newest, q) : undefined);
+    const round = (v: number | undefined) => (v === undefined ? undefined : Math.round(v));
     return {
       name: this.name,
       url: this.url,
@@ -82,9 +94,8 @@ export class Backend {
       model: this.detail.model as string | null | undefined,
       backend: this.detail.backend as string | undefined,
       queue_depth: this.queueDepth,
-      p50_ms: percentile(sorted, 50),
-      p95_ms: percentile(sorted, 95),
-      requests: this.latencies.length,
+      p50_ms: round(measured(0.5) ?? percentile(sorted, 50)),
+      p95_ms: round(measured(0.95) ?? percentile(sorted, 95)),
       error: this.state === 'ready' ? undefined : this.error,
       checked_at: this.checkedAt?.toISOString(),
     };
