@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { parseServiceConfig, startTranscribeService, type RunningService, type ServiceConfig } from '@vtuber-stt/core';
+import { parseServiceConfig, startService, type RunningService, type ServiceConfig } from '@vtuber-stt/core';
 import { fixtureModel } from './fixtures.js';
 import { syntheticModel } from './synthetic_model.js';
 
@@ -13,7 +13,7 @@ export async function startTestService(overrides: Partial<ServiceConfig> = {}, e
     ['node', 'test'],
     { STT_THREADS: '2', ...env },
   );
-  const service = await startTranscribeService({ ...config, ...overrides }, { logger: pino({ level: 'silent' }) });
+  const service = await startService({ ...config, ...overrides }, { logger: pino({ level: 'silent' }) });
   await service.ready;
   return { ...service, ws: `${service.url.replace(/^http/, 'ws')}/ws/transcribe` };
 }

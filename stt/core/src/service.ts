@@ -135,9 +135,6 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   };
 }
 
-/** Kept for callers that only transcribe. */
-export const startTranscribeService = startService;
-
 /** Entry-point main: one line on start, a clear message and non-zero exit on failure, clean stop on signals. */
 export async function runServiceMain(config: () => ServiceConfig): Promise<void> {
   let service: RunningService | undefined;

@@ -18,8 +18,3 @@ export function bytesPerSample(encoding: Encoding): number {
 export function bytesPerFrame(format: PcmFormat): number {
   return bytesPerSample(format.encoding) * format.channels;
 }
-
-/** Samples per second of 16 kHz output for `frames` input frames at `format`. */
-export function durationMs(frames: number, sampleRate: number): number {
-  return Math.round((frames / sampleRate) * 1000);
-}
