@@ -53,6 +53,9 @@ function runClient(args: string[], options: { env?: Record<string, string>; stdi
   });
 }
 
+/** Lines the first, undisturbed run printed: runs with failures must print as many. */
+let baseline = 0;
+
 function expectUtterances(lines: Line[]) {
   // Eight sentences with half-second pauses; a pause shorter than the hang-over may join two.
   expect(lines.length).toBeGreaterThanOrEqual(6);
@@ -70,7 +73,6 @@ describe('microphone client against the real stack', () => {
   let cpu: RunningService;
   let detect: ServiceProcess;
   let proxy: Awaited<ReturnType<typeof startTestProxy>>;
-  let baseline = 0;
 
   beforeAll(async () => {
     [cpu, detect] = await Promise.all([startTestService(), spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' })]);
@@ -145,6 +147,33 @@ describe('microphone client against the real stack', () => {
       expect(run.lines).toHaveLength(baseline);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe('microphone client through the proxy', () => {
+  it('loses no utterance when the only transcription backend behind the proxy restarts', async () => {
+    const port = await freePort();
+    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
+    let server = await spawnService('stt/cpu_ws/src/main.ts', env);
+    const detect = await spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' });
+    const proxy = await startTestProxy({ cpu: `http://127.0.0.1:${port}`, detect: detect.url });
+    try {
+      const run = await runClient(['--server', proxy.ws, '--input', LONG, '--speed', '6'], {
+        during: async () => {
+          await new Promise((r) => setTimeout(r, 2500));
+          await server.stop('SIGKILL');
+          // Longer than the proxy's own retries: it answers engine_unavailable, and the client waits.
+          await new Promise((r) => setTimeout(r, 3500));
+          server = await spawnService('stt/cpu_ws/src/main.ts', env);
+        },
+      });
+      expect(run.code).toBe(0);
+      expectUtterances(run.lines);
+      expect(run.lines).toHaveLength(baseline);
+    } finally {
+      await proxy.close();
+      await Promise.all([server.stop(), detect.stop()]);
     }
   });
 });

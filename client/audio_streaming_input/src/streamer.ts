@@ -58,6 +58,9 @@ export class UtteranceStreamer {
     this.transcriber = new ResilientTranscriber({
       next: () => ({ url: options.transcribeUrl }),
       maxReplayBytes: options.maxBufferBytes,
+      // Through the proxy, a restarting backend answers engine_unavailable: wait and send again.
+      retryCodes: ['engine_unavailable', 'overloaded'],
+      retryDelayMs: 1000,
       onReply: (message, _endpoint, latencyMs) => this.onReply(message, latencyMs),
       onMessage: (message) => {
         if (message.type === 'error') log.warn(`transcription service: ${String(message.error)}`);

@@ -20,6 +20,12 @@ export interface ResilientOptions {
   /** First retry delay; it doubles up to maxDelayMs. */
   retryDelayMs?: number;
   maxDelayMs?: number;
+  /**
+   * Error codes that mean "not now" rather than "never" (e.g. engine_unavailable from a proxy whose
+   * backends are restarting): the flush stays pending and everything unanswered is sent again on a
+   * fresh connection after a pause, in order.
+   */
+  retryCodes?: readonly string[];
   /** Answer to one flush, renumbered to the caller's own sequence. */
   onReply: (message: Record<string, unknown>, endpoint: Endpoint, latencyMs: number) => void;
   /** Anything else the server says (config acks, errors about single frames). */
@@ -145,6 +151,10 @@ export class ResilientTranscriber {
       return;
     }
     if (typeof message.seq === 'number') {
+      if (message.type === 'error' && this.options.retryCodes?.includes(String(message.code))) {
+        this.retrySoon(String(message.error));
+        return;
+      }
       this.failovers = 0;
       const flush = this.pending.shift();
       if (!flush) return;
@@ -214,6 +224,20 @@ export class ResilientTranscriber {
       if (!this.closed && !this.socket && !this.connecting) void this.connect();
     }, 2000);
     this.retryTimer.unref();
+  }
+
+  private retrySoon(reason: string): void {
+    const socket = this.socket;
+    const endpoint = this.endpoint;
+    if (!socket || !endpoint) return;
+    // Nothing more from this connection counts: all it owes is replayed on the next one.
+    socket.removeAllListeners('message');
+    socket.removeAllListeners('close');
+    socket.close();
+    this.socket = undefined;
+    this.connecting = true; // new input waits in the backlog meanwhile
+    this.options.onConnectionChange?.({ type: 'lost', endpoint, detail: `server could not transcribe now (${reason}); retrying`, pending: this.pending.length });
+    this.retryTimer = setTimeout(() => void this.connect(), this.options.retryDelayMs ?? 1000);
   }
 
   private lost(endpoint: Endpoint, reason: string): void {
