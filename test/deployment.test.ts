@@ -36,7 +36,8 @@ describe('docker-compose.yml', () => {
       for (const value of Object.values(node)) dropIds(value);
     };
     dropIds(schema);
-    const ajv = new Ajv2019({ strict: false, allErrors: true });
+    // The schema names formats (subnet_ip_address, duration) that no validator ships; structure is what is checked.
+    const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
     const validate = ajv.compile(schema);
     const ok = validate(compose);
     expect(validate.errors ?? []).toEqual([]);

@@ -30,7 +30,6 @@ const STRINGS = {
   connectionLost: { ko: '{0} 연결이 끊어졌습니다 ({1})', en: 'Connection to {0} lost ({1})' },
   serverError: { ko: '서버 오류: {0}', en: 'Server error: {0}' },
   toggleFailed: { ko: 'GPU 설정을 바꾸지 못했습니다: {0}', en: 'Could not change the GPU setting: {0}' },
-  empty: { ko: '(인식된 말 없음)', en: '(nothing recognised)' },
   ms: { ko: '{0} ms', en: '{0} ms' },
 } as const;
 

@@ -59,10 +59,12 @@ const mic = new MicTest({
     $('speaking-label').textContent = t(on ? 'speaking' : 'silent');
   },
   transcript(message, latencyMs) {
+    // A flush with no words in it (a click the detector took for speech) is not an utterance.
+    if (!message.text) return;
     const li = document.createElement('li');
     const text = document.createElement('span');
     text.className = 'text';
-    text.textContent = message.text || t('empty');
+    text.textContent = message.text;
     const latency = document.createElement('span');
     latency.className = 'latency';
     latency.textContent = `${message.language} · ${t('ms', latencyMs)}`;
