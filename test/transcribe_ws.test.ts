@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeS16le, type TranscriptMessage } from '@vtuber-stt/core';
+import { encodeS16le, NapiWhisperEngine, type TranscriptMessage } from '@vtuber-stt/core';
 import { fixtureModel, loadClip } from './helpers/fixtures.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
@@ -203,6 +203,23 @@ describe('/ws/transcribe over a real connection', () => {
     expect(health.status).toBe(200);
     await d.close();
     expect(before).toContain('stt_requests_total');
+  });
+
+  it('replaces an inference worker that dies, answering the affected flush with an error', async () => {
+    const engine = service.state.transcriber!.engine as NapiWhisperEngine;
+    const before = engine.restarts;
+    const c = await TestClient.connect(service.ws);
+    c.sendAudio(jfk);
+    c.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    await engine['worker'].terminate(); // as if it had crashed mid-decode
+    const lost = await c.next<Reply>();
+    expect(lost).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 1 });
+    c.sendAudio(speech);
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', seq: 2, text: WORDS });
+    expect(engine.restarts).toBe(before + 1);
+    await c.close();
   });
 
   it('closes connections past the limit with 1013 and a reason', async () => {
