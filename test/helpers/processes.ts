@@ -12,7 +12,7 @@ export interface ServiceProcess {
 export function spawnService(entry: string, env: Record<string, string>, ready = /ready on ws:\/\/([\d.]+):(\d+)/): Promise<ServiceProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', STT_THREADS: '2', ...env },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -11,7 +11,7 @@ export async function startTestService(overrides: Partial<ServiceConfig> = {}, e
   const config = parseServiceConfig(
     { name: 'stt_test', port: 0, model: TEST_MODEL(), device: 'cpu' },
     ['node', 'test'],
-    { STT_THREADS: '2', ...env },
+    env,
   );
   const service = await startService({ ...config, ...overrides }, { logger: pino({ level: 'silent' }) });
   await service.ready;

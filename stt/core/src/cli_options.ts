@@ -32,7 +32,8 @@ export const switchArg = (name: string) => (value: string) => {
 export function parseWithEnv(program: Command, argv: readonly string[], env: NodeJS.ProcessEnv): Record<string, unknown> {
   program.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const saved = process.env;
-  process.env = env;
+  // An empty variable (compose's `${X:-}`) means "not set", not "set to nothing".
+  process.env = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   try {
     program.parse(argv as string[]);
   } finally {

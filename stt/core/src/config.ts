@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
 import type { Role } from './server/app.js';
 import type { Detector } from './server/detect_session.js';
 import { DEFAULT_SPEECH_GATE, type SpeechGate } from './vad/speech_span.js';
-import { DEFAULT_TRACKER, type TrackerSettings } from './vad/utterance_tracker.js';
+import { DEFAULT_TRACKER, releaseFor, type TrackerSettings } from './vad/utterance_tracker.js';
 
 export interface ServiceConfig {
   name: string;
@@ -47,8 +47,11 @@ export interface ServiceDefaults {
  * its variable. Invalid values fail here, before anything loads.
  */
 export function parseServiceConfig(defaults: ServiceDefaults, argv = process.argv, env = process.env): ServiceConfig {
-  const threadsDefault = Math.max(1, Math.min(8, availableParallelism()));
   const role = defaults.role ?? 'transcribe';
+  // whisper.cpp's threads spin while they wait for each other: two services whose thread counts
+  // add up to more than the cores can slow each other 70x (measured: warm-up 31 s instead of
+  // 0.45 s). So the transcriber leaves a core free and the detector's tiny model takes one.
+  const threadsDefault = role === 'detect' ? 1 : Math.max(1, Math.min(8, availableParallelism() - 1));
   const modelEnv = defaults.modelEnv ?? 'STT_MODEL';
   const program = new Command(defaults.name)
     .description(role === 'transcribe' ? `${defaults.name}: Whisper transcription over WebSocket (/ws/transcribe)` : `${defaults.name}: speech detection over WebSocket (/ws/detect)`)
@@ -85,7 +88,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     detector: o.detector as Detector,
     tracker: {
       threshold: detectThreshold,
-      negThreshold: Math.max(0.01, detectThreshold - (DEFAULT_TRACKER.threshold - DEFAULT_TRACKER.negThreshold)),
+      negThreshold: releaseFor(detectThreshold),
       minSpeechMs: o.minSpeechMs as number,
       hangoverMs: o.hangoverMs as number,
       frameHoldMs: DEFAULT_TRACKER.frameHoldMs,

@@ -51,8 +51,9 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
   });
   app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 
+  // The background poller keeps this current (STT_PROXY_POLL_MS): a panel refreshing every few
+  // seconds costs the backends nothing extra.
   app.get('/api/status', async () => {
-    await Promise.all(allBackends(backends).map((b) => b.poll()));
     const route = choose();
     return {
       gpu_enabled: toggle.gpuEnabled,

@@ -2,7 +2,7 @@ import { SAMPLE_RATE, type PcmFormat } from '../audio/format.js';
 import { StreamingResampler } from '../audio/resample.js';
 import type { DetectConfigAck, DetectConfigMessage, DetectReply, ErrorMessage } from '../protocol/messages.js';
 import type { SileroStream } from '../vad/silero.js';
-import { DEFAULT_TRACKER, UtteranceTracker, type TrackerSettings } from '../vad/utterance_tracker.js';
+import { releaseFor, UtteranceTracker, type TrackerSettings } from '../vad/utterance_tracker.js';
 import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';
 import type { Transcriber } from './transcriber.js';
@@ -74,7 +74,7 @@ export class DetectSession {
     const t = { ...this.tracker.settings };
     if (message.threshold !== undefined) t.threshold = message.threshold;
     if (message.neg_threshold !== undefined) t.negThreshold = message.neg_threshold;
-    else if (message.threshold !== undefined) t.negThreshold = Math.max(0.01, t.threshold - (DEFAULT_TRACKER.threshold - DEFAULT_TRACKER.negThreshold));
+    else if (message.threshold !== undefined) t.negThreshold = releaseFor(t.threshold);
     if (message.min_speech_ms !== undefined) t.minSpeechMs = message.min_speech_ms;
     if (message.hangover_ms !== undefined) t.hangoverMs = message.hangover_ms;
     if (t.negThreshold > t.threshold) {

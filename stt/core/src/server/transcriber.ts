@@ -94,19 +94,12 @@ export class Transcriber {
       speechMs = ms(span.speechWindows * WINDOW);
     }
 
-    const audio = padForEngine(pcm.subarray(start, end));
-    const options: DecodeOptions = {
-      language,
-      prompt: request.prompt ?? this.settings.prompt,
-      threads: this.settings.threads,
-      translate: request.translate ?? false,
-      audioCtx: audioCtxFor(audio.length, this.settings.audioCtx),
-    };
-    this.metrics?.queueDepth.set(this.queue.depth + 1);
     const began = performance.now();
-    const output = await this.queue.push(() => this.engine.transcribe(audio, options, signal), signal);
+    const { output, audioCtx } = await this.queue.push(
+      () => this.decode(pcm.subarray(start, end), { language, prompt: request.prompt ?? this.settings.prompt, translate: request.translate ?? false }, signal),
+      signal,
+    );
     const inferenceMs = Math.round(performance.now() - began);
-    this.metrics?.queueDepth.set(this.queue.depth);
     this.metrics?.inference.observe(inferenceMs / 1000);
 
     // Times back on the flush's timeline. whisper.cpp ends a segment without a closing timestamp
@@ -121,7 +114,7 @@ export class Transcriber {
       language: output.language,
       inference_ms: inferenceMs,
       speech_ms: speechMs,
-      audio_ctx: options.audioCtx,
+      audio_ctx: audioCtx,
       text: output.text,
       segments,
     };
@@ -136,13 +129,15 @@ export class Transcriber {
     const noise = new Float32Array(SAMPLE_RATE);
     for (let i = 0; i < noise.length; i++) noise[i] = (Math.random() - 0.5) * 0.01;
     const began = performance.now();
-    await this.engine.transcribe(noise, {
-      language: this.settings.language === 'auto' ? 'en' : this.settings.language,
-      prompt: '',
-      threads: this.settings.threads,
-      translate: false,
-      audioCtx: audioCtxFor(noise.length, { enabled: true, floor: this.settings.audioCtx.floor }),
-    });
+    await this.decode(noise, { language: this.settings.language === 'auto' ? 'en' : this.settings.language, prompt: '', translate: false });
     return Math.round(performance.now() - began);
+  }
+
+  /** The one way audio reaches the engine: padded past whisper.cpp's 1 s cut-off, encoder sized to it. */
+  private async decode(pcm: Float32Array, request: Pick<DecodeOptions, 'language' | 'prompt' | 'translate'>, signal?: AbortSignal) {
+    const audio = padForEngine(pcm);
+    const audioCtx = audioCtxFor(audio.length, this.settings.audioCtx);
+    const output = await this.engine.transcribe(audio, { ...request, threads: this.settings.threads, audioCtx }, signal);
+    return { output, audioCtx };
   }
 }

@@ -27,6 +27,11 @@ export interface TrackerSettings {
  */
 export const DEFAULT_TRACKER: TrackerSettings = { threshold: 0.4, negThreshold: 0.3, minSpeechMs: 32, hangoverMs: 480, frameHoldMs: 32 };
 
+/** The release threshold that goes with a start threshold, keeping the tuned hysteresis gap. */
+export function releaseFor(threshold: number): number {
+  return Math.max(0.01, threshold - (DEFAULT_TRACKER.threshold - DEFAULT_TRACKER.negThreshold));
+}
+
 export type TrackerEvent = { type: 'speech_start' | 'speech_end'; offset_ms: number };
 
 /**
