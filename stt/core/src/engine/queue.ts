@@ -12,25 +12,62 @@ export class AbortedError extends Error {
   }
 }
 
+/**
+ * Who waits for whom. Finals (a flush, an ended turn, a REST call) go first; speculative decodes
+ * (a pause that may end the turn) next; background work (the detector's tiny checks, early
+ * language detection) last. Within a class, first come first served.
+ */
+export type Priority = 'final' | 'speculative' | 'background';
+const RANK: Record<Priority, number> = { final: 0, speculative: 1, background: 2 };
+
+export interface ScheduleOptions {
+  priority?: Priority;
+  signal?: AbortSignal;
+}
+
+/** A scheduled job: its result, and what its owner may still change while it waits. */
+export interface JobHandle<T> {
+  readonly result: Promise<T>;
+  /** The engine has taken it (it can no longer be cancelled: whisper.cpp runs to the end). */
+  readonly started: boolean;
+  /** Moves a waiting job up to a higher class (a speculative decode that became the final). */
+  promote(priority: Priority): void;
+  /** Drops a job that has not started (its result rejects with AbortedError); false if it had. */
+  cancel(): boolean;
+  /** When the engine took it, in performance.now() ms, and when it was queued. */
+  readonly queuedAt: number;
+  readonly startedAt?: number;
+}
+
 interface Job<T> {
   run: () => Promise<T>;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
+  rank: number;
+  order: number;
   signal?: AbortSignal;
   onAbort?: () => void;
+  handle: { started: boolean; startedAt?: number };
 }
 
 /**
- * Serialises work onto one model. Bounded, so overload is an immediate, named error
- * rather than a growing wait; a job whose signal aborts while waiting is dropped unrun.
+ * The one scheduler for a process's whisper.cpp computations: one at a time (two on two cores
+ * slowed each other 70x; one alone may use every core), highest class first. Bounded, so overload
+ * is an immediate, named error rather than a growing wait; work below the final class has a
+ * smaller bound and is simply not done when the engine is busy.
  */
 export class InferenceQueue {
   private readonly waiting: Job<unknown>[] = [];
   private running = 0;
+  private order = 0;
+  /** The class of the job running now (undefined when idle). */
+  private runningRank?: number;
 
   constructor(
     readonly limit: number,
     private readonly concurrency = 1,
+    /** Jobs below the final class that may wait at once. */
+    readonly optionalLimit = Math.max(2, Math.ceil(limit / 4)),
   ) {}
 
   /** Jobs waiting plus the one running. */
@@ -38,34 +75,91 @@ export class InferenceQueue {
     return this.waiting.length + this.running;
   }
 
-  push<T>(run: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (signal?.aborted) return Promise.reject(new AbortedError());
-    if (this.waiting.length >= this.limit) return Promise.reject(new QueueFullError(this.limit));
-    return new Promise<T>((resolve, reject) => {
-      const job: Job<T> = { run, resolve, reject, signal };
+  /** Finals waiting (what a new final would queue behind, besides the running job). */
+  get finalsWaiting(): number {
+    return this.waiting.filter((j) => j.rank === 0).length;
+  }
+
+  get busy(): boolean {
+    return this.running > 0;
+  }
+
+  /** Runs `run` when the engine is free; a final by default. */
+  push<T>(run: () => Promise<T>, signal?: AbortSignal, priority: Priority = 'final'): Promise<T> {
+    return this.schedule(run, { signal, priority }).result;
+  }
+
+  schedule<T>(run: () => Promise<T>, options: ScheduleOptions = {}): JobHandle<T> {
+    const priority = options.priority ?? 'final';
+    const signal = options.signal;
+    const state = { started: false, startedAt: undefined as number | undefined };
+    const queuedAt = performance.now();
+    let job: Job<T> | undefined;
+    const result = new Promise<T>((resolve, reject) => {
+      if (signal?.aborted) return reject(new AbortedError());
+      const rank = RANK[priority];
+      const sameClass = rank === 0 ? this.waiting.filter((j) => j.rank === 0).length : this.waiting.filter((j) => j.rank > 0).length;
+      if (sameClass >= (rank === 0 ? this.limit : this.optionalLimit)) return reject(new QueueFullError(rank === 0 ? this.limit : this.optionalLimit));
+      job = { run, resolve, reject, rank, order: this.order++, signal, handle: state };
       if (signal) {
-        job.onAbort = () => {
-          const i = this.waiting.indexOf(job as Job<unknown>);
-          if (i >= 0) {
-            this.waiting.splice(i, 1);
-            reject(new AbortedError());
-          }
-        };
-        signal.addEventListener('abort', job.onAbort, { once: true });
+        const j = job;
+        j.onAbort = () => this.remove(j as Job<unknown>);
+        signal.addEventListener('abort', j.onAbort, { once: true });
       }
       this.waiting.push(job as Job<unknown>);
       this.pump();
     });
+    const queue = this;
+    return {
+      result,
+      queuedAt,
+      get started() {
+        return state.started;
+      },
+      get startedAt() {
+        return state.startedAt;
+      },
+      promote(p: Priority) {
+        if (job && !state.started) job.rank = Math.min(job.rank, RANK[p]);
+      },
+      cancel() {
+        if (!job || state.started) return false;
+        return queue.remove(job as Job<unknown>);
+      },
+    };
+  }
+
+  private remove(job: Job<unknown>): boolean {
+    const i = this.waiting.indexOf(job);
+    if (i < 0) return false;
+    this.waiting.splice(i, 1);
+    if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
+    job.reject(new AbortedError());
+    return true;
+  }
+
+  private next(): Job<unknown> | undefined {
+    let best = -1;
+    for (let i = 0; i < this.waiting.length; i++) {
+      const j = this.waiting[i]!;
+      const b = best >= 0 ? this.waiting[best]! : undefined;
+      if (!b || j.rank < b.rank || (j.rank === b.rank && j.order < b.order)) best = i;
+    }
+    return best >= 0 ? this.waiting.splice(best, 1)[0] : undefined;
   }
 
   private pump(): void {
     while (this.running < this.concurrency && this.waiting.length > 0) {
-      const job = this.waiting.shift()!;
+      const job = this.next()!;
       if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
       this.running++;
+      this.runningRank = job.rank;
+      job.handle.started = true;
+      job.handle.startedAt = performance.now();
       // Settle the count before the caller hears back, so depth is exact when it looks.
       const settle = () => {
         this.running--;
+        this.runningRank = undefined;
         this.pump();
       };
       job.run().then(

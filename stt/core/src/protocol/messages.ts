@@ -13,6 +13,29 @@ const languageSchema = z
   .toLowerCase()
   .regex(/^(auto|[a-z]{2,3})$/, 'language must be "auto" or an ISO code such as "ko" or "en"');
 
+/** Who ends an utterance: the client with `<flush>` (protocol v1, the default) or the service. */
+export const turnModeSchema = z.enum(['flush', 'server']);
+export type TurnMode = z.infer<typeof turnModeSchema>;
+
+/** Per-connection turn-taking settings (server mode); each has a service default. */
+export const turnFieldsSchema = z.object({
+  /** Silence after speech before the speculative decode starts. */
+  speculate_ms: z.number().int().min(32).max(5000).optional(),
+  /** Silence that ends a turn when the speculative text does not end a sentence. */
+  end_of_turn_ms: z.number().int().min(64).max(10000).optional(),
+  /** Silence that ends a turn when the speculative text ends a sentence (. ? ! 。 ？ ！ ...). */
+  sentence_end_ms: z.number().int().min(64).max(10000).optional(),
+  /** Audio kept before the detected start of speech. */
+  pre_roll_ms: z.number().int().min(0).max(2000).optional(),
+  /** Speech probability that opens an utterance. */
+  threshold: z.number().gt(0).lt(1).optional(),
+  /** Speech needed before speech_start. */
+  min_speech_ms: z.number().int().min(0).max(5000).optional(),
+  /** An utterance this long ends even without a pause. */
+  max_utterance_ms: z.number().int().min(1000).max(600000).optional(),
+});
+export type TurnFields = z.infer<typeof turnFieldsSchema>;
+
 export const configMessageSchema = z
   .object({
     type: z.literal('config'),
@@ -21,6 +44,10 @@ export const configMessageSchema = z
     translate: z.boolean().optional(),
     sample_rate: z.number().int().min(8000).max(192000).optional(),
     encoding: encodingSchema.optional(),
+    turns: turnModeSchema.optional(),
+    /** Send the speculative text as soon as it is ready (`"final": false`), before the final. */
+    early: z.boolean().optional(),
+    ...turnFieldsSchema.shape,
   })
   .strict();
 
@@ -39,18 +66,31 @@ export interface TranscriptSegment {
   avg_logprob?: number;
 }
 
-/** The reply to one `<flush>`. */
+/**
+ * The text of one utterance: the reply to a `<flush>`, or in server mode the final of an
+ * utterance the service ended. `final: false` is speculative text sent early (opt-in, `early`):
+ * the final with the same `seq` follows and may differ if speech resumed.
+ */
 export interface TranscriptMessage {
   type: 'transcript';
   seq: number;
+  /** false: speculative text, a final with this seq follows. Absent or true: this seq's answer. */
+  final?: boolean;
   text: string;
   language: string;
-  /** Audio in this flush, in ms. */
+  /** Audio in this flush or utterance, in ms. */
   audio_ms: number;
-  /** From `<flush>` received to this reply sent. */
+  /** From `<flush>` received (server mode: the end of turn decided) to this reply sent. */
   latency_ms: number;
-  /** Time spent in whisper.cpp alone. */
+  /** Time spent in whisper.cpp alone (the queue wait is queue_ms). */
   inference_ms: number;
+  /** Time the decode waited for the engine. */
+  queue_ms?: number;
+  /** Server mode: the utterance on the connection's timeline (ms of audio received), pre-roll excluded. */
+  start_ms?: number;
+  end_ms?: number;
+  /** Whether a speculative decode supplied this final: hit (used), miss (discarded, decoded again), none. */
+  speculative?: 'hit' | 'miss' | 'none';
   /** Speech the VAD found; 0 means the engine was not run. */
   speech_ms: number;
   segments: TranscriptSegment[];
@@ -83,6 +123,15 @@ export interface ConfigAck {
   translate: boolean;
   sample_rate: number;
   encoding: z.infer<typeof encodingSchema>;
+  turns: TurnMode;
+  early: boolean;
+  speculate_ms: number;
+  end_of_turn_ms: number;
+  sentence_end_ms: number;
+  pre_roll_ms: number;
+  threshold: number;
+  min_speech_ms: number;
+  max_utterance_ms: number;
 }
 
 export interface ResetAck {
@@ -90,7 +139,32 @@ export interface ResetAck {
   discarded_ms: number;
 }
 
-export type TranscribeServerMessage = TranscriptMessage | ErrorMessage | ConfigAck | ResetAck;
+/** Server mode: speech began (the first speech window, on the connection's audio timeline). */
+export interface SpeechStartEvent {
+  type: 'speech_start';
+  /** The seq its final will carry. */
+  seq: number;
+  start_ms: number;
+}
+
+/** Server mode: the turn ended; the final with this seq follows. */
+export interface SpeechEndEvent {
+  type: 'speech_end';
+  seq: number;
+  /** End of the last speech window. */
+  end_ms: number;
+  /** Audio received when the end was decided: end_ms plus the silence that ended the turn. */
+  decided_ms: number;
+}
+
+export type TranscribeServerMessage = TranscriptMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent;
+
+/** Answers a `<flush>` or ends an utterance: a final transcript, or an error carrying its seq. */
+export function isFinalAnswer(message: { type?: unknown; final?: unknown; seq?: unknown }): boolean {
+  if (typeof message.seq !== 'number') return false;
+  if (message.type === 'transcript') return message.final !== false;
+  return message.type === 'error';
+}
 
 /** `/ws/detect`: tunes the utterance hysteresis of one connection. */
 export const detectConfigMessageSchema = z
