@@ -60,8 +60,6 @@ export class InferenceQueue {
   private readonly waiting: Job<unknown>[] = [];
   private running = 0;
   private order = 0;
-  /** The class of the job running now (undefined when idle). */
-  private runningRank?: number;
 
   constructor(
     readonly limit: number,
@@ -153,13 +151,11 @@ export class InferenceQueue {
       const job = this.next()!;
       if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
       this.running++;
-      this.runningRank = job.rank;
       job.handle.started = true;
       job.handle.startedAt = performance.now();
       // Settle the count before the caller hears back, so depth is exact when it looks.
       const settle = () => {
         this.running--;
-        this.runningRank = undefined;
         this.pump();
       };
       job.run().then(

@@ -91,6 +91,8 @@ export interface TranscriptMessage {
   end_ms?: number;
   /** Whether a speculative decode supplied this final: hit (used), miss (discarded, decoded again), none. */
   speculative?: 'hit' | 'miss' | 'none';
+  /** Server mode: what ended the utterance (a `<flush>` answer says `flush`). */
+  ended_by?: 'silence' | 'flush' | 'max_length';
   /** Speech the VAD found; 0 means the engine was not run. */
   speech_ms: number;
   segments: TranscriptSegment[];
