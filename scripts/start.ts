@@ -1,8 +1,12 @@
 /**
- * `npm start`: the whole local stack on this PC, each service in its own process as in compose:
- * the proxy with the control panel (one address for everything), CPU transcription (Whisper base),
- * speech detection (Silero checked by Whisper tiny), and GPU transcription when an NVIDIA GPU is
- * present. Ctrl-C stops them all.
+ * `npm start`: the whole local stack on this PC: the proxy with the control panel (one address
+ * for everything), speech (Whisper base for transcription, Silero checked by Whisper tiny for
+ * detection) and GPU transcription when an NVIDIA GPU is present. Ctrl-C stops them all.
+ *
+ * Unlike compose, CPU transcription and detection share one process: one scheduler runs one
+ * whisper.cpp computation at a time with every core, finals first, so the detector's tiny checks
+ * and speculative decodes never slow a final (two computations on two cores slowed each other
+ * 70x, and a core held back for detection halved the final's speed).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,12 +25,10 @@ const host = process.env.HOST ?? '127.0.0.1';
 const port = (name: string, fallback: number) => process.env[name] ?? String(fallback);
 const cpuPort = port('STT_CPU_PORT', 8001);
 const gpuPort = port('STT_GPU_PORT', 8002);
-const tinyPort = port('STT_TINY_PORT', 8003);
 const hasGpu = existsSync('/dev/nvidia0');
 
 const members: Member[] = [
-  { name: 'stt_cpu_ws', entry: 'stt/cpu_ws/src/main.ts', env: { PORT: cpuPort } },
-  { name: 'stt_tiny_ws', entry: 'stt/tiny_ws/src/main.ts', env: { PORT: tinyPort } },
+  { name: 'stt_cpu_ws', entry: 'stt/cpu_ws/src/main.ts', env: { PORT: cpuPort, STT_ROLES: 'transcribe,detect' } },
   ...(hasGpu ? [{ name: 'stt_gpu_ws', entry: 'stt/gpu_ws/src/main.ts', env: { PORT: gpuPort }, optional: true }] : []),
   {
     name: 'stt_proxy',
@@ -35,7 +37,7 @@ const members: Member[] = [
       PORT: port('PORT', 8080),
       STT_CPU_URL: `http://127.0.0.1:${cpuPort}`,
       STT_GPU_URL: hasGpu ? `http://127.0.0.1:${gpuPort}` : '',
-      STT_DETECT_URL: `http://127.0.0.1:${tinyPort}`,
+      STT_DETECT_URL: `http://127.0.0.1:${cpuPort}`,
     },
   },
 ];

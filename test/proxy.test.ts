@@ -8,6 +8,7 @@ import { spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService, TEST_MODEL } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
+import { startTcpTap } from './helpers/tcp_tap.js';
 import { TestClient } from './helpers/ws_client.js';
 
 type Reply = { type: string; seq?: number; text?: string; backend?: string; code?: string; error?: string; speech_detected?: boolean };
@@ -163,6 +164,90 @@ describe('proxy routing, toggle, REST and OpenAI routes', () => {
     c.flush();
     expect(await c.next()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS });
     await c.close();
+  });
+
+  it('checks frame sizes against the format the backend acknowledged last', async () => {
+    const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?encoding=f32le`);
+    c.ws.send(JSON.stringify({ type: 'config', encoding: 's16le' }));
+    expect(await c.next()).toMatchObject({ type: 'config', encoding: 's16le' });
+    c.sendAudio(speech, 3202); // whole 2-byte samples, not whole 4-byte ones
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS });
+    c.ws.send(JSON.stringify({ type: 'config', encoding: 'f32le' }));
+    expect(await c.next()).toMatchObject({ type: 'config', encoding: 'f32le' });
+    c.ws.send(Buffer.alloc(6));
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_audio', error: 'frame of 6 bytes is not a whole number of 4-byte samples' });
+    await c.close();
+  });
+
+  it("passes a backend's refusal of the query string to the client once, without marking the backend down or reconnecting", async () => {
+    const tap = await startTcpTap(cpu.url);
+    const lonely = await startTestProxy({ cpu: tap.url });
+    try {
+      const c = await TestClient.connect(`${lonely.ws}/ws/transcribe?sample_rate=0`);
+      const refusal = await c.next<Reply>();
+      expect(refusal).toMatchObject({ type: 'error', code: 'bad_message' });
+      expect(refusal.error).toMatch(/sample_rate/);
+      expect(await c.closed).toEqual({ code: 1008, reason: 'bad query string' });
+      expect((await fetch(`${lonely.url}/api/status`).then(json)).backends.cpu.state).toBe('ready');
+      await new Promise((r) => setTimeout(r, 600)); // past any retry's delay
+      expect(tap.upgrades).toEqual(['/ws/transcribe?sample_rate=0']);
+      await expect(c.next(10)).rejects.toThrow(/no message/);
+    } finally {
+      await lonely.close();
+      await tap.close();
+    }
+  });
+
+  it('replays only the config a backend acknowledged, and answers each control message once across reconnections', async () => {
+    const tap = await startTcpTap(cpu.url);
+    const lonely = await startTestProxy({ cpu: tap.url });
+    try {
+      const c = await TestClient.connect(`${lonely.ws}/ws/transcribe`);
+      c.ws.send(JSON.stringify({ type: 'config', language: 'en' }));
+      expect(await c.next()).toMatchObject({ type: 'config', language: 'en' });
+      // 3202-byte frames: whole s16le samples that f32le could not read.
+      c.sendAudio(speech.subarray(0, 32000), 3202);
+      c.ws.send(JSON.stringify({ type: 'config', encoding: 'f32le' }));
+      expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' }); // audio is buffered: refused
+      c.sendAudio(speech.subarray(32000), 3202);
+      // The link breaks; so does the first reconnection, before the backend acknowledges the replayed config.
+      tap.cutNextSessions(1);
+      tap.cutAll();
+      c.flush();
+      // Had the refused f32le been replayed, every replayed frame would have been refused and the text empty.
+      expect(await c.next()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, language: 'en' });
+      expect(tap.upgrades).toHaveLength(3);
+      // Each later control message gets its own answer: no replayed ack is owed to anything.
+      c.ws.send(JSON.stringify({ type: 'config', prompt: 'Ayaka' }));
+      expect(await c.next()).toMatchObject({ type: 'config', prompt: 'Ayaka', language: 'en' });
+      c.ws.send(JSON.stringify({ type: 'config', language: 'not a language' }));
+      expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+      c.ws.send(JSON.stringify({ type: 'config', prompt: 'Ayaka again' }));
+      expect(await c.next()).toMatchObject({ type: 'config', prompt: 'Ayaka again' });
+      await expect(c.next(300)).rejects.toThrow(/no message/);
+      await c.close();
+    } finally {
+      await lonely.close();
+      await tap.close();
+    }
+  });
+
+  it("passes the detection service's refusal through with its own code and reason", async () => {
+    const c = await TestClient.connect(`${proxy.ws}/ws/detect?sample_rate=0`);
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+    expect(await c.closed).toEqual({ code: 1008, reason: 'bad query string' });
+  });
+
+  it('closes every session with a code and a reason: detection service away, or shutting down', async () => {
+    const lonely = await startTestProxy({ cpu: cpu.url, detect: 'http://127.0.0.1:9' });
+    const d = await TestClient.connect(`${lonely.ws}/ws/detect`);
+    expect(await d.closed).toMatchObject({ code: 1013, reason: expect.stringMatching(/^detection service unreachable: /) });
+    const t = await TestClient.connect(`${lonely.ws}/ws/transcribe`);
+    t.ws.send(JSON.stringify({ type: 'config', language: 'en' }));
+    expect(await t.next()).toMatchObject({ type: 'config' });
+    await lonely.close();
+    expect(await t.closed).toEqual({ code: 1001, reason: 'stt_proxy is shutting down; reconnect' });
   });
 });
 

@@ -209,6 +209,10 @@ describe('/ws/transcribe over a real connection', () => {
     const engine = service.state.transcriber!.engine as NapiWhisperEngine;
     const before = engine.restarts;
     const c = await TestClient.connect(service.ws);
+    // No speculation: the decode that dies must be this flush's own (a crash during a speculative
+    // decode costs only that speculation; the final is decoded on the replacement worker).
+    c.ws.send(JSON.stringify({ type: 'config', speculate_ms: 5000 }));
+    expect(await c.next()).toMatchObject({ type: 'config', speculate_ms: 5000 });
     c.sendAudio(jfk);
     c.flush();
     await new Promise((r) => setTimeout(r, 100));

@@ -1,7 +1,7 @@
 import { getStatus, setGpu } from './api.js';
 import { currentLang, setLang, t, type Lang } from './i18n.js';
 import { LatencyChart } from './latency_chart.js';
-import { MicTest } from './mic_test.js';
+import { MicTest, type MicMode } from './mic_test.js';
 import { renderCards } from './status_cards.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -53,23 +53,53 @@ const speaking = $<HTMLSpanElement>('speaking');
 const transcripts = $<HTMLOListElement>('transcripts');
 const start = $<HTMLButtonElement>('mic-start');
 const stop = $<HTMLButtonElement>('mic-stop');
+const mode = $<HTMLSelectElement>('mic-mode');
+/** This run's utterances by seq: early text is shown in its line until the final replaces it. */
+let lines = new Map<number, HTMLLIElement>();
+
+function line(seq: number): HTMLLIElement {
+  let li = lines.get(seq);
+  if (!li) {
+    li = document.createElement('li');
+    const text = document.createElement('span');
+    text.className = 'text';
+    const latency = document.createElement('span');
+    latency.className = 'latency';
+    li.append(text, latency);
+    transcripts.prepend(li);
+    lines.set(seq, li);
+  }
+  return li;
+}
+
 const mic = new MicTest({
   speaking(on) {
     speaking.dataset.speaking = String(on);
     $('speaking-label').textContent = t(on ? 'speaking' : 'silent');
   },
-  transcript(message, latencyMs) {
-    // A flush with no words in it (a click the detector took for speech) is not an utterance.
+  early(seq, message) {
     if (!message.text) return;
-    const li = document.createElement('li');
-    const text = document.createElement('span');
-    text.className = 'text';
-    text.textContent = message.text;
-    const latency = document.createElement('span');
-    latency.className = 'latency';
-    latency.textContent = `${message.language} · ${t('ms', latencyMs)}`;
-    li.append(text, latency);
-    transcripts.prepend(li);
+    const li = line(seq);
+    li.dataset.final = 'false';
+    li.querySelector('.text')!.textContent = message.text;
+    li.querySelector('.latency')!.textContent = t('early');
+  },
+  final(seq, answer, latencyMs) {
+    if (answer.type === 'error') {
+      banner.dataset.source = 'mic';
+      showError(t('serverError', answer.error));
+    }
+    // An utterance with no words in it (a click taken for speech) is not shown; nor is one that failed.
+    if (answer.type === 'error' || !answer.text) {
+      lines.get(seq)?.remove();
+      lines.delete(seq);
+      return;
+    }
+    const li = line(seq);
+    lines.delete(seq);
+    li.dataset.final = 'true';
+    li.querySelector('.text')!.textContent = answer.text;
+    li.querySelector('.latency')!.textContent = `${answer.language} · ${t('ms', latencyMs)}`;
     chart.add(latencyMs);
   },
   error(kind, detail) {
@@ -79,17 +109,21 @@ const mic = new MicTest({
 });
 start.addEventListener('click', async () => {
   start.disabled = true;
+  mode.disabled = true;
+  lines = new Map();
   try {
-    await mic.start();
+    await mic.start(mode.value as MicMode);
     stop.disabled = false;
   } catch {
     start.disabled = false;
+    mode.disabled = false;
   }
 });
 stop.addEventListener('click', async () => {
   stop.disabled = true;
   await mic.stop();
   start.disabled = false;
+  mode.disabled = false;
 });
 
 for (const b of document.querySelectorAll<HTMLButtonElement>('[data-lang]')) {

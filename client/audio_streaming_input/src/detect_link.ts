@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { DetectReply } from '@vtuber-stt/core';
+import type { DetectReply } from '@vtuber-stt/core/client';
 
 export interface DetectEvent {
   reply: DetectReply;

@@ -1,15 +1,18 @@
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import WebSocket from 'ws';
-import { formatFromQuery } from '@vtuber-stt/core';
+import { configMessageSchema, formatFromQuery } from '@vtuber-stt/core/client';
 import { CaptureError, findTool, listDevices, type CaptureTool } from './capture.js';
 import { fileSource, micSource, stdinSource, type AudioSource, type Pace } from './sources.js';
+import { serverTurnsConfig } from './server_turns.js';
 import { UtteranceStreamer, type Utterance } from './streamer.js';
 
 const program = new Command('vtuber-stt-client')
   .description('Listens to a microphone (or a file, or stdin), and prints one line per utterance: what was said, as soon as it is transcribed.')
   .option('-s, --server <url>', 'the stack (proxy or nginx) to use', 'ws://127.0.0.1:8080')
-  .option('--detect-url <url>', 'speech detection endpoint (default: <server>/ws/detect)')
+  .addOption(new Option('--turns <who>', 'who hears the end of each utterance: the transcription service (one connection) or this client through /ws/detect').choices(['server', 'detect']).default('server'))
+  .option('--early', 'also print the speculative text of each utterance as soon as the service has it ("final": false), before its final line')
+  .option('--detect-url <url>', 'speech detection endpoint, --turns detect (default: <server>/ws/detect)')
   .option('--transcribe-url <url>', 'transcription endpoint (default: <server>/ws/transcribe)')
   .option('-i, --input <file>', 'stream a WAV file (any rate) instead of the microphone; "-" reads raw PCM from stdin')
   .option('--stdin-format <query>', 'format of raw PCM on stdin, as a query string', 'sample_rate=16000&encoding=s16le&channels=1')
@@ -22,23 +25,36 @@ const program = new Command('vtuber-stt-client')
   .option('-l, --language <code>', 'language (auto, ko, en, ...); default: the server\'s')
   .option('-p, --prompt <text>', 'initial prompt: names to spell right')
   .option('--pre-roll-ms <ms>', 'audio kept before the detected start', (v) => Number(v), 300)
-  .option('--hangover-ms <ms>', 'end an utterance after this much silence (0: the detector decides)', (v) => Number(v), 0)
-  .option('--max-utterance-s <s>', 'flush an utterance this long even without a pause', (v) => Number(v), 30)
+  .option('--hangover-ms <ms>', 'end an utterance after this much silence (0: the service or the detector decides)', (v) => Number(v), 0)
+  .option('--max-utterance-s <s>', 'end an utterance this long even without a pause', (v) => Number(v), 30)
   .option('--max-buffer-s <s>', 'audio held for re-sending while a server is away', (v) => Number(v), 300)
   .option('-t, --text', 'print plain text lines instead of JSON')
   .option('-v, --verbose', 'more logging on stderr')
   .addHelpText(
     'after',
     `
-Output: one JSON line per utterance on stdout, {"text","language","start_ms","end_ms","latency_ms","seq"}
-(or the text alone with --text); logs go to stderr. Ctrl-C finishes the utterance in progress,
-waits for its text, and exits.
+Output: one JSON line per utterance on stdout, {"text","language","start_ms","end_ms","latency_ms","seq","final"}
+(or the text alone with --text); logs go to stderr. With --early the speculative text comes first,
+as "final": false (--text: "(early) " before it); the line with "final": true and the same seq
+replaces it. Ctrl-C finishes the utterance in progress, waits for its text, and exits.
 
 Examples:
   vtuber-stt-client --server ws://127.0.0.1:8080 --text
+  vtuber-stt-client --early --language ko
+  vtuber-stt-client --turns detect --hangover-ms 600
   vtuber-stt-client --input speech.wav --fast
   arecord -f S16_LE -r 16000 -c 1 -t raw | vtuber-stt-client --input -`,
   );
+
+/** The option behind each config field the client sends in server mode (the field is in ms). */
+const OPTION_OF: Record<string, string> = {
+  pre_roll_ms: '--pre-roll-ms',
+  max_utterance_ms: '--max-utterance-s (in ms)',
+  end_of_turn_ms: '--hangover-ms',
+  sentence_end_ms: '--hangover-ms',
+  language: '--language',
+  prompt: '--prompt',
+};
 
 function wsBase(value: string): string {
   let url: URL;
@@ -104,17 +120,36 @@ async function main(): Promise<void> {
     source = micSource(tool, o.device as string | undefined, controller.signal);
   }
 
-  await Promise.all([reachable(detectUrl), reachable(transcribeUrl)]);
-  const print = (u: Utterance) => process.stdout.write(o.text ? `${u.text}\n` : `${JSON.stringify({ text: u.text, language: u.language, start_ms: u.start_ms, end_ms: u.end_ms, latency_ms: u.latency_ms, seq: u.seq })}\n`);
-  const streamer = new UtteranceStreamer({
-    detectUrl,
-    transcribeUrl,
+  const turns = o.turns as 'server' | 'detect';
+  const settings = {
     preRollMs: o.preRollMs as number,
     hangoverMs: o.hangoverMs as number,
     maxUtteranceMs: (o.maxUtteranceS as number) * 1000,
-    maxBufferBytes: Math.round((o.maxBufferS as number) * 16000 * 2),
     language: o.language as string | undefined,
     prompt: o.prompt as string | undefined,
+  };
+  if (turns === 'server') {
+    // The service would refuse the whole config message; say which option is wrong instead.
+    const checked = configMessageSchema.safeParse(serverTurnsConfig(settings));
+    if (!checked.success) {
+      const problems = checked.error.issues.map((i) => `${OPTION_OF[String(i.path[0])] ?? i.path.join('.')}: ${i.message}`);
+      throw new CaptureError(`invalid settings for server-side turns: ${problems.join('; ')}`);
+    }
+  }
+  await Promise.all(turns === 'server' ? [reachable(transcribeUrl)] : [reachable(detectUrl), reachable(transcribeUrl)]);
+  const print = (u: Utterance) => {
+    const line = o.text
+      ? `${u.final ? '' : '(early) '}${u.text}`
+      : JSON.stringify({ text: u.text, language: u.language, start_ms: u.start_ms, end_ms: u.end_ms, latency_ms: u.latency_ms, seq: u.seq, final: u.final });
+    process.stdout.write(`${line}\n`);
+  };
+  const streamer = new UtteranceStreamer({
+    detectUrl,
+    transcribeUrl,
+    turns,
+    early: Boolean(o.early),
+    ...settings,
+    maxBufferBytes: Math.round((o.maxBufferS as number) * 16000 * 2),
     log,
     onUtterance: print,
   });
@@ -125,7 +160,7 @@ async function main(): Promise<void> {
     controller.abort();
   });
   await streamer.ready();
-  log.info(`listening: detection ${detectUrl}, transcription ${transcribeUrl}`);
+  log.info(turns === 'server' ? `listening: server-side turns on ${transcribeUrl}` : `listening: detection ${detectUrl}, transcription ${transcribeUrl}`);
   for await (const chunk of source) {
     if (interrupted) break;
     await streamer.push(chunk);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { decodePcm, decodeWav, encodeS16le, resample, SAMPLE_RATE, StreamingResampler, type PcmFormat } from '@vtuber-stt/core';
+import { decodePcm, decodeWav, encodeS16le, resample, SAMPLE_RATE, StreamingResampler, type PcmFormat } from '@vtuber-stt/core/client';
 import { CaptureError, startCapture, type CaptureTool } from './capture.js';
 
 /** 32 ms of 16 kHz s16le: one Silero window per chunk. */

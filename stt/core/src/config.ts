@@ -7,10 +7,21 @@ import type { Role } from './server/app.js';
 import type { Detector } from './server/detect_session.js';
 import { DEFAULT_SPEECH_GATE, type SpeechGate } from './vad/speech_span.js';
 import { DEFAULT_TRACKER, releaseFor, type TrackerSettings } from './vad/utterance_tracker.js';
+import { DEFAULT_TURNS, type TurnSettings } from './turns/settings.js';
 
 export interface ServiceConfig {
   name: string;
+  /** The primary role (names the service's purpose in /ready). */
   role: Role;
+  /**
+   * Every role this process serves. Both in one process (as `npm start` runs it) share one
+   * scheduler, so the detector's Whisper checks never run beside a final decode.
+   */
+  roles: Role[];
+  /** The detector's Whisper when this process also transcribes (its own model is `model`). */
+  tinyModel: string;
+  /** Server-side turn defaults for /ws/transcribe. */
+  turns: TurnSettings;
   /** Detect role: who decides (silero alone, whisper tiny alone, or silero checked by tiny). */
   detector: Detector;
   tracker: TrackerSettings;
@@ -48,10 +59,7 @@ export interface ServiceDefaults {
  */
 export function parseServiceConfig(defaults: ServiceDefaults, argv = process.argv, env = process.env): ServiceConfig {
   const role = defaults.role ?? 'transcribe';
-  // whisper.cpp's threads spin while they wait for each other: two services whose thread counts
-  // add up to more than the cores can slow each other 70x (measured: warm-up 31 s instead of
-  // 0.45 s). So the transcriber leaves a core free and the detector's tiny model takes one.
-  const threadsDefault = role === 'detect' ? 1 : Math.max(1, Math.min(8, availableParallelism() - 1));
+  const rolesFromEnv = env.STT_ROLES?.trim() ? env.STT_ROLES : undefined;
   const modelEnv = defaults.modelEnv ?? 'STT_MODEL';
   const program = new Command(defaults.name)
     .description(role === 'transcribe' ? `${defaults.name}: Whisper transcription over WebSocket (/ws/transcribe)` : `${defaults.name}: speech detection over WebSocket (/ws/detect)`)
@@ -60,7 +68,15 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     .addOption(opt('--model <name|path>', 'model name (tiny, base, ...) or ggml file', modelEnv).default(defaults.model))
     .addOption(opt('--model-dir <dir>', 'where downloaded models live', 'STT_MODEL_DIR'))
     .addOption(opt('--device <device>', 'cpu, gpu or auto', 'STT_DEVICE').default(defaults.device))
-    .addOption(opt('--threads <n>', 'whisper.cpp threads', 'STT_THREADS', int('STT_THREADS')).default(threadsDefault))
+    .addOption(opt('--roles <list>', 'roles served by this process: transcribe, detect, or transcribe,detect', 'STT_ROLES').default(rolesFromEnv ?? role))
+    .addOption(opt('--tiny-model <name|path>', "the detector's Whisper when one process also transcribes", 'STT_TINY_MODEL').default('tiny'))
+    .addOption(opt('--threads <n>', 'whisper.cpp threads (default: every core when one process hosts both roles; else cores - 1, and 1 for detection)', 'STT_THREADS', int('STT_THREADS')))
+    .addOption(opt('--speculate-ms <ms>', 'silence before the speculative decode starts', 'STT_SPECULATE_MS', int('STT_SPECULATE_MS')).default(DEFAULT_TURNS.speculateMs))
+    .addOption(opt('--end-of-turn-ms <ms>', 'server turns: silence that ends a turn', 'STT_END_OF_TURN_MS', int('STT_END_OF_TURN_MS')).default(DEFAULT_TURNS.endOfTurnMs))
+    .addOption(opt('--sentence-end-ms <ms>', 'server turns: silence that ends a turn whose text ends a sentence', 'STT_SENTENCE_END_MS', int('STT_SENTENCE_END_MS')).default(DEFAULT_TURNS.sentenceEndMs))
+    .addOption(opt('--pre-roll-ms <ms>', 'server turns: audio kept before the detected start', 'STT_PRE_ROLL_MS', int('STT_PRE_ROLL_MS')).default(DEFAULT_TURNS.preRollMs))
+    .addOption(opt('--max-utterance-ms <ms>', 'server turns: longest utterance before it is cut', 'STT_MAX_UTTERANCE_MS', int('STT_MAX_UTTERANCE_MS')).default(DEFAULT_TURNS.maxUtteranceMs))
+    .addOption(opt('--language-after-ms <ms>', 'auto language: speech heard before the language is identified on its own', 'STT_LANGUAGE_AFTER_MS', int('STT_LANGUAGE_AFTER_MS')).default(DEFAULT_TURNS.languageAfterMs))
     .addOption(opt('--language <code>', 'auto, ko, en, ...', 'STT_LANGUAGE').default('auto'))
     .addOption(opt('--prompt <text>', 'initial prompt: names to spell right', 'STT_PROMPT').default(''))
     .addOption(opt('--audio-ctx <on|off>', 'size the encoder to the utterance', 'STT_AUDIO_CTX', bool('STT_AUDIO_CTX')).default(true))
@@ -79,12 +95,35 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
   const o = parseWithEnv(program, argv, env);
   const threshold = o.vadThreshold as number;
   if (threshold <= 0 || threshold >= 1) throw new Error(`STT_VAD_THRESHOLD must be between 0 and 1 (got ${threshold})`);
-  if ((o.threads as number) < 1) throw new Error('STT_THREADS must be at least 1');
+  const roles = [...new Set(String(o.roles).split(',').map((r) => r.trim()).filter(Boolean))];
+  for (const r of roles) if (r !== 'transcribe' && r !== 'detect') throw new Error(`STT_ROLES takes transcribe and/or detect (got "${r}")`);
+  if (roles.length === 0) throw new Error('STT_ROLES must name at least one role');
+  // whisper.cpp's threads spin while they wait for each other: two services whose thread counts
+  // add up to more than the cores can slow each other 70x (measured: warm-up 31 s instead of
+  // 0.45 s). One process with both roles runs one computation at a time, so it may use every core;
+  // separate services leave a core for the detector's tiny model.
+  const cores = Math.max(1, Math.min(8, availableParallelism()));
+  const threads = (o.threads as number | undefined) ?? (roles.length === 2 ? cores : roles[0] === 'detect' ? 1 : Math.max(1, cores - 1));
+  if (threads < 1) throw new Error('STT_THREADS must be at least 1');
+  if (o.maxUtteranceMs as number > (o.maxBufferSeconds as number) * 1000) throw new Error('STT_MAX_UTTERANCE_MS must not exceed STT_MAX_BUFFER_SECONDS');
   const detectThreshold = o.detectThreshold as number;
   if (detectThreshold <= 0 || detectThreshold >= 1) throw new Error(`STT_DETECT_THRESHOLD must be between 0 and 1 (got ${detectThreshold})`);
   return {
     name: defaults.name,
-    role,
+    role: roles.includes('transcribe') ? 'transcribe' : 'detect',
+    roles: roles as Role[],
+    tinyModel: o.tinyModel as string,
+    turns: {
+      ...DEFAULT_TURNS,
+      speculateMs: o.speculateMs as number,
+      endOfTurnMs: o.endOfTurnMs as number,
+      sentenceEndMs: o.sentenceEndMs as number,
+      preRollMs: o.preRollMs as number,
+      maxUtteranceMs: o.maxUtteranceMs as number,
+      languageAfterMs: o.languageAfterMs as number,
+      threshold: detectThreshold,
+      minSpeechMs: o.minSpeechMs as number,
+    },
     detector: o.detector as Detector,
     tracker: {
       threshold: detectThreshold,
@@ -98,7 +137,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     model: o.model as string,
     modelDir: o.modelDir as string | undefined,
     device: parseDeviceRequest(o.device as string),
-    threads: o.threads as number,
+    threads,
     language: (o.language as string).toLowerCase(),
     prompt: o.prompt as string,
     audioCtx: o.audioCtx as boolean,

@@ -36,13 +36,14 @@ async function loadWhisper(
   config: ServiceConfig,
   model: ResolvedModel,
   device: Device,
+  queue: InferenceQueue,
   settings: TranscriberSettings,
   vad: SileroModel | undefined,
   metrics: Metrics,
   log: Logger,
 ): Promise<{ transcriber: Transcriber; device: Device; warmupMs: number }> {
   let engine = await loadEngine(model.path, device, log);
-  let transcriber = new Transcriber(engine, new InferenceQueue(config.limits.maxQueue), vad, settings, metrics);
+  let transcriber = new Transcriber(engine, queue, vad, settings, metrics);
   try {
     return { transcriber, device, warmupMs: await transcriber.warmUp() };
   } catch (error) {
@@ -50,36 +51,44 @@ async function loadWhisper(
     if (device !== 'gpu' || config.device !== 'auto') throw error;
     log.warn({ err: error }, 'GPU warm-up failed; STT_DEVICE=auto falls back to CPU');
     engine = await loadEngine(model.path, 'cpu', log);
-    transcriber = new Transcriber(engine, new InferenceQueue(config.limits.maxQueue), vad, settings, metrics);
+    transcriber = new Transcriber(engine, queue, vad, settings, metrics);
     return { transcriber, device: 'cpu', warmupMs: await transcriber.warmUp() };
   }
 }
 
 /**
- * Starts a service in its role: checks the model and device before listening (so a bad setup
- * fails at once), listens so /health answers during loading, then loads and warms up.
+ * Starts a service in its roles: checks the models and device before listening (so a bad setup
+ * fails at once), listens so /health answers during loading, then loads and warms up. Every
+ * Whisper model of the process shares one scheduler: one computation at a time, finals first.
  */
 export async function startService(config: ServiceConfig, options: StartOptions = {}): Promise<RunningService> {
   const log = options.logger ?? pino({ name: config.name, level: config.logLevel });
-  const detect = config.role === 'detect';
-  const needsWhisper = !detect || config.detector !== 'silero';
-  const needsVad = detect ? config.detector !== 'whisper' : config.vad;
-  const model = needsWhisper ? resolveModel(config.model, config.modelDir) : undefined;
+  const transcribe = config.roles.includes('transcribe');
+  const detect = config.roles.includes('detect');
+  const detectorWhisper = detect && config.detector !== 'silero';
+  const needsVad = transcribe ? config.vad : config.detector !== 'whisper';
+  const model = transcribe ? resolveModel(config.model, config.modelDir) : undefined;
+  // A detect-only service's own model is the detector's; beside transcription it is the tiny one.
+  const tinyModel = detectorWhisper ? resolveModel(transcribe ? config.tinyModel : config.model, config.modelDir) : undefined;
+  const needsWhisper = model !== undefined || tinyModel !== undefined;
   const choice = needsWhisper ? await chooseDevice(config.device, options.probe ?? systemProbe(loadGpuBinding)) : { device: 'cpu' as const, reason: 'Silero runs on the CPU' };
   if (choice.device === 'cpu' && config.device !== 'cpu' && needsWhisper) log.warn(choice.reason);
 
   const metrics = createMetrics(config.name);
   const state: ServiceState = {
     status: 'loading',
+    turns: config.turns,
     detail: {
       role: config.role,
+      roles: config.roles,
       ...(detect ? { detector: config.detector } : {}),
-      model: model ? (model.entry?.name ?? model.path) : null,
+      model: model ? (model.entry?.name ?? model.path) : tinyModel ? (tinyModel.entry?.name ?? tinyModel.path) : null,
+      ...(transcribe && tinyModel ? { detector_model: tinyModel.entry?.name ?? tinyModel.path } : {}),
       device: choice.device,
       device_reason: choice.reason,
     },
   };
-  const app = await buildApp({ name: config.name, role: config.role, logger: log, limits: config.limits, metrics, state });
+  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -88,22 +97,32 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   let vad: SileroModel | undefined;
   const ready = (async () => {
     vad = needsVad ? await SileroModel.load() : undefined;
-    let summary = 'Silero VAD';
+    const queue = new InferenceQueue(config.limits.maxQueue);
+    const parts: string[] = [];
+    const settings: TranscriberSettings = {
+      threads: config.threads,
+      language: config.language,
+      prompt: config.prompt,
+      audioCtx: { enabled: config.audioCtx, floor: config.audioCtxFloor },
+      vad: config.vad,
+      gate: config.gate,
+    };
+    let device = choice.device;
     if (model) {
-      // The detector's Whisper judges audio Silero already gated: no second VAD pass there.
-      const settings: TranscriberSettings = {
-        threads: config.threads,
-        language: config.language,
-        prompt: config.prompt,
-        audioCtx: { enabled: config.audioCtx, floor: config.audioCtxFloor },
-        vad: !detect && config.vad,
-        gate: config.gate,
-      };
-      const loaded = await loadWhisper(config, model, choice.device, settings, detect ? undefined : vad, metrics, log);
+      const loaded = await loadWhisper(config, model, device, queue, settings, vad, metrics, log);
       state.transcriber = loaded.transcriber;
+      device = loaded.device;
       const info = loaded.transcriber.engine.info;
-      state.detail = { ...state.detail, device: loaded.device, backend: info.backend, warmup_ms: loaded.warmupMs, language: config.language, threads: config.threads };
-      summary = `model ${info.model} on ${loaded.device} (${info.backend}), ${config.threads} threads, warm-up ${loaded.warmupMs} ms`;
+      state.detail = { ...state.detail, device, backend: info.backend, warmup_ms: loaded.warmupMs, language: config.language, threads: config.threads };
+      parts.push(`model ${info.model} on ${device} (${info.backend}), ${config.threads} threads, warm-up ${loaded.warmupMs} ms`);
+    }
+    if (tinyModel) {
+      // The detector's Whisper judges audio Silero already gated: no second VAD pass there.
+      const loaded = await loadWhisper(config, tinyModel, device, queue, { ...settings, vad: false }, undefined, metrics, log);
+      state.verifier = loaded.transcriber;
+      const info = loaded.transcriber.engine.info;
+      if (!model) state.detail = { ...state.detail, device: loaded.device, backend: info.backend, warmup_ms: loaded.warmupMs, threads: config.threads };
+      parts.push(`detector model ${info.model}, warm-up ${loaded.warmupMs} ms`);
     }
     if (vad) {
       await vad.createStream().push(new Float32Array(1024)); // first ONNX run allocates; do it before clients
@@ -111,10 +130,11 @@ export async function startService(config: ServiceConfig, options: StartOptions 
     }
     if (detect) {
       state.detect = { settings: { detector: config.detector, tracker: config.tracker, ...DEFAULT_DETECT } };
-      summary = `detector ${config.detector}${model ? `, ${summary}` : ''}`;
+      parts.unshift(`detector ${config.detector}`);
     }
     state.status = 'ready';
-    log.info(`${config.name} ready on ${url.replace(/^http/, 'ws')}/ws/${detect ? 'detect' : 'transcribe'}: ${summary}`);
+    const routes = config.roles.map((r) => `${url.replace(/^http/, 'ws')}/ws/${r}`).join(' and ');
+    log.info(`${config.name} ready on ${routes}: ${parts.join('; ') || 'Silero VAD'}`);
   })();
   ready.catch((error: Error) => {
     state.status = 'failed';
@@ -130,6 +150,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
       await app.close();
       await ready.catch(() => undefined);
       await state.transcriber?.engine.close();
+      await state.verifier?.engine.close();
       await vad?.release();
     },
   };

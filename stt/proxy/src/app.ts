@@ -30,7 +30,15 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
 
 export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: logger.child({}, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: config.maxBodyBytes });
-  await app.register(websocket, { options: { maxPayload: 16 * 1024 * 1024 } });
+  await app.register(websocket, {
+    options: { maxPayload: 16 * 1024 * 1024 },
+    // Sessions end with a code and a reason a client can act on, not a bare close.
+    preClose(done) {
+      for (const c of app.websocketServer.clients) c.close(1001, 'stt_proxy is shutting down; reconnect');
+      app.websocketServer.close();
+      done();
+    },
+  });
   await app.register(multipart, { limits: { fileSize: config.maxBodyBytes, files: 1 } });
 
   const registry = new Registry();

@@ -1,10 +1,12 @@
 import WebSocket, { type RawData } from 'ws';
+import { closeReason, isPermanentClose } from '@vtuber-stt/core';
 import type { Backend } from './backends.js';
 
 /**
  * /ws/detect through the proxy: a straight pipe to the detection service. Frames that arrive
  * before the upstream is open wait (in order), so none is lost; if the upstream goes away the
- * client is closed with 1013 so it reconnects.
+ * client is closed with 1013 so it reconnects, unless the service refused the request itself
+ * (e.g. 1008 for a bad query string): that code and reason reach the client as they are.
  */
 export function pipeDetect(client: WebSocket, backend: Backend, query: string): void {
   const upstream = new WebSocket(backend.wsUrl('/ws/detect', query));
@@ -19,13 +21,23 @@ export function pipeDetect(client: WebSocket, backend: Backend, query: string): 
   upstream.on('message', (data: RawData, isBinary: boolean) => {
     if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
   });
-  const closeClient = (reason: string) => {
-    if (client.readyState === WebSocket.OPEN) client.close(1013, reason.slice(0, 120));
+  const closeClient = (code: number, reason: string) => {
+    if (client.readyState === WebSocket.OPEN) client.close(code, closeReason(reason));
   };
+  let clientGone = false;
   upstream.on('error', (error) => {
-    backend.markDown(error.message);
-    closeClient(`detection service unreachable: ${error.message}`);
+    // Abandoning a connection still being opened (the client left) is not the service's failure.
+    if (!clientGone) backend.markDown(error.message);
+    closeClient(1013, `detection service unreachable: ${error.message}`);
   });
-  upstream.on('close', (code, reason) => closeClient(code === 1000 ? 'detection service closed' : `detection service closed (${code} ${reason.toString()})`));
-  client.on('close', () => upstream.close());
+  upstream.on('close', (code, raw) => {
+    const reason = raw.toString();
+    if (isPermanentClose(code)) closeClient(code, reason || `detection service refused the session (${code})`);
+    else closeClient(1013, `detection service closed (${code}${reason ? ` ${reason}` : ''}); reconnect`);
+  });
+  client.on('close', () => {
+    clientGone = true;
+    if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
+    else if (upstream.readyState === WebSocket.OPEN) upstream.close(1000, 'client left');
+  });
 }

@@ -1,31 +1,43 @@
 import WebSocket, { type RawData } from 'ws';
 import type { Logger } from 'pino';
-import { FLUSH_COMMAND, ResilientTranscriber, type Endpoint } from '@vtuber-stt/core';
+import { closeReason, DEFAULT_FORMAT, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type TurnMode } from '@vtuber-stt/core';
 import type { Backend } from './backends.js';
 
 export interface RelayOptions {
   /** Picks the backend for the first connection and for each failover (`avoid` just failed). */
   choose: (avoid?: Backend) => Backend;
-  /** The client's query string (audio format), passed on to every backend connection. */
+  /** The client's query string (audio format, turns), passed on to every backend connection. */
   query: string;
   /** Bytes of not-yet-answered audio kept for replay. */
   maxReplayBytes: number;
-  /** Connection attempts per failover before waiting flushes are answered with an error. */
+  /** Connection attempts per failover before waiting utterances are answered with an error. */
   attempts?: number;
   logger?: Logger;
   onReply?: (backend: Backend, latencyMs: number) => void;
 }
 
-const FORMAT_BYTES: Record<string, number> = { s16le: 2, f32le: 4 };
+/**
+ * What the client's query string asks for. A malformed one is not judged here: the backend
+ * refuses it with its own reason, which reaches the client.
+ */
+function sessionOf(query: string): { format: PcmFormat; turns: TurnMode } {
+  const params = Object.fromEntries(new URLSearchParams(query.replace(/^\?/, '')));
+  let format = DEFAULT_FORMAT;
+  try {
+    format = formatFromQuery(params);
+  } catch {
+    // The backend closes the session with 1008 and the reason.
+  }
+  return { format, turns: params.turns === 'server' ? 'server' : 'flush' };
+}
 
 /**
  * One client's /ws/transcribe session through the proxy: a ResilientTranscriber towards the
- * backends (failover with replay, replies renumbered), with the proxy's own checks in front and
- * the serving backend's name on every transcript.
+ * backends (failover with replay, replies renumbered, server-mode offsets kept on the client's
+ * timeline), with the proxy's own checks in front and the serving backend's name on every
+ * transcript. A backend's permanent refusal ends the client's session with the same close code.
  */
 export function relayTranscribe(client: WebSocket, options: RelayOptions): void {
-  const params = new URLSearchParams(options.query.replace(/^\?/, ''));
-  const frameBytes = (FORMAT_BYTES[params.get('encoding') ?? 's16le'] ?? 2) * Number(params.get('channels') ?? 1);
   const toClient = (message: object) => {
     if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify(message));
   };
@@ -36,6 +48,7 @@ export function relayTranscribe(client: WebSocket, options: RelayOptions): void 
     return { name: backend.name, url };
   };
   const upstream = new ResilientTranscriber({
+    ...sessionOf(options.query),
     next: (failed) => endpoint(options.choose(failed ? byUrl.get(failed.url) : undefined)),
     maxReplayBytes: options.maxReplayBytes,
     attempts: options.attempts ?? 3,
@@ -45,9 +58,18 @@ export function relayTranscribe(client: WebSocket, options: RelayOptions): void 
       if (message.type === 'transcript' && backend) options.onReply?.(backend, latencyMs);
       toClient(message);
     },
-    onMessage: toClient,
-    onConnectionChange: ({ type, endpoint: ep, detail, pending }) => {
+    onMessage: (message) => {
+      if (message.type === 'transcript') message.backend = upstream.endpointName;
+      toClient(message);
+    },
+    onConnectionChange: ({ type, endpoint: ep, detail, pending, code, reason }) => {
       if (type === 'connected') return;
+      if (type === 'refused') {
+        // The client's request is what was refused, not the backend: it stays up, and the client hears why.
+        options.logger?.info({ backend: ep.name, code }, `transcription backend refused the session: ${reason}`);
+        if (client.readyState === WebSocket.OPEN) client.close(code!, closeReason(reason || `transcription backend refused the session (${code})`));
+        return;
+      }
       byUrl.get(ep.url)?.markDown(detail ?? type);
       options.logger?.warn({ backend: ep.name, pending }, `transcription backend ${type}: ${detail}`);
     },
@@ -55,7 +77,9 @@ export function relayTranscribe(client: WebSocket, options: RelayOptions): void 
   client.on('message', (raw: RawData, isBinary: boolean) => {
     const data = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer);
     if (isBinary) {
-      // Checked here too, so a bad frame is not replayed (and reported twice) after a failover.
+      // Checked here too, so a bad frame is not replayed (and reported twice) after a failover;
+      // against the format the backend acknowledged last.
+      const frameBytes = upstream.frameBytes;
       if (data.length % frameBytes !== 0) {
         toClient({ type: 'error', code: 'bad_audio', error: `frame of ${data.length} bytes is not a whole number of ${frameBytes}-byte samples` });
         return;

@@ -1,10 +1,35 @@
-import WebSocket, { type RawData } from 'ws';
-import { FLUSH_COMMAND } from '../protocol/messages.js';
+import WebSocket from 'ws';
+import type { PcmFormat } from '../audio/format.js';
+import { FLUSH_COMMAND, isFinalAnswer, type TurnMode } from '../protocol/messages.js';
+import { isPermanentClose } from './close_codes.js';
+import { ControlReplies, type OwedReply } from './control_replies.js';
+import { openSocket } from './open_socket.js';
+import { ReplayLog } from './replay_log.js';
+import { SeqLedger } from './seq_ledger.js';
+import { StreamFormat } from './stream_format.js';
+import { shiftTimes } from './timeline.js';
+
+export { closeReason, isPermanentClose } from './close_codes.js';
 
 export interface Endpoint {
   /** Name reported with replies (e.g. "cpu"), if any. */
   name?: string;
   url: string;
+}
+
+export interface ConnectionEvent {
+  /**
+   * connected; lost (it dropped, reconnecting); failed (an attempt did not connect); refused (the
+   * service closed with a permanent code, e.g. 1008 for a bad query string: nothing is retried,
+   * the session is over and `code`/`reason` say why).
+   */
+  type: 'connected' | 'lost' | 'failed' | 'refused';
+  endpoint: Endpoint;
+  detail?: string;
+  /** Utterances (or flushes) waiting for their final. */
+  pending: number;
+  code?: number;
+  reason?: string;
 }
 
 export interface ResilientOptions {
@@ -13,7 +38,15 @@ export interface ResilientOptions {
   /** Unanswered audio kept for replay. Past it `sendAudio` refuses the frame and says so. */
   maxReplayBytes: number;
   /**
-   * Connection attempts per outage before every waiting flush is answered with an error.
+   * Who ends utterances. `flush` (default): the caller, with `flush()`. `server`: the service
+   * (the endpoint's query string should say `turns=server`; if it does not, a config message
+   * asking for it starts every connection). A config ack naming `turns` switches too.
+   */
+  turns?: TurnMode;
+  /** The format of the frames (as the endpoint's query string declares it); 16 kHz mono s16le by default. */
+  format?: PcmFormat;
+  /**
+   * Connection attempts per outage before every waiting utterance is answered with an error.
    * Undefined: keep trying forever (with backoff), holding the audio.
    */
   attempts?: number;
@@ -22,49 +55,59 @@ export interface ResilientOptions {
   maxDelayMs?: number;
   /**
    * Error codes that mean "not now" rather than "never" (e.g. engine_unavailable from a proxy whose
-   * backends are restarting): the flush stays pending and everything unanswered is sent again on a
-   * fresh connection after a pause, in order.
+   * backends are restarting): the answer stays pending and everything unanswered is sent again on
+   * a fresh connection after a pause, in order.
    */
   retryCodes?: readonly string[];
-  /** Answer to one flush, renumbered to the caller's own sequence. */
+  /**
+   * The answer for one seq, on the caller's numbering: a final transcript (`final` absent or true)
+   * or an error carrying its seq. Exactly one per flush (flush mode) or per utterance (server
+   * mode), in order. Server mode: offsets are on the caller's clock (ms of audio it sent).
+   */
   onReply: (message: Record<string, unknown>, endpoint: Endpoint, latencyMs: number) => void;
-  /** Anything else the server says (config acks, errors about single frames). */
+  /**
+   * Everything else: config and reset acks, errors about single frames, and (renumbered, on the
+   * caller's clock, each once) `speech_start`, `speech_end` and early `final: false` transcripts.
+   */
   onMessage?: (message: Record<string, unknown>) => void;
-  onConnectionChange?: (event: { type: 'connected' | 'lost' | 'failed'; endpoint: Endpoint; detail?: string; pending: number }) => void;
+  onConnectionChange?: (event: ConnectionEvent) => void;
 }
 
-interface PendingFlush {
-  seq: number;
-  audio: Buffer[];
-  sentAt: number;
-}
+/** Server mode: audio kept while no utterance is open, enough for a start the service has not reported yet. */
+const IDLE_KEEP_MS = 2000;
+const NO_SERVICE = 'no transcription service is reachable; the audio of this';
 
 /**
- * A /ws/transcribe connection that does not lose utterances. It keeps every frame not yet
- * answered (the audio of flushes in flight and the audio since the last flush); when the
- * connection drops it reconnects (to the same or another endpoint), replays them, and renumbers
- * the replies so the caller sees exactly one reply per flush, in order. The proxy uses it
- * towards its backends, the microphone client towards the proxy.
+ * A /ws/transcribe connection that does not lose utterances. It keeps everything sent since the
+ * last settled point (see ReplayLog); when the connection drops it reconnects (to the same or
+ * another endpoint), replays it, and maps what the new connection says onto the caller's view:
+ * seqs renumbered, offsets moved onto the caller's clock, events the caller already has dropped,
+ * so the caller sees exactly one answer per flush (flush mode) or utterance (server mode), in
+ * order. The proxy uses it towards its backends, the microphone client towards the proxy.
  */
 export class ResilientTranscriber {
   private endpoint?: Endpoint;
   private socket?: WebSocket;
   private connecting = false;
   private closed = false;
-  private readonly pending: PendingFlush[] = [];
-  private current: Buffer[] = [];
-  private config: Record<string, unknown> = {};
-  private nextSeq = 1;
-  private swallowConfigAcks = 0;
+  private refusal?: { code: number; reason: string };
+  private mode: TurnMode;
+  private readonly format: StreamFormat;
+  private readonly log = new ReplayLog();
+  private readonly ledger = new SeqLedger();
+  private readonly replies = new ControlReplies();
+  /** The caller's clock (ms) at the current connection's offset 0. */
+  private origin = 0;
   /** While replaying, errors about single frames were already reported once. */
   private replaying = false;
-  /** Failovers since the last answered flush: endpoints that accept and then drop us must not loop. */
+  /** Failovers since the last answer: endpoints that accept and then drop us must not loop. */
   private failovers = 0;
-  private readonly backlog: { data: Buffer | string; binary: boolean; seq?: number }[] = [];
   private retryTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ResilientOptions) {
+    this.mode = options.turns ?? 'flush';
+    this.format = new StreamFormat(options.format);
     void this.connect();
   }
 
@@ -72,105 +115,168 @@ export class ResilientTranscriber {
     return this.endpoint?.name;
   }
 
-  /** Flushes sent and not yet answered. */
+  /** Who ends utterances on this session now. */
+  get turns(): TurnMode {
+    return this.mode;
+  }
+
+  /** Bytes of one sample frame in the format the service acknowledged last. */
+  get frameBytes(): number {
+    return this.format.frameBytes;
+  }
+
+  /** The service refused the session for good (close code and reason), if it did. */
+  get refused(): { code: number; reason: string } | undefined {
+    return this.refusal;
+  }
+
+  /** Answers owed: flushes (flush mode), or open utterances and flushes (server mode). */
   get waiting(): number {
-    return this.pending.length;
+    return this.ledger.openSeqs().length + (this.mode === 'server' ? this.ledger.uncovered(this.log.unansweredFlushes()).length : 0);
   }
 
   get bufferedBytes(): number {
-    let n = 0;
-    for (const p of this.pending) for (const b of p.audio) n += b.length;
-    for (const b of this.current) n += b.length;
-    return n;
+    return this.log.bytes;
   }
 
   /** Appends audio; returns an error text when the replay bound refuses it (nothing is kept then). */
   sendAudio(frame: Buffer): string | undefined {
-    if (this.connecting) {
-      this.backlog.push({ data: frame, binary: true });
-      return undefined;
+    if (this.closed) return undefined;
+    if (this.mode === 'server' && this.settledNow()) this.log.settle(this.log.clock - IDLE_KEEP_MS);
+    if (this.log.bytes + frame.length > this.options.maxReplayBytes) {
+      return `replay buffer of ${this.options.maxReplayBytes} bytes is full: this frame was not added; ${this.mode === 'server' ? 'end the utterance sooner' : 'flush more often'}`;
     }
-    if (this.bufferedBytes + frame.length > this.options.maxReplayBytes) {
-      return `replay buffer of ${this.options.maxReplayBytes} bytes is full: this frame was not added; flush more often`;
-    }
-    this.current.push(frame);
+    this.log.addAudio(frame, this.format.msOf(frame.length));
     if (this.live()) this.socket!.send(frame);
     return undefined;
   }
 
-  /** Sends `<flush>`; the reply arrives through onReply with this sequence number. */
+  /**
+   * Sends `<flush>`. Flush mode: its answer comes through onReply with the seq returned. Server
+   * mode: it ends the utterance in progress (or answers an empty final); the seq returned is the
+   * one it is expected to end, which a start the service has not reported yet can change.
+   */
   flush(): number {
-    const seq = this.nextSeq++;
-    if (this.connecting) {
-      this.backlog.push({ data: FLUSH_COMMAND, binary: false, seq });
-      return seq;
-    }
-    this.flushAs(seq);
+    const seq = this.mode === 'flush' ? this.ledger.flushSent() : this.ledger.guessFlush();
+    this.log.addFlush(seq);
+    if (this.live()) this.socket!.send(FLUSH_COMMAND);
     return seq;
   }
 
-  /** A JSON control message (config, reset), remembered so a replacement connection gets the same settings. */
+  /**
+   * A JSON control message (config, reset). Acknowledged settings are sent again on a replacement
+   * connection; a message not yet answered when a connection drops is sent again and answered
+   * once. False when no connection is open or being opened (nothing is kept then).
+   */
   control(text: string): boolean {
-    if (this.connecting) {
-      this.backlog.push({ data: text, binary: false });
-      return true;
+    if (this.closed || (!this.connecting && !this.live())) return false;
+    const entry = this.log.addControl(text);
+    if (this.mode === 'flush' && entry.message?.type === 'reset') this.log.dropAudioSinceLastFlush();
+    if (this.live()) {
+      this.replies.expect(entry, false);
+      this.socket!.send(text);
     }
-    if (!this.live()) return false;
-    try {
-      const message = JSON.parse(text) as Record<string, unknown>;
-      if (message.type === 'config') this.config = { ...this.config, ...message };
-      if (message.type === 'reset') this.current = [];
-    } catch {
-      // Not JSON: the server answers with its own error message.
-    }
-    this.socket!.send(text);
     return true;
   }
 
-  /** Resolves once every flush sent so far has been answered. */
+  /** Resolves once every flush sent so far (and in server mode every utterance begun) has its answer. */
   idle(): Promise<void> {
-    if (this.pending.length === 0 && !this.backlog.some((b) => b.seq !== undefined)) return Promise.resolve();
+    if (this.settledNow() || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    this.socket?.close();
+    this.socket?.close(1000, 'client closed the session');
+    this.wakeIdle();
   }
 
   private live(): boolean {
     return !this.connecting && this.socket?.readyState === WebSocket.OPEN;
   }
 
-  private fromServer(data: RawData): void {
+  private settledNow(): boolean {
+    return this.ledger.openSeqs().length === 0 && this.log.unansweredFlushes().length === 0;
+  }
+
+  private wakeIdle(): void {
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private fromServer(text: string): void {
     let message: Record<string, unknown>;
     try {
-      message = JSON.parse(data.toString()) as Record<string, unknown>;
+      message = JSON.parse(text) as Record<string, unknown>;
     } catch {
       return;
     }
-    if (typeof message.seq === 'number') {
-      if (message.type === 'error' && this.options.retryCodes?.includes(String(message.code))) {
-        this.retrySoon(String(message.error));
-        return;
-      }
-      this.failovers = 0;
-      const flush = this.pending.shift();
-      if (!flush) return;
-      message.seq = flush.seq;
-      if (this.pending.length === 0) {
-        this.replaying = false;
-        for (const w of this.idleWaiters.splice(0)) w();
-      }
-      this.options.onReply(message, this.endpoint!, performance.now() - flush.sentAt);
-      return;
-    }
-    if (message.type === 'config' && this.swallowConfigAcks > 0) {
-      this.swallowConfigAcks--;
-      return;
-    }
+    if (isFinalAnswer(message)) return this.onFinal(message);
+    if (typeof message.seq === 'number') return this.onEvent(message);
+    const owed = this.replies.match(message);
+    if (owed) return this.onControlReply(owed, message);
     if (this.replaying && message.type === 'error') return;
+    this.options.onMessage?.(message);
+  }
+
+  /** The one answer for a seq. */
+  private onFinal(message: Record<string, unknown>): void {
+    if (message.type === 'error' && this.options.retryCodes?.includes(String(message.code))) {
+      this.retrySoon(String(message.error));
+      return;
+    }
+    // Flush mode answers flushes in the order sent, whatever the service numbered them.
+    const seq = this.mode === 'flush' ? this.log.unansweredFlushes()[0]?.seq : this.ledger.toCaller(message.seq as number);
+    if (seq === undefined || !this.ledger.finished(seq)) return; // nothing owed, or a replay repeating an answer the caller has
+    this.failovers = 0;
+    this.replaying = false;
+    message.seq = seq;
+    let settledAt: number | undefined;
+    let since: number | undefined;
+    if (this.mode === 'flush') {
+      const flush = this.log.answerOldestFlush();
+      settledAt = flush?.at;
+      since = flush?.sentAt;
+    } else {
+      shiftTimes(message, this.origin);
+      const decision = this.ledger.takeDecision(seq);
+      const oldest = this.log.unansweredFlushes()[0];
+      // A flush ends the utterance in progress or answers an empty one; an error may stand for either.
+      const answersFlush = message.ended_by === 'flush' || (message.type === 'error' && oldest !== undefined && oldest.seq <= seq);
+      const flush = answersFlush ? this.log.answerOldestFlush() : undefined;
+      settledAt = flush?.at ?? decision?.atMs;
+      since = decision?.receivedAt ?? flush?.sentAt;
+    }
+    if (settledAt !== undefined) this.log.settle(settledAt);
+    const latency = since !== undefined ? performance.now() - since : Number(message.latency_ms) || 0;
+    if (this.settledNow()) this.wakeIdle();
+    this.options.onReply(message, this.endpoint!, latency);
+  }
+
+  /** speech_start, speech_end, final:false: renumbered, on the caller's clock, each once. */
+  private onEvent(message: Record<string, unknown>): void {
+    const seq = this.ledger.toCaller(message.seq as number);
+    message.seq = seq;
+    if (this.mode === 'server') shiftTimes(message, this.origin);
+    if (message.type === 'speech_start' && !this.ledger.started(seq)) return;
+    if (message.type === 'speech_end' && !this.ledger.endedAt(seq, message.decided_ms as number | undefined)) return;
+    if (message.type === 'transcript' && seq <= this.ledger.answered) return;
+    this.options.onMessage?.(message);
+  }
+
+  private onControlReply({ entry, replayed }: OwedReply, message: Record<string, unknown>): void {
+    if (replayed || !entry) return; // the caller had this answer from an earlier connection
+    if (message.type === 'error') {
+      // Refused: never part of the settings a replacement connection is given.
+      this.log.remove(entry);
+    } else {
+      entry.acked = true;
+      if (message.type === 'config') {
+        this.format.acknowledged(message);
+        if (message.turns === 'flush' || message.turns === 'server') this.mode = message.turns;
+      }
+      if (message.type === 'reset' && this.mode === 'flush') this.log.remove(entry);
+    }
     this.options.onMessage?.(message);
   }
 
@@ -183,47 +289,86 @@ export class ResilientTranscriber {
     for (let attempt = 0; !exhausted && (limit === undefined || attempt < limit) && !this.closed; attempt++) {
       const endpoint = this.options.next(attempt === 0 ? failed : undefined);
       try {
-        const socket = await open(endpoint.url);
-        if (this.closed) {
-          socket.close();
-          return;
-        }
-        this.endpoint = endpoint;
-        this.socket = socket;
-        socket.on('message', (d) => this.fromServer(d));
-        socket.on('close', (code, reason) => {
-          if (this.socket === socket && !this.closed) this.lost(endpoint, `connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`);
+        await openSocket(endpoint.url, {
+          open: (socket) => this.adopt(socket, endpoint),
+          message: (socket, text) => {
+            if (this.socket === socket) this.fromServer(text);
+          },
+          close: (socket, code, reason) => {
+            if (this.socket === socket && !this.closed) this.onClose(endpoint, code, reason);
+          },
         });
-        socket.on('error', () => undefined); // 'close' follows and handles it
-        this.options.onConnectionChange?.({ type: 'connected', endpoint, pending: this.pending.length });
-        this.replay(socket);
-        this.drainBacklog();
         return;
       } catch (error) {
-        this.options.onConnectionChange?.({ type: 'failed', endpoint, detail: (error as Error).message, pending: this.pending.length });
+        this.options.onConnectionChange?.({ type: 'failed', endpoint, detail: (error as Error).message, pending: this.waiting });
         await new Promise((r) => {
           this.retryTimer = setTimeout(r, delay);
         });
         delay = Math.min(delay * 2, this.options.maxDelayMs ?? 5000);
       }
     }
-    // Out of attempts: every waiting flush gets its answer, as an error; later audio starts afresh.
-    this.drainBacklog();
-    for (const flush of this.pending.splice(0)) {
-      this.options.onReply(
-        { type: 'error', code: 'engine_unavailable', seq: flush.seq, error: 'no transcription service is reachable; the audio of this flush was not transcribed' },
-        this.endpoint ?? { url: '' },
-        performance.now() - flush.sentAt,
-      );
+    if (!this.closed) this.abandon();
+  }
+
+  /** A connection just opened becomes the session's: it is brought to where the last one was. */
+  private adopt(socket: WebSocket, endpoint: Endpoint): void {
+    if (this.closed) {
+      socket.close(1000, 'client closed the session');
+      return;
     }
-    for (const w of this.idleWaiters.splice(0)) w();
-    this.current = [];
+    this.endpoint = endpoint;
+    this.socket = socket;
+    this.options.onConnectionChange?.({ type: 'connected', endpoint, pending: this.waiting });
+    this.replay(socket, endpoint);
+    this.connecting = false;
+  }
+
+  /** Out of attempts: every waiting seq gets its answer, as an error; later audio starts afresh. */
+  private abandon(): void {
+    const flushes = this.log.unansweredFlushes();
+    const sentAt = new Map(flushes.map((f) => [f.seq, f.sentAt]));
+    const what = this.mode === 'flush' ? 'flush' : 'utterance';
+    const seqs = this.ledger.abandon(flushes);
+    for (const control of this.log.unansweredControls()) {
+      this.options.onMessage?.({ type: 'error', code: 'engine_unavailable', error: `not connected: control message dropped (${control.text.slice(0, 60)})` });
+    }
+    this.log.abandon();
+    this.connecting = false;
     this.socket = undefined;
     this.failovers = 0;
+    for (const seq of seqs) {
+      const since = sentAt.get(seq);
+      this.options.onReply(
+        { type: 'error', code: 'engine_unavailable', seq, error: `${NO_SERVICE} ${what} was not transcribed` },
+        this.endpoint ?? { url: '' },
+        since !== undefined ? performance.now() - since : 0,
+      );
+    }
+    this.wakeIdle();
     this.retryTimer = setTimeout(() => {
       if (!this.closed && !this.socket && !this.connecting) void this.connect();
     }, 2000);
     this.retryTimer.unref();
+  }
+
+  private onClose(endpoint: Endpoint, code: number, reason: string): void {
+    this.socket = undefined;
+    if (isPermanentClose(code)) {
+      // The request itself is refused: another connection would be refused the same way.
+      this.closed = true;
+      this.refusal = { code, reason };
+      clearTimeout(this.retryTimer);
+      this.options.onConnectionChange?.({ type: 'refused', endpoint, code, reason, detail: `refused (${code}${reason ? ` ${reason}` : ''})`, pending: this.waiting });
+      this.wakeIdle();
+      return;
+    }
+    this.failovers++;
+    this.options.onConnectionChange?.({ type: 'lost', endpoint, detail: `connection closed (${code}${reason ? ` ${reason}` : ''})`, pending: this.waiting });
+    // The first failover is immediate; a service that keeps accepting and dropping us (1013 while
+    // its model loads) is retried with backoff instead of in a tight loop.
+    const backoff = this.failovers <= 1 ? 0 : Math.min((this.options.retryDelayMs ?? 250) * 2 ** (this.failovers - 2), this.options.maxDelayMs ?? 5000);
+    this.connecting = true; // input is only logged meanwhile; the replay sends it
+    this.retryTimer = setTimeout(() => void this.connect(endpoint), backoff);
   }
 
   private retrySoon(reason: string): void {
@@ -231,70 +376,44 @@ export class ResilientTranscriber {
     const endpoint = this.endpoint;
     if (!socket || !endpoint) return;
     // Nothing more from this connection counts: all it owes is replayed on the next one.
-    socket.removeAllListeners('message');
-    socket.removeAllListeners('close');
-    socket.close();
     this.socket = undefined;
-    this.connecting = true; // new input waits in the backlog meanwhile
-    this.options.onConnectionChange?.({ type: 'lost', endpoint, detail: `server could not transcribe now (${reason}); retrying`, pending: this.pending.length });
+    socket.close(1000, 'retrying on a fresh connection');
+    this.connecting = true; // input is only logged meanwhile; the replay sends it
+    this.options.onConnectionChange?.({ type: 'lost', endpoint, detail: `server could not transcribe now (${reason}); retrying`, pending: this.waiting });
     this.retryTimer = setTimeout(() => void this.connect(), this.options.retryDelayMs ?? 1000);
   }
 
-  private lost(endpoint: Endpoint, reason: string): void {
-    this.failovers++;
-    this.options.onConnectionChange?.({ type: 'lost', endpoint, detail: reason, pending: this.pending.length });
-    this.socket = undefined;
-    void this.connect(endpoint);
-  }
-
-  private drainBacklog(): void {
-    this.connecting = false;
-    for (const m of this.backlog.splice(0)) {
-      if (m.binary) this.sendAudio(m.data as Buffer);
-      else if (m.seq !== undefined) this.flushAs(m.seq);
-      else if (!this.control(m.data as string)) this.options.onMessage?.({ type: 'error', code: 'engine_unavailable', error: 'not connected: control message dropped' });
+  /**
+   * A new connection is brought to where the lost one was: the settled settings, then everything
+   * since the settled point, in order. Acknowledged control messages are sent again with their
+   * replies dropped; unanswered ones are answered to the caller once.
+   */
+  private replay(socket: WebSocket, endpoint: Endpoint): void {
+    this.replies.reset();
+    this.ledger.reconnected();
+    this.origin = this.log.origin;
+    const settled = { ...this.log.settledConfig };
+    if (this.mode === 'server' && settled.turns === undefined && !asksServerTurns(endpoint.url)) settled.turns = 'server';
+    if (Object.keys(settled).length > 0) {
+      this.replies.expect(undefined, true);
+      socket.send(JSON.stringify({ ...settled, type: 'config' }));
     }
-  }
-
-  /** A flush queued while connecting already has its number. */
-  private flushAs(seq: number): void {
-    this.pending.push({ seq, audio: this.current, sentAt: performance.now() });
-    this.current = [];
-    if (this.live()) this.socket!.send(FLUSH_COMMAND);
-  }
-
-  private replay(socket: WebSocket): void {
-    if (Object.keys(this.config).length > 0) {
-      this.swallowConfigAcks++;
-      socket.send(JSON.stringify({ ...this.config, type: 'config' }));
+    for (const e of this.log.entries) {
+      if (e.kind === 'audio') socket.send(e.data);
+      else if (e.kind === 'flush') socket.send(FLUSH_COMMAND);
+      else {
+        this.replies.expect(e, e.acked);
+        socket.send(e.text);
+      }
     }
-    this.replaying = this.pending.length > 0;
-    for (const flush of this.pending) {
-      for (const frame of flush.audio) socket.send(frame);
-      socket.send(FLUSH_COMMAND);
-    }
-    for (const frame of this.current) socket.send(frame);
+    this.replaying = this.log.hasAudio;
   }
 }
 
-function open(url: string, timeoutMs = 3000): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url);
-    const timer = setTimeout(() => {
-      socket.terminate();
-      reject(new Error(`connecting to ${url} timed out`));
-    }, timeoutMs);
-    socket.once('open', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.once('close', (code, reason) => {
-      clearTimeout(timer);
-      reject(new Error(`connection refused (${code} ${reason.toString()})`));
-    });
-  });
+function asksServerTurns(url: string): boolean {
+  try {
+    return new URL(url).searchParams.get('turns') === 'server';
+  } catch {
+    return false;
+  }
 }

@@ -66,7 +66,7 @@ export class NapiWhisperEngine implements SpeechEngine {
   static async load(modelPath: string, device: Device, log?: Logger): Promise<NapiWhisperEngine> {
     const init: WorkerInit = { modelPath, useGpu: device === 'gpu' };
     const { worker, multilingual } = await startWorker(init);
-    return new NapiWhisperEngine(worker, init, { backend: '@napi-rs/whisper', device, model: basename(modelPath), multilingual }, log);
+    return new NapiWhisperEngine(worker, init, { backend: '@napi-rs/whisper', device, model: basename(modelPath), multilingual, detectsLanguage: multilingual }, log);
   }
 
   private adopt(worker: Worker): void {

@@ -29,6 +29,13 @@ async function run({ pcm, options }) {
   // Each flush is a new utterance: earlier text must not steer it (a common source of loops).
   params.noContext = true;
   if (options.prompt) params.initialPrompt = options.prompt;
+  if (options.detectOnly) {
+    // whisper.cpp identifies the language and returns before transcribing.
+    params.detectLanguage = true;
+    params.language = 'auto';
+    whisper.full(params, pcm);
+    return { text: '', language: Whisper.lang(whisper.fullLangId) ?? 'auto', segments: [] };
+  }
   const segments = [];
   params.onNewSegment = (s) => {
     // whisper.cpp reports segment times in 10 ms units.

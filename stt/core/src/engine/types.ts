@@ -10,6 +10,8 @@ export interface DecodeOptions {
   /** Encoder context in frames (20 ms each); 0 keeps whisper's full 30 s window. */
   audioCtx: number;
   translate: boolean;
+  /** Only identify the language (one encoder pass, no text): `language` of the output says which. */
+  detectOnly?: boolean;
 }
 
 export interface EngineSegment {
@@ -31,6 +33,8 @@ export interface EngineInfo {
   device: Device;
   model: string;
   multilingual: boolean;
+  /** The engine can identify the language without transcribing (DecodeOptions.detectOnly). */
+  detectsLanguage?: boolean;
 }
 
 /**

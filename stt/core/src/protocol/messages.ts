@@ -96,8 +96,8 @@ export interface TranscriptMessage {
   /** Speech the VAD found; 0 means the engine was not run. */
   speech_ms: number;
   segments: TranscriptSegment[];
-  /** Why text is empty although audio was sent: `no_speech` (VAD) or `hallucination` (filtered). */
-  dropped?: 'no_speech' | 'hallucination';
+  /** Why text is empty although audio was sent: `no_speech` (VAD), `hallucination` (filtered), `reset` (the client discarded it). */
+  dropped?: 'no_speech' | 'hallucination' | 'reset';
 }
 
 export type ErrorCode =

@@ -8,12 +8,17 @@ import { hardPayloadLimit, type Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
 import { registerTranscribeRoute } from './transcribe_route.js';
 import type { Transcriber } from './transcriber.js';
+import type { TurnSettings } from '../turns/settings.js';
 
 export type Role = 'transcribe' | 'detect';
 
 export interface ServiceState {
-  /** Whisper, once loaded and warmed up (the transcriber, or the detector's second opinion). */
+  /** Whisper for /ws/transcribe, once loaded and warmed up. */
   transcriber?: Transcriber;
+  /** The detector's Whisper (hybrid and whisper modes), on the same scheduler as the transcriber. */
+  verifier?: Transcriber;
+  /** Server-side turn defaults for new /ws/transcribe connections. */
+  turns: TurnSettings;
   vad?: SileroModel;
   /** Set for the detect role once it can serve. */
   detect?: { settings: DetectSettings };
@@ -30,7 +35,7 @@ export interface RouteContext {
 
 export interface AppOptions extends RouteContext {
   name: string;
-  role: Role;
+  roles: Role[];
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -49,11 +54,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/metrics', async (_request, reply) => {
-    if (state.transcriber) metrics.queueDepth.set(state.transcriber.queue.depth);
+    const queue = (state.transcriber ?? state.verifier)?.queue;
+    if (queue) metrics.queueDepth.set(queue.depth);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  if (options.role === 'transcribe') registerTranscribeRoute(app, options);
-  else registerDetectRoute(app, options);
+  if (options.roles.includes('transcribe')) registerTranscribeRoute(app, options);
+  if (options.roles.includes('detect')) registerDetectRoute(app, options);
   return app;
 }

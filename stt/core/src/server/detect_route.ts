@@ -21,7 +21,7 @@ export function registerDetectRoute(app: FastifyInstance, { state, limits, metri
         detect!.settings,
         formatFromQuery(request.query as Record<string, unknown>),
         limits,
-        state.transcriber,
+        state.verifier,
       );
     } catch (error) {
       refuseQuery(socket, error);

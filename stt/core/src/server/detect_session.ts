@@ -176,7 +176,7 @@ export class DetectSession {
       o += a.length;
     }
     seg.audio = [];
-    this.verifier.transcribe(audio, {}, this.abort.signal).then(
+    this.verifier.transcribe(audio, {}, this.abort.signal, undefined, 'background').then(
       (result) => {
         if (result.text) {
           this.pending.push({ speech_confirmed: seg.startMs, text: result.text });
@@ -205,7 +205,7 @@ export class DetectSession {
     this.windowStartMs += (this.windowSamples / SAMPLE_RATE) * 1000;
     this.window = [];
     this.windowSamples = 0;
-    this.verifier?.transcribe(audio, {}, this.abort.signal).then(
+    this.verifier?.transcribe(audio, {}, this.abort.signal, undefined, 'background').then(
       (result) => {
         const speaking = result.text !== '';
         if (speaking === this.whisperSpeaking) return;

@@ -38,6 +38,23 @@ export function createMetrics(service: string) {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    speculative: new Counter({
+      name: 'stt_speculative_total',
+      help: 'Speculative decodes by outcome: hit (became the final), miss (input changed, decoded again), cancelled (dropped before it ran)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    speculativeWasted: new Counter({
+      name: 'stt_speculative_wasted_seconds_total',
+      help: 'Engine time spent on speculative decodes that were not used',
+      registers: [registry],
+    }),
+    queueWait: new Histogram({
+      name: 'stt_queue_wait_seconds',
+      help: 'Time a final decode waited for the engine',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
     connections: new Gauge({ name: 'stt_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
     queueDepth: new Gauge({ name: 'stt_queue_depth', help: 'Inference jobs waiting or running', registers: [registry] }),
   };

@@ -26,3 +26,12 @@ export function formatFromQuery(query: Record<string, unknown>): PcmFormat {
   }
   return format;
 }
+
+/** `?turns=server&early=1`: who ends utterances, and whether speculative text is wanted. */
+export function turnsFromQuery(query: Record<string, unknown>): { turns: 'flush' | 'server'; early: boolean } {
+  const turns = query.turns ?? 'flush';
+  if (turns !== 'flush' && turns !== 'server') throw new QueryFormatError(`turns must be "flush" or "server" (got "${String(turns)}")`);
+  const early = query.early;
+  if (early !== undefined && !['1', '0', 'true', 'false'].includes(String(early))) throw new QueryFormatError(`early must be 1, 0, true or false (got "${String(early)}")`);
+  return { turns, early: early === '1' || early === 'true' };
+}

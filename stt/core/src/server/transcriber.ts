@@ -1,7 +1,7 @@
 import { SAMPLE_RATE } from '../audio/format.js';
 import { audioCtxFor, type AudioCtxPolicy } from '../engine/audio_ctx.js';
-import { InferenceQueue } from '../engine/queue.js';
-import type { DecodeOptions, SpeechEngine } from '../engine/types.js';
+import { InferenceQueue, type JobHandle, type Priority } from '../engine/queue.js';
+import type { DecodeOptions, EngineOutput, SpeechEngine } from '../engine/types.js';
 import type { TranscriptSegment } from '../protocol/messages.js';
 import { isHallucination } from '../text/hallucination.js';
 import type { SileroModel } from '../vad/silero.js';
@@ -29,11 +29,45 @@ export interface Transcript {
   text: string;
   language: string;
   audio_ms: number;
+  /** whisper.cpp alone. */
   inference_ms: number;
+  /** Waiting for the engine. */
+  queue_ms: number;
   speech_ms: number;
   audio_ctx: number;
   segments: TranscriptSegment[];
-  dropped?: 'no_speech' | 'hallucination';
+  dropped?: 'no_speech' | 'hallucination' | 'reset';
+}
+
+/**
+ * What the engine will be given for an utterance: the speech span of its audio and the decode
+ * options. Two plans that are `samePlan` give the engine identical input, so a decode made for
+ * one serves the other: that is what lets a speculative decode stand in for the final.
+ */
+export interface DecodePlan {
+  /** Samples of the utterance's audio (start inclusive, end exclusive) that go to the engine. */
+  start: number;
+  end: number;
+  totalSamples: number;
+  speechMs: number;
+  options: Required<RequestOptions>;
+}
+
+export function samePlan(a: DecodePlan, b: DecodePlan): boolean {
+  return (
+    a.start === b.start &&
+    a.end === b.end &&
+    a.options.language === b.options.language &&
+    a.options.prompt === b.options.prompt &&
+    a.options.translate === b.options.translate
+  );
+}
+
+/** A decode on the scheduler: its handle (promote, cancel) and the transcript it will give. */
+export interface ScheduledDecode {
+  plan: DecodePlan;
+  job: JobHandle<{ output: EngineOutput; audioCtx: number; inferenceMs: number }>;
+  transcript: Promise<Transcript>;
 }
 
 const ms = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
@@ -53,8 +87,8 @@ function padForEngine(audio: Float32Array): Float32Array {
 }
 
 /**
- * Utterance in, text out: the VAD gate, silence trimming, encoder sizing, the shared queue,
- * and the hallucination filter. Every front end (WebSocket, REST) goes through this one path.
+ * Utterance in, text out: the VAD gate, silence trimming, encoder sizing, the shared scheduler,
+ * and the hallucination filter. Every front end (WebSocket, REST, the detector) goes through it.
  */
 export class Transcriber {
   constructor(
@@ -65,63 +99,88 @@ export class Transcriber {
     private readonly metrics?: Metrics,
   ) {}
 
-  /** Speech probabilities for audio that did not stream through a session's VAD. */
-  async speechProbabilities(pcm: Float32Array): Promise<number[] | undefined> {
-    if (!this.vad || !this.settings.vad) return undefined;
-    return this.vad.createStream().push(pcm);
+  get gatesSpeech(): boolean {
+    return this.vad !== undefined && this.settings.vad;
   }
 
+  /** Speech probabilities for audio that did not stream through a session's VAD. */
+  async speechProbabilities(pcm: Float32Array): Promise<number[] | undefined> {
+    if (!this.gatesSpeech) return undefined;
+    return this.vad!.createStream().push(pcm);
+  }
+
+  /** The connection's options over the service's defaults. */
+  options(request: RequestOptions = {}): Required<RequestOptions> {
+    return {
+      language: request.language ?? this.settings.language,
+      prompt: request.prompt ?? this.settings.prompt,
+      translate: request.translate ?? false,
+    };
+  }
+
+  /** Where the speech is and how it will be decoded; undefined when the VAD heard none. */
+  plan(totalSamples: number, probabilities: readonly number[] | undefined, request: RequestOptions = {}): DecodePlan | undefined {
+    const options = this.options(request);
+    if (!probabilities || !this.gatesSpeech) return { start: 0, end: totalSamples, totalSamples, speechMs: ms(totalSamples), options };
+    const span = findSpeech(probabilities, totalSamples, this.settings.gate);
+    if (!span) return undefined;
+    return { start: span.start, end: span.end, totalSamples, speechMs: ms(span.speechWindows * WINDOW), options };
+  }
+
+  /** Puts a planned decode of `pcm` (the utterance's audio) on the scheduler. */
+  submit(pcm: Float32Array, plan: DecodePlan, priority: Priority = 'final', signal?: AbortSignal): ScheduledDecode {
+    const audio = pcm.subarray(plan.start, plan.end);
+    const job = this.queue.schedule(
+      async () => {
+        const began = performance.now();
+        const { output, audioCtx } = await this.decode(audio, plan.options, signal);
+        return { output, audioCtx, inferenceMs: Math.round(performance.now() - began) };
+      },
+      { priority, signal },
+    );
+    const transcript = job.result.then(({ output, audioCtx, inferenceMs }) => {
+      this.metrics?.inference.observe(inferenceMs / 1000);
+      return this.finish(plan, output, audioCtx, inferenceMs, Math.round((job.startedAt ?? job.queuedAt) - job.queuedAt));
+    });
+    transcript.catch(() => undefined); // owners that drop a decode need not await it
+    return { plan, job, transcript };
+  }
+
+  /** The one-shot path (REST, the detector's checks): plan, decode, filter. */
   async transcribe(
     pcm: Float32Array,
     request: RequestOptions = {},
     signal?: AbortSignal,
     probabilities?: number[],
+    priority: Priority = 'final',
   ): Promise<Transcript> {
-    const language = request.language ?? this.settings.language;
-    const base: Transcript = { text: '', language, audio_ms: ms(pcm.length), inference_ms: 0, speech_ms: 0, audio_ctx: 0, segments: [] };
     this.metrics?.audioSeconds.inc(pcm.length / SAMPLE_RATE);
-    if (pcm.length === 0) return base;
-
-    let start = 0;
-    let end = pcm.length;
-    let speechMs = ms(pcm.length);
+    if (pcm.length === 0) return this.empty(0, request);
     const probs = probabilities ?? (await this.speechProbabilities(pcm));
-    if (probs && this.settings.vad) {
-      const span = findSpeech(probs, pcm.length, this.settings.gate);
-      if (!span) return { ...base, dropped: 'no_speech' };
-      start = span.start;
-      end = span.end;
-      speechMs = ms(span.speechWindows * WINDOW);
-    }
+    const plan = this.plan(pcm.length, probs, request);
+    if (!plan) return { ...this.empty(pcm.length, request), dropped: 'no_speech' };
+    return this.submit(pcm, plan, priority, signal).transcript;
+  }
 
-    const began = performance.now();
-    const { output, audioCtx } = await this.queue.push(
-      () => this.decode(pcm.subarray(start, end), { language, prompt: request.prompt ?? this.settings.prompt, translate: request.translate ?? false }, signal),
-      signal,
+  /** An answer for audio the engine never saw. */
+  empty(totalSamples: number, request: RequestOptions = {}): Transcript {
+    return { text: '', language: this.options(request).language, audio_ms: ms(totalSamples), inference_ms: 0, queue_ms: 0, speech_ms: 0, audio_ctx: 0, segments: [] };
+  }
+
+  /**
+   * Which language the speech is in, without transcribing it (one encoder pass on what it is
+   * given, at low priority); undefined when the engine cannot tell this way.
+   */
+  identifyLanguage(pcm: Float32Array, signal?: AbortSignal): { job: JobHandle<EngineOutput>; language: Promise<string | undefined> } | undefined {
+    if (!this.engine.info.detectsLanguage) return undefined;
+    const audio = padForEngine(pcm);
+    const options = { ...this.options(), language: 'auto', threads: this.settings.threads, audioCtx: audioCtxFor(audio.length, this.settings.audioCtx), detectOnly: true };
+    const job = this.queue.schedule(() => this.engine.transcribe(audio, options, signal), { priority: 'background', signal });
+    const language = job.result.then(
+      (output) => (output.language === 'auto' ? undefined : output.language),
+      () => undefined,
     );
-    const inferenceMs = Math.round(performance.now() - began);
-    this.metrics?.inference.observe(inferenceMs / 1000);
-
-    // Times back on the flush's timeline. whisper.cpp ends a segment without a closing timestamp
-    // at its 30 s window, so ends are clamped to the audio that was actually sent.
-    const offset = ms(start);
-    const span = ms(end - start);
-    const segments = output.segments
-      .filter((s) => s.text.length > 0 && !isHallucination(s.text, speechMs))
-      .map((s) => ({ ...s, start_ms: Math.min(s.start_ms, span) + offset, end_ms: Math.min(s.end_ms, span) + offset }));
-    const result: Transcript = {
-      ...base,
-      language: output.language,
-      inference_ms: inferenceMs,
-      speech_ms: speechMs,
-      audio_ctx: audioCtx,
-      text: output.text,
-      segments,
-    };
-    if (isHallucination(output.text, speechMs)) {
-      return { ...result, text: '', segments: [], dropped: output.text.trim() ? 'hallucination' : undefined };
-    }
-    return result;
+    return { job, language };
   }
 
   /** One short decode at start: loads weights into caches and proves the device works. */
@@ -131,6 +190,30 @@ export class Transcriber {
     const began = performance.now();
     await this.decode(noise, { language: this.settings.language === 'auto' ? 'en' : this.settings.language, prompt: '', translate: false });
     return Math.round(performance.now() - began);
+  }
+
+  private finish(plan: DecodePlan, output: EngineOutput, audioCtx: number, inferenceMs: number, queueMs: number): Transcript {
+    // Times back on the utterance's timeline. whisper.cpp ends a segment without a closing
+    // timestamp at its 30 s window, so ends are clamped to the audio that was actually sent.
+    const offset = ms(plan.start);
+    const span = ms(plan.end - plan.start);
+    const segments = output.segments
+      .filter((s) => s.text.length > 0 && !isHallucination(s.text, plan.speechMs))
+      .map((s) => ({ ...s, start_ms: Math.min(s.start_ms, span) + offset, end_ms: Math.min(s.end_ms, span) + offset }));
+    const result: Transcript = {
+      text: output.text,
+      language: output.language,
+      audio_ms: ms(plan.totalSamples),
+      inference_ms: inferenceMs,
+      queue_ms: queueMs,
+      speech_ms: plan.speechMs,
+      audio_ctx: audioCtx,
+      segments,
+    };
+    if (isHallucination(output.text, plan.speechMs)) {
+      return { ...result, text: '', segments: [], dropped: output.text.trim() ? 'hallucination' : undefined };
+    }
+    return result;
   }
 
   /** The one way audio reaches the engine: padded past whisper.cpp's 1 s cut-off, encoder sized to it. */

@@ -44,6 +44,8 @@ export class Segmenter {
   private judged = 0;
   private lastEnd = 0;
   private silence = 0;
+  /** The detector's own utterance (its start), while it has not ended it: -1 when none. */
+  private heard = -1;
 
   constructor(public settings: SegmenterSettings) {}
 
@@ -64,21 +66,34 @@ export class Segmenter {
   /** One detector verdict, in order; returns what to do with the audio. */
   update(u: DetectorUpdate): SegmentAction[] {
     const actions: SegmentAction[] = [];
-    const covered = u.to - this.judged;
+    const covered = Math.max(0, u.to - this.judged);
     this.judged = Math.max(this.judged, u.to);
-    if (u.start !== undefined && !this.open) this.begin(u.start, Math.max(this.lastEnd, u.start - this.settings.preRoll), actions);
+    if (u.start !== undefined) {
+      this.heard = u.start;
+      if (!this.open) this.begin(u.start, this.preRollFrom(u.start), actions);
+    } else if (!this.open && this.heard >= 0 && u.speech === true) {
+      // Our hang-over ended the utterance but the detector's goes on and speech resumed: without
+      // this, those words would wait for a speech_start that does not come until its utterance ends.
+      const at = u.to - covered;
+      this.begin(at, this.preRollFrom(at), actions);
+    }
+    const withdrawn = u.withdrawn !== undefined && u.withdrawn === this.heard;
+    if (withdrawn || u.end !== undefined) this.heard = -1;
     if (!this.open) return actions;
-    this.sendUpTo(u.to, actions);
-    if (u.withdrawn !== undefined && u.withdrawn === this.start) {
+    if (withdrawn) {
+      // Its audio is forgotten, so none more is sent; the next pre-roll does not reach back into it.
       actions.push({ type: 'discard', start: this.start });
       this.start = -1;
-      this.lastEnd = u.to;
+      this.lastEnd = Math.max(this.sentUntil, u.to);
       return actions;
     }
     if (u.end !== undefined) {
+      // No max-length split here: it would open an utterance that ends at once with no speech in it.
+      this.sendUpTo(u.to, false, actions);
       this.end(u.end, 'speech_end', actions);
       return actions;
     }
+    this.sendUpTo(u.to, true, actions);
     if (this.settings.hangover > 0 && u.speech !== undefined) {
       this.silence = u.speech ? 0 : this.silence + covered;
       if (this.silence >= this.settings.hangover) this.end(u.to - this.silence, 'hangover', actions);
@@ -89,10 +104,16 @@ export class Segmenter {
   /** Input ended (or the user stops): the open utterance takes the audio up to `to` and ends. */
   finish(to: number): SegmentAction[] {
     const actions: SegmentAction[] = [];
+    this.heard = -1;
     if (!this.open) return actions;
-    this.sendUpTo(to, actions);
-    if (this.open) this.end(to, 'finish', actions);
+    this.sendUpTo(to, false, actions);
+    this.end(to, 'finish', actions);
     return actions;
+  }
+
+  /** A pre-roll never reaches into audio an earlier utterance already took. */
+  private preRollFrom(at: number): number {
+    return Math.max(this.lastEnd, at - this.settings.preRoll, 0);
   }
 
   private begin(at: number, from: number, actions: SegmentAction[]): void {
@@ -103,13 +124,13 @@ export class Segmenter {
     actions.push({ type: 'start', at, from });
   }
 
-  private sendUpTo(to: number, actions: SegmentAction[]): void {
+  private sendUpTo(to: number, split: boolean, actions: SegmentAction[]): void {
     if (to > this.sentUntil) {
       actions.push({ type: 'audio', from: this.sentUntil, to });
       this.sentUntil = to;
     }
     const { maxLength } = this.settings;
-    if (maxLength > 0 && this.sentUntil - this.from >= maxLength) {
+    if (split && maxLength > 0 && this.sentUntil - this.from >= maxLength) {
       this.end(this.sentUntil, 'max_length', actions);
       this.begin(this.sentUntil, this.sentUntil, actions);
     }

@@ -12,11 +12,17 @@ export interface SpeechGate {
   threshold: number;
   /** Less speech than this in an utterance counts as none (a click, a breath). */
   minSpeechMs: number;
-  /** Audio kept before the first and after the last speech window, so no syllable is clipped. */
+  /** Audio kept before the first speech window, so no syllable is clipped. */
   padMs: number;
+  /**
+   * Audio kept after the last speech window. Shorter than the lead: Silero's probability already
+   * lingers past the last syllable, and a speculative decode can only start once this much
+   * silence has arrived (its input must equal the final's), so every ms here is felt latency.
+   */
+  tailMs: number;
 }
 
-export const DEFAULT_SPEECH_GATE: SpeechGate = { threshold: 0.5, minSpeechMs: 160, padMs: 300 };
+export const DEFAULT_SPEECH_GATE: SpeechGate = { threshold: 0.5, minSpeechMs: 160, padMs: 300, tailMs: 160 };
 
 const WINDOW_MS = (WINDOW / 16000) * 1000;
 
@@ -37,9 +43,10 @@ export function findSpeech(probabilities: readonly number[], totalSamples: numbe
   });
   if (count === 0 || count * WINDOW_MS < gate.minSpeechMs) return undefined;
   const pad = Math.round((gate.padMs / 1000) * 16000);
+  const tail = Math.round((gate.tailMs / 1000) * 16000);
   return {
     start: Math.max(0, first * WINDOW - pad),
-    end: Math.min(totalSamples, (last + 1) * WINDOW + pad),
+    end: Math.min(totalSamples, (last + 1) * WINDOW + tail),
     speechWindows: count,
   };
 }

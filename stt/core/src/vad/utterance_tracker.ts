@@ -52,6 +52,27 @@ export class UtteranceTracker {
     return this.speaking;
   }
 
+  /** Inside an utterance: the silence since its last speech window, in ms (0 while speaking). */
+  get silenceMs(): number {
+    return this.speaking ? (this.windows - 1 - this.lastSpeech) * WINDOW_MS : 0;
+  }
+
+  /** Windows seen so far. */
+  get position(): number {
+    return this.windows;
+  }
+
+  /** End of the last speech window, in ms from the start (meaningful inside an utterance). */
+  get lastSpeechEndMs(): number {
+    return Math.round((this.lastSpeech + 1) * WINDOW_MS);
+  }
+
+  /** The utterance was ended from outside (a flush): the next speech opens a new one. */
+  interrupt(): void {
+    this.speaking = false;
+    this.candidateStart = -1;
+  }
+
   /** Whether the last window counts as speech, frame by frame. */
   get speechNow(): boolean {
     return this.speaking && (this.windows - 1 - this.lastSpeech) * WINDOW_MS < this.settings.frameHoldMs;

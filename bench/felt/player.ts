@@ -1,0 +1,95 @@
+/**
+ * Plays the conversation in real time through the microphone client's own code
+ * (UtteranceStreamer), as a microphone would deliver it, and records when every message arrived.
+ */
+import pino from 'pino';
+import { encodeS16le, SAMPLE_RATE } from '@vtuber-stt/core';
+import type { Conversation } from './conversation.js';
+
+export const CHUNK_MS = 32;
+const CHUNK_SAMPLES = (SAMPLE_RATE * CHUNK_MS) / 1000;
+
+/** What the client hands its user. Server-mode fields are optional so this also fits a client without them. */
+export interface ClientUtterance {
+  seq: number;
+  text: string;
+  language: string;
+  start_ms: number;
+  end_ms: number;
+  latency_ms: number;
+  final?: boolean;
+  speculative?: 'hit' | 'miss' | 'none';
+  inference_ms?: number;
+  queue_ms?: number;
+}
+
+export interface Receipt {
+  /** performance.now() when it reached this process. */
+  at: number;
+  source: 'utterance' | 'server';
+  message: Record<string, unknown>;
+}
+
+export interface Playback {
+  /** performance.now() of conversation time 0: true bounds map to wall time as playStart + ms. */
+  playStart: number;
+  receipts: Receipt[];
+  /** How far behind schedule chunks were pushed (a slow push would distort every latency). */
+  late_p99_ms: number;
+  late_max_ms: number;
+  chunks: number;
+}
+
+export interface PlayOptions {
+  port: number;
+  turns: 'server' | 'detect';
+}
+
+const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
+
+export async function play(conv: Conversation, { port, turns }: PlayOptions): Promise<Playback> {
+  const receipts: Receipt[] = [];
+  const options = {
+    detectUrl: `ws://127.0.0.1:${port}/ws/detect`,
+    transcribeUrl: `ws://127.0.0.1:${port}/ws/transcribe`,
+    turns,
+    // Speculative text sent at once: felt latency is about the first text the client can act on.
+    early: true,
+    preRollMs: 300,
+    hangoverMs: 0,
+    maxUtteranceMs: 30_000,
+    maxBufferBytes: 300 * SAMPLE_RATE * 2,
+    log: pino({ level: 'warn' }, pino.destination(2)),
+    onUtterance: (u: ClientUtterance) => receipts.push({ at: performance.now(), source: 'utterance', message: { ...u } }),
+    onServerMessage: (m: Record<string, unknown>, receivedAt: number) => {
+      // Detection answers every chunk; only the turn and transcript messages matter here.
+      if (m.type !== 'detect') receipts.push({ at: receivedAt, source: 'server', message: m });
+    },
+  };
+  // Loaded here, not at the top: `--plan` (conversation and floor) must work while the client is mid-change.
+  const { UtteranceStreamer } = await import('../../client/audio_streaming_input/src/streamer.js');
+  const streamer = new UtteranceStreamer(options);
+  await streamer.ready();
+
+  const wire = encodeS16le(conv.samples);
+  const chunks = Math.ceil(conv.samples.length / CHUNK_SAMPLES);
+  const late: number[] = [];
+  // Small lead so the first chunk is not already late; chunk n holds audio [n, n+1) x 32 ms and,
+  // as from a real microphone, is delivered when its last sample has been "spoken".
+  const playStart = performance.now() + 50;
+  for (let n = 0; n < chunks; n++) {
+    const due = playStart + (n + 1) * CHUNK_MS;
+    await sleepUntil(due);
+    late.push(performance.now() - due);
+    await streamer.push(wire.subarray(n * CHUNK_SAMPLES * 2, Math.min(wire.length, (n + 1) * CHUNK_SAMPLES * 2)));
+  }
+  await streamer.finish();
+  late.sort((a, b) => a - b);
+  return {
+    playStart,
+    receipts,
+    late_p99_ms: Math.round(late[Math.floor(late.length * 0.99)]! * 10) / 10,
+    late_max_ms: Math.round(late.at(-1)! * 10) / 10,
+    chunks,
+  };
+}

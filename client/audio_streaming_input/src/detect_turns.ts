@@ -1,0 +1,134 @@
+import { isFinalAnswer, SAMPLE_RATE, Segmenter, type SegmentAction } from '@vtuber-stt/core/client';
+import { PreRollBuffer } from './audio_buffer.js';
+import { DetectLink, type DetectEvent } from './detect_link.js';
+import type { StreamerOptions, TurnFlow } from './streamer.js';
+import { openTranscription, type Transcription } from './transcription.js';
+
+const toMs = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
+const toSamples = (ms: number) => Math.round((ms / 1000) * SAMPLE_RATE);
+/** Chunks the detector may be behind (1 s) before input waits for it. */
+const MAX_DETECT_LAG = 32;
+
+/**
+ * Client-side turns: every chunk goes to /ws/detect, whose verdicts drive a Segmenter; the audio
+ * it assigns to an utterance goes to /ws/transcribe (plain `<flush>` protocol), and its end sends
+ * `<flush>`. Positions are samples of input, the client's one clock.
+ */
+export class DetectTurns implements TurnFlow {
+  private clock = 0;
+  private readonly ring: PreRollBuffer;
+  private readonly detect: DetectLink;
+  private readonly link: Transcription;
+  private readonly segmenter: Segmenter;
+  /** Where each flushed utterance's speech lies, by seq, for its line. */
+  private readonly spans = new Map<number, { start: number; end: number }>();
+
+  constructor(private readonly options: StreamerOptions) {
+    const { log } = options;
+    // Enough to reach back past the detector's lag, its confirmation delay and the pre-roll.
+    this.ring = new PreRollBuffer(toSamples(options.preRollMs + 3000));
+    this.segmenter = new Segmenter({ preRoll: toSamples(options.preRollMs), maxLength: toSamples(options.maxUtteranceMs), hangover: toSamples(options.hangoverMs) });
+    this.link = openTranscription(options, {
+      url: options.transcribeUrl,
+      onReply: (message, _endpoint, latencyMs) => this.onReply(message, latencyMs, performance.now()),
+      onMessage: (message) => {
+        options.onServerMessage?.(message, performance.now());
+        if (message.type === 'error') log.warn(`transcription service: ${String(message.error)}`);
+      },
+    });
+    const config: Record<string, unknown> = { type: 'config' };
+    if (options.language) config.language = options.language;
+    if (options.prompt) config.prompt = options.prompt;
+    if (Object.keys(config).length > 1) this.link.transcriber.control(JSON.stringify(config));
+    this.detect = new DetectLink(
+      options.detectUrl,
+      (e) => this.onDetect(e),
+      (state, detail) => (state === 'connected' ? log.info('detection connected') : log.warn(`detection connection lost (${detail}); reconnecting`)),
+    );
+  }
+
+  /** Input should start once detection listens: audio before that would go unheard. */
+  ready(): Promise<void> {
+    return this.detect.opened;
+  }
+
+  /**
+   * Audio reaches transcription as the detector answers for it, so an utterance is cut where the
+   * detector says; with the detector away, an open utterance takes the audio as it comes.
+   */
+  async push(chunk: Buffer): Promise<void> {
+    const start = this.clock;
+    this.clock += chunk.length / 2;
+    this.ring.push(start, chunk);
+    if (this.detect.connected) {
+      this.detect.send(chunk, start);
+      await this.detect.drained(MAX_DETECT_LAG);
+    } else {
+      this.apply(this.segmenter.update({ to: this.clock }));
+    }
+  }
+
+  async finish(): Promise<void> {
+    await this.detect.drained(0, 5000);
+    this.apply(this.segmenter.finish(this.clock));
+    await this.link.transcriber.idle();
+    this.detect.close();
+    this.link.transcriber.close();
+    this.link.check();
+  }
+
+  private onDetect({ reply, base, chunkStart, chunkSamples }: DetectEvent): void {
+    const abs = (offsetMs: number | undefined) => (offsetMs === undefined ? undefined : base + toSamples(offsetMs));
+    this.apply(
+      this.segmenter.update({
+        to: chunkStart + chunkSamples,
+        speech: reply.speech_detected,
+        start: abs(reply.speech_start),
+        end: abs(reply.speech_end),
+        withdrawn: abs(reply.speech_withdrawn),
+      }),
+    );
+  }
+
+  private apply(actions: SegmentAction[]): void {
+    const { log } = this.options;
+    for (const a of actions) {
+      if (a.type === 'audio') for (const piece of this.ring.range(a.from, a.to)) this.link.send(piece);
+      else if (a.type === 'end') {
+        if (a.reason === 'max_length') log.info(`utterance reached ${this.options.maxUtteranceMs} ms: flushing and continuing`);
+        this.spans.set(this.link.transcriber.flush(), { start: a.start, end: a.end });
+      } else if (a.type === 'discard') {
+        log.debug('detector withdrew the utterance (no words in it)');
+        this.link.transcriber.control(JSON.stringify({ type: 'reset' }));
+      }
+    }
+  }
+
+  private onReply(message: Record<string, unknown>, latencyMs: number, at: number): void {
+    this.options.onServerMessage?.(message, at);
+    if (!isFinalAnswer(message)) return;
+    const seq = message.seq as number;
+    const span = this.spans.get(seq);
+    this.spans.delete(seq);
+    if (message.type !== 'transcript') {
+      this.options.log.warn(`utterance ${seq} not transcribed: ${String(message.error)}`);
+      return;
+    }
+    const text = String(message.text ?? '');
+    if (!text) {
+      this.options.log.debug(`utterance ${seq}: no words (${String(message.dropped ?? 'empty')})`);
+      return;
+    }
+    this.options.onUtterance({
+      seq,
+      text,
+      language: String(message.language),
+      start_ms: span ? toMs(span.start) : 0,
+      end_ms: span ? toMs(span.end) : 0,
+      latency_ms: Math.round(latencyMs),
+      final: true,
+      ...(typeof message.inference_ms === 'number' ? { inference_ms: message.inference_ms } : {}),
+      ...(typeof message.queue_ms === 'number' ? { queue_ms: message.queue_ms } : {}),
+    });
+  }
+}

@@ -1,0 +1,71 @@
+import { FinalClock, FLUSH_COMMAND, isFinalAnswer, type ErrorMessage, type TranscriptMessage } from '@vtuber-stt/core/turns';
+import { openTurnSocket, settled, type MicEvents, type TurnFlow } from './turn_socket.js';
+
+/** Audio held while the socket opens (then sent): the first words are not lost to the handshake. */
+const MAX_BACKLOG_SAMPLES = 16000 * 5;
+
+/**
+ * Server-side turns: all audio on one `/ws/transcribe?turns=server&early=1` socket; the service
+ * says when speech starts and ends, sends the speculative text early and the final after.
+ */
+export class ServerTurns implements TurnFlow {
+  private readonly socket: ReturnType<typeof openTurnSocket>;
+  private readonly clock = new FinalClock();
+  private backlog: Float32Array[] = [];
+  private backlogSamples = 0;
+  private lastStarted = 0;
+  private lastFinal = 0;
+  private poke?: () => void;
+
+  constructor(
+    rate: number,
+    private readonly events: MicEvents,
+  ) {
+    this.socket = openTurnSocket(`ws/transcribe?turns=server&early=1&sample_rate=${rate}&encoding=f32le`, 'transcribe', events, (m) => this.onMessage(m));
+    this.socket.ws.addEventListener('open', () => {
+      for (const chunk of this.backlog.splice(0)) this.socket.ws.send(chunk);
+      this.backlogSamples = 0;
+    });
+  }
+
+  push(chunk: Float32Array): void {
+    const { ws } = this.socket;
+    if (ws.readyState === WebSocket.OPEN) ws.send(chunk);
+    else if (ws.readyState === WebSocket.CONNECTING && this.backlogSamples + chunk.length <= MAX_BACKLOG_SAMPLES) {
+      this.backlog.push(chunk);
+      this.backlogSamples += chunk.length;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.socket.ws.readyState === WebSocket.OPEN) {
+      // The flush ends the utterance in progress (its final has lastStarted's seq) or, with none,
+      // is answered by an empty final with the next seq: either way the last answer owed.
+      const owed = Math.max(this.lastStarted, this.lastFinal + 1);
+      this.socket.ws.send(FLUSH_COMMAND);
+      const answered = settled(() => this.lastFinal >= owed, 5000);
+      this.poke = answered.poke;
+      await answered.wait;
+    }
+    this.socket.close();
+  }
+
+  private onMessage(m: Record<string, unknown>): void {
+    const now = performance.now();
+    const seq = m.seq as number;
+    if (m.type === 'speech_start') {
+      this.lastStarted = seq;
+      this.events.speaking(true);
+    } else if (m.type === 'speech_end') {
+      this.clock.end(seq, now);
+      this.events.speaking(false);
+    } else if (isFinalAnswer(m)) {
+      this.lastFinal = Math.max(this.lastFinal, seq);
+      const answer = m as unknown as TranscriptMessage | ErrorMessage;
+      this.events.final(seq, answer, this.clock.settle(seq, now) ?? (answer.type === 'transcript' ? answer.latency_ms : 0));
+      this.poke?.();
+    } else if (m.type === 'transcript') {
+      this.events.early(seq, m as unknown as TranscriptMessage);
+    }
+  }
+}

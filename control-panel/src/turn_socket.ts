@@ -1,0 +1,58 @@
+import type { ErrorMessage, TranscriptMessage } from '@vtuber-stt/core/turns';
+import { wsUrl } from './api.js';
+
+/** What the page hears from a microphone test, whichever side decides the turns. */
+export interface MicEvents {
+  speaking(on: boolean): void;
+  /** Speculative text of utterance `seq` (server turns), shown until its final replaces it. */
+  early(seq: number, message: TranscriptMessage): void;
+  /** The answer for utterance `seq`; latency from the end of the turn (speech_end arrived, or `<flush>` sent) to now. */
+  final(seq: number, answer: TranscriptMessage | ErrorMessage, latencyMs: number): void;
+  error(kind: 'denied' | 'missing' | 'lost' | 'server', detail: string): void;
+}
+
+/** One flow of a microphone test: chunks in, events out. */
+export interface TurnFlow {
+  push(chunk: Float32Array): void;
+  /** Ends the utterance in progress, waits (a few seconds at most) for every answer, closes. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A JSON-answering WebSocket on the page's origin. Errors that answer no utterance go to the
+ * banner; a close nobody asked for is reported as a lost connection.
+ */
+export function openTurnSocket(path: string, name: string, events: MicEvents, onMessage: (m: Record<string, unknown>) => void): { ws: WebSocket; close(): void } {
+  const ws = new WebSocket(wsUrl(path));
+  ws.binaryType = 'arraybuffer';
+  let closing = false;
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data as string) as Record<string, unknown>;
+    if (m.type === 'error' && m.seq === undefined) events.error('server', String(m.error));
+    else onMessage(m);
+  };
+  ws.onclose = (e) => {
+    if (!closing) events.error('lost', `${name}: ${e.reason || `code ${e.code}`}`);
+  };
+  return {
+    ws,
+    close() {
+      closing = true;
+      ws.close();
+    },
+  };
+}
+
+/** Resolves when `done()` holds, checked on every call of the returned poke, or after `ms`. */
+export function settled(done: () => boolean, ms: number): { wait: Promise<void>; poke(): void } {
+  let resolve!: () => void;
+  const wait = new Promise<void>((r) => (resolve = r));
+  const timer = setTimeout(resolve, ms);
+  const poke = () => {
+    if (!done()) return;
+    clearTimeout(timer);
+    resolve();
+  };
+  poke();
+  return { wait, poke };
+}

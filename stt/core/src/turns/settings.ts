@@ -1,0 +1,56 @@
+import type { TurnFields } from '../protocol/messages.js';
+import { WINDOW_MS } from '../vad/utterance_tracker.js';
+
+/** How a connection's turns are taken; service defaults, tunable per connection. */
+export interface TurnSettings {
+  speculateMs: number;
+  endOfTurnMs: number;
+  sentenceEndMs: number;
+  preRollMs: number;
+  threshold: number;
+  minSpeechMs: number;
+  maxUtteranceMs: number;
+  /** Speech heard before the language is identified on its own (auto language only). */
+  languageAfterMs: number;
+}
+
+/**
+ * Chosen with `npm run bench:felt` (see README): speculation right after the speech gate's
+ * trailing pad has arrived, a turn that ends a sentence ends sooner (RealtimeSTT's 0.45 s), one
+ * that does not waits longer; both stay above the 0.2-0.4 s pauses inside a sentence.
+ */
+export const DEFAULT_TURNS: TurnSettings = {
+  speculateMs: 160,
+  endOfTurnMs: 700,
+  sentenceEndMs: 450,
+  preRollMs: 320,
+  threshold: 0.4,
+  minSpeechMs: 32,
+  maxUtteranceMs: 30_000,
+  languageAfterMs: 800,
+};
+
+/** Applies a config message's turn fields; the pre-roll is kept to whole VAD windows. */
+export function applyTurnFields(current: TurnSettings, fields: TurnFields): TurnSettings {
+  const next = { ...current };
+  if (fields.speculate_ms !== undefined) next.speculateMs = fields.speculate_ms;
+  if (fields.end_of_turn_ms !== undefined) next.endOfTurnMs = fields.end_of_turn_ms;
+  if (fields.sentence_end_ms !== undefined) next.sentenceEndMs = fields.sentence_end_ms;
+  if (fields.pre_roll_ms !== undefined) next.preRollMs = Math.round(fields.pre_roll_ms / WINDOW_MS) * WINDOW_MS;
+  if (fields.threshold !== undefined) next.threshold = fields.threshold;
+  if (fields.min_speech_ms !== undefined) next.minSpeechMs = fields.min_speech_ms;
+  if (fields.max_utterance_ms !== undefined) next.maxUtteranceMs = fields.max_utterance_ms;
+  return next;
+}
+
+export function turnFieldsOf(t: TurnSettings) {
+  return {
+    speculate_ms: t.speculateMs,
+    end_of_turn_ms: t.endOfTurnMs,
+    sentence_end_ms: t.sentenceEndMs,
+    pre_roll_ms: t.preRollMs,
+    threshold: t.threshold,
+    min_speech_ms: t.minSpeechMs,
+    max_utterance_ms: t.maxUtteranceMs,
+  };
+}

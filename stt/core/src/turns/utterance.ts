@@ -1,0 +1,154 @@
+import type { JobHandle } from '../engine/queue.js';
+import type { EngineOutput } from '../engine/types.js';
+import type { Metrics } from '../server/metrics.js';
+import { samePlan, type DecodePlan, type RequestOptions, type ScheduledDecode, type Transcript, type Transcriber } from '../server/transcriber.js';
+import { WINDOW_MS } from '../vad/utterance_tracker.js';
+import type { AudioLog } from './audio_log.js';
+import type { TurnSettings } from './settings.js';
+
+export type SpeculativeOutcome = 'hit' | 'miss' | 'none';
+
+interface Speculation extends ScheduledDecode {
+  /** Replaced or missed: its result, if it ran, is wasted work. */
+  dropped: boolean;
+}
+
+/**
+ * One utterance being heard: where its audio starts on the connection's clock, its speech
+ * probabilities, the speculative decode started at a pause, and its language when it is
+ * identified early. A speculative decode is only ever used when its engine input equals the
+ * final's, so using it never changes the text.
+ */
+export class Utterance {
+  readonly probs: number[] = [];
+  /** Identified from its first speech (auto language only). */
+  language?: string;
+  closed = false;
+  private spec?: Speculation;
+  private lang?: { job: JobHandle<EngineOutput>; language: Promise<string | undefined> };
+
+  constructor(
+    readonly seq: number,
+    /** Absolute sample where its audio begins (pre-roll included). */
+    readonly from: number,
+    private readonly transcriber: Transcriber,
+    private readonly request: () => Required<RequestOptions>,
+    private readonly signal: AbortSignal,
+    private readonly onSpeculative: (t: Transcript) => void,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  /** The connection's options, with the language this utterance was found to be in. */
+  options(): Required<RequestOptions> {
+    const o = this.request();
+    return o.language === 'auto' && this.language ? { ...o, language: this.language } : o;
+  }
+
+  /**
+   * After each window: identify the language once enough speech is in; after `speculateMs` of
+   * silence start a speculative decode of what the final would decode if the turn ended now;
+   * drop a waiting one whose input speech has since changed.
+   */
+  step(log: AudioLog, upTo: number, silenceMs: number, turn: TurnSettings): void {
+    if (this.closed) return;
+    const total = upTo - this.from;
+    this.identifyLanguage(log, total, turn);
+    if (silenceMs >= turn.speculateMs) {
+      const plan = this.transcriber.plan(total, this.probs, this.options());
+      // Only once the trailing pad has fully arrived: until then the final's input would be longer.
+      if (!plan || plan.end >= total) return;
+      if (this.spec && samePlan(this.spec.plan, plan)) return;
+      this.dropSpeculation();
+      this.speculate(log.range(this.from, upTo), plan);
+    } else if (this.spec && !this.spec.job.started) {
+      const plan = this.transcriber.plan(total, this.probs, this.options());
+      if (!plan || !samePlan(plan, this.spec.plan)) this.dropSpeculation();
+    }
+  }
+
+  /** The final decode of [from, upTo): the speculative result when its input is the same. */
+  async final(log: AudioLog, upTo: number): Promise<{ transcript: Transcript; speculative: SpeculativeOutcome } | undefined> {
+    this.closed = true;
+    // Copied before anything is awaited: the caller may drop older audio once this returns.
+    const pcm = log.range(this.from, upTo);
+    if (this.lang) {
+      // A check already on the engine is nearly done and saves the final a second encoder pass;
+      // one still waiting is not worth waiting for.
+      if (this.lang.job.started) await this.lang.language;
+      else this.lang.job.cancel();
+    }
+    const plan = this.transcriber.plan(pcm.length, this.probs, this.options());
+    if (!plan) {
+      this.dropSpeculation();
+      return undefined;
+    }
+    const spec = this.spec;
+    if (spec) {
+      if (samePlan(spec.plan, plan) || (await this.sameAsAuto(spec, plan))) {
+        spec.job.promote('final');
+        this.metrics?.speculative.inc({ outcome: 'hit' });
+        return { transcript: await spec.transcript, speculative: 'hit' };
+      }
+      this.metrics?.speculative.inc({ outcome: 'miss' });
+      this.dropSpeculation();
+    }
+    const decode = this.transcriber.submit(pcm, plan, 'final', this.signal);
+    return { transcript: await decode.transcript, speculative: spec ? 'miss' : 'none' };
+  }
+
+  /** The utterance was discarded: nothing it queued is needed any more. */
+  cancel(): void {
+    this.closed = true;
+    this.lang?.job.cancel();
+    this.dropSpeculation();
+  }
+
+  private identifyLanguage(log: AudioLog, total: number, turn: TurnSettings): void {
+    if (this.lang || this.request().language !== 'auto') return;
+    const gate = this.transcriber.settings.gate.threshold;
+    let speech = 0;
+    for (const p of this.probs) if (p >= gate) speech++;
+    if (speech * WINDOW_MS < turn.languageAfterMs) return;
+    const plan = this.transcriber.plan(total, this.probs, this.request());
+    if (!plan) return;
+    const lang = this.transcriber.identifyLanguage(log.range(this.from + plan.start, this.from + plan.end), this.signal);
+    if (!lang) return;
+    this.lang = lang;
+    void lang.language.then((l) => {
+      if (l) this.language = l;
+    });
+  }
+
+  private speculate(pcm: Float32Array, plan: DecodePlan): void {
+    const spec: Speculation = { ...this.transcriber.submit(pcm, plan, 'speculative', this.signal), dropped: false };
+    this.spec = spec;
+    spec.transcript.then(
+      (t) => {
+        if (spec.dropped) this.metrics?.speculativeWasted.inc(t.inference_ms / 1000);
+        else if (!this.closed) this.onSpeculative(t);
+      },
+      () => undefined,
+    );
+  }
+
+  /**
+   * A speculative decode in `auto` whose span and options match, when the final's language is the
+   * one that decode found: whisper.cpp decodes a detected language exactly as a given one.
+   */
+  private async sameAsAuto(spec: Speculation, plan: DecodePlan): Promise<boolean> {
+    const a = spec.plan;
+    if (a.options.language !== 'auto' || plan.options.language === 'auto' || !spec.job.started) return false;
+    if (!samePlan({ ...a, options: plan.options }, plan)) return false;
+    const t = await spec.transcript.catch(() => undefined);
+    return t?.language === plan.options.language;
+  }
+
+  private dropSpeculation(): void {
+    const spec = this.spec;
+    if (!spec) return;
+    this.spec = undefined;
+    spec.dropped = true;
+    if (spec.job.cancel()) this.metrics?.speculative.inc({ outcome: 'cancelled' });
+    // A started one runs to its end (whisper.cpp cannot be interrupted); its time is counted as wasted then.
+  }
+}

@@ -1,0 +1,241 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResilientTranscriber, type RunningService } from '@vtuber-stt/core';
+import { fixtureModel } from './helpers/fixtures.js';
+import { freePort, spawnService } from './helpers/processes.js';
+import { startTestProxy } from './helpers/proxy.js';
+import { buildRecording, streamPaced, type Recording } from './helpers/recording.js';
+import { startTestService, TEST_MODEL } from './helpers/service.js';
+import { syntheticText } from './helpers/synthetic_model.js';
+import { TestClient } from './helpers/ws_client.js';
+
+type Message = {
+  type: string;
+  seq?: number;
+  final?: boolean;
+  text?: string;
+  start_ms?: number;
+  end_ms?: number;
+  decided_ms?: number;
+  ended_by?: string;
+  backend?: string;
+  code?: string;
+  segments?: { start_ms: number; end_ms: number }[];
+};
+
+const WORDS = syntheticText(fixtureModel('base'), 20);
+/** Three utterances, 1.5 s apart: two English sentences and a Korean one. */
+const recording = buildRecording(['speechbrain/spk1_snt1.wav', 'speechbrain/spk1_snt2.wav', 'picovoice-leopard/test_ko.wav'], 1500);
+/** Pauses inside a sentence must not end it; the 1.5 s between sentences must. */
+const TURNS = JSON.stringify({ type: 'config', end_of_turn_ms: 1000, sentence_end_ms: 1000 });
+const isFinal = (m: Message) => (m.type === 'transcript' && m.final !== false) || (m.type === 'error' && m.seq !== undefined);
+
+async function until(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Everything a client hears until `finals` finals have come (or `ms` pass). */
+async function collect(c: TestClient, finals: number, ms = 30_000): Promise<Message[]> {
+  const out: Message[] = [];
+  const deadline = performance.now() + ms;
+  while (out.filter(isFinal).length < finals) out.push(await c.next<Message>(Math.max(1, deadline - performance.now())));
+  return out;
+}
+
+/**
+ * The server-mode contract as a client sees it: per seq one speech_start, one speech_end and one
+ * final, in that order (speculative text between start and final), seqs 1..n in order, and every
+ * offset on the client's own timeline, inside the clip that utterance is.
+ */
+function expectUtterances(messages: Message[], rec: Recording): Message[] {
+  const finals = messages.filter(isFinal);
+  expect(finals.map((f) => f.seq)).toEqual(rec.clips.map((_, i) => i + 1));
+  rec.clips.forEach((clip, i) => {
+    const seq = i + 1;
+    const of = (type: string) => messages.map((m, at) => ({ m, at })).filter(({ m }) => m.seq === seq && m.type === type && m.final !== false);
+    const starts = of('speech_start');
+    const ends = of('speech_end');
+    const final = messages.findIndex((m) => m.seq === seq && isFinal(m));
+    expect(starts, `seq ${seq}: one speech_start`).toHaveLength(1);
+    expect(ends, `seq ${seq}: one speech_end`).toHaveLength(1);
+    expect(starts[0]!.at).toBeLessThan(ends[0]!.at);
+    expect(ends[0]!.at).toBeLessThan(final);
+    messages.forEach((m, at) => {
+      if (m.seq === seq && m.type === 'transcript' && m.final === false) {
+        expect(at).toBeGreaterThan(starts[0]!.at);
+        expect(at).toBeLessThan(final);
+      }
+    });
+    const start = starts[0]!.m.start_ms!;
+    const end = ends[0]!.m;
+    const f = messages[final]!;
+    expect(f).toMatchObject({ type: 'transcript', final: true, text: WORDS, ended_by: 'silence' });
+    // Inside this clip on the client's clock (the VAD's windows are 32 ms; the speech may begin after the clip's lead-in).
+    expect(start).toBeGreaterThanOrEqual(clip.startMs - 64);
+    expect(start).toBeLessThan(clip.endMs);
+    // After a failover the final comes from another backend's hearing of the same audio.
+    expect(Math.abs(f.start_ms! - start)).toBeLessThanOrEqual(96);
+    expect(end.end_ms).toBe(f.end_ms);
+    expect(f.end_ms!).toBeGreaterThan(start);
+    expect(f.end_ms!).toBeLessThanOrEqual(clip.endMs + 160); // the last speech window and the frame hold
+    expect(end.decided_ms!).toBeGreaterThanOrEqual(end.end_ms! + 900);
+    expect(f.segments!.length).toBeGreaterThan(0);
+    for (const s of f.segments!) {
+      expect(s.start_ms).toBeGreaterThanOrEqual(clip.startMs - 1000);
+      expect(s.end_ms).toBeLessThanOrEqual(end.decided_ms! + 64);
+    }
+  });
+  return finals;
+}
+
+describe('server-side turns through the proxy', () => {
+  let service: RunningService;
+  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+  beforeAll(async () => {
+    service = await startTestService();
+    proxy = await startTestProxy({ cpu: service.url });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await service?.close();
+  });
+
+  it('relays one final per utterance of a live recording, in order, with its events, on the client timeline', async () => {
+    const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server&early=1`);
+    c.ws.send(TURNS);
+    expect(await c.next()).toMatchObject({ type: 'config', turns: 'server', end_of_turn_ms: 1000 });
+    const streamed = streamPaced(recording.pcm, (chunk) => c.ws.send(chunk), { chunkMs: 64 });
+    const messages = await collect(c, recording.clips.length);
+    await streamed;
+    const finals = expectUtterances(messages, recording);
+    expect(finals.every((f) => f.backend === 'cpu')).toBe(true);
+    await c.close();
+  });
+
+  it('switches to server turns on an acknowledged config message, and answers <flush> with the utterance it ends', async () => {
+    const c = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
+    c.ws.send(JSON.stringify({ type: 'config', turns: 'server' }));
+    expect(await c.next()).toMatchObject({ type: 'config', turns: 'server' });
+    const clip = recording.clips[0]!;
+    // Stop in the middle of the first sentence, then end it by hand.
+    const upTo = Math.round(((clip.startMs + clip.endMs) / 2 / 1000) * 16000) * 2;
+    await streamPaced(recording.pcm.subarray(0, upTo), (chunk) => c.ws.send(chunk), { chunkMs: 32, speed: 2 });
+    const start = await c.next<Message>();
+    expect(start).toMatchObject({ type: 'speech_start', seq: 1 });
+    c.flush();
+    const [end, final] = await collect(c, 1);
+    expect(end).toMatchObject({ type: 'speech_end', seq: 1 });
+    expect(final).toMatchObject({ type: 'transcript', seq: 1, final: true, ended_by: 'flush', text: WORDS });
+    // With no utterance open, a flush is answered by an empty final of its own seq.
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', seq: 2, final: true, ended_by: 'flush', text: '' });
+    await c.close();
+  });
+});
+
+describe('server-side turns when a backend dies', () => {
+  it('moves a session whose backend is killed mid-utterance to the other backend: every utterance answered once, none skipped', async () => {
+    const env = { STT_MODEL: TEST_MODEL() };
+    const [a, b] = await Promise.all([spawnService('stt/cpu_ws/src/main.ts', env), spawnService('stt/cpu_ws/src/main.ts', env)]);
+    const proxy = await startTestProxy({ cpu: a.url, gpu: b.url });
+    try {
+      const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
+      c.ws.send(TURNS);
+      expect(await c.next()).toMatchObject({ type: 'config', turns: 'server' });
+      const second = recording.clips[1]!;
+      let killed = false;
+      const streamed = streamPaced(recording.pcm, (chunk) => c.ws.send(chunk), {
+        chunkMs: 64,
+        beforeChunk: async (atMs) => {
+          // Mid-turn: a second into the second sentence, its speech_start already sent.
+          if (!killed && atMs >= second.startMs + 1000) {
+            killed = true;
+            await a.stop('SIGKILL');
+          }
+        },
+      });
+      const messages = await collect(c, recording.clips.length, 40_000);
+      await streamed;
+      const finals = expectUtterances(messages, recording);
+      expect(finals.map((f) => f.backend)).toEqual(['cpu', 'gpu', 'gpu']);
+      // The second utterance's start reached the client before the kill, from the first backend, and only then.
+      const starts = messages.filter((m) => m.type === 'speech_start').map((m) => m.seq);
+      expect(starts).toEqual([1, 2, 3]);
+      await c.close();
+    } finally {
+      await proxy.close();
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('answers the open utterance with engine_unavailable once when no backend is left', async () => {
+    const a = await spawnService('stt/cpu_ws/src/main.ts', { STT_MODEL: TEST_MODEL() });
+    const proxy = await startTestProxy({ cpu: a.url });
+    try {
+      const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
+      const clip = recording.clips[0]!;
+      const upTo = Math.round(((clip.startMs + 1000) / 1000) * 16000) * 2;
+      await streamPaced(recording.pcm.subarray(0, upTo), (chunk) => c.ws.send(chunk), { chunkMs: 32, speed: 2 });
+      expect(await c.next()).toMatchObject({ type: 'speech_start', seq: 1 });
+      await a.stop('SIGKILL');
+      c.flush(); // ends the open utterance: still one answer for seq 1
+      expect(await c.next(20_000)).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 1 });
+      await expect(c.next(2500)).rejects.toThrow(/no message/);
+      expect(c.ws.readyState).toBe(c.ws.OPEN);
+      await c.close();
+    } finally {
+      await proxy.close();
+      await a.stop();
+    }
+  });
+});
+
+describe('server-side turns from a client whose service restarts on the same port', () => {
+  it('replays from the last settled point and answers every utterance once, in order, on the client timeline', async () => {
+    const port = await freePort();
+    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
+    let service = await spawnService('stt/cpu_ws/src/main.ts', env);
+    const messages: Message[] = [];
+    const transcriber = new ResilientTranscriber({
+      turns: 'server',
+      next: () => ({ url: `ws://127.0.0.1:${port}/ws/transcribe?turns=server` }),
+      maxReplayBytes: 16 * 1024 * 1024,
+      retryDelayMs: 100,
+      maxDelayMs: 500,
+      onReply: (m) => messages.push(m as Message),
+      onMessage: (m) => messages.push(m as Message),
+    });
+    try {
+      transcriber.control(TURNS);
+      const second = recording.clips[1]!;
+      let restarted: Promise<void> | undefined;
+      await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
+        chunkMs: 32,
+        beforeChunk: async (atMs) => {
+          if (!restarted && atMs >= second.startMs + 800) {
+            await service.stop('SIGKILL');
+            restarted = spawnService('stt/cpu_ws/src/main.ts', env).then((s) => {
+              service = s;
+            });
+          }
+        },
+      });
+      await restarted;
+      await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000);
+      await transcriber.idle();
+      const heard = messages.filter((m) => m.type !== 'config');
+      expectUtterances(heard, recording);
+      expect(transcriber.waiting).toBe(0);
+      // A flush with nothing open is answered under the next seq.
+      transcriber.flush();
+      await transcriber.idle();
+      expect(messages.at(-1)).toMatchObject({ type: 'transcript', seq: recording.clips.length + 1, ended_by: 'flush', text: '' });
+    } finally {
+      transcriber.close();
+      await service.stop();
+    }
+  });
+});
