@@ -11,7 +11,7 @@
  *    vs floor, speculation; summary against the target (p50 ≤ 450 ms, p90 ≤ 700 ms, p50 ≤ floor + 200 ms).
  */
 import { execFileSync } from 'node:child_process';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { SAMPLE_RATE } from '@vtuber-stt/core';
 import { analyse } from './felt/analysis.js';
 import { parseArgs } from './felt/args.js';
@@ -25,8 +25,18 @@ import { startStack } from './felt/stack.js';
 
 const QUICK_TURNS = 4;
 
-const args = parseArgs(process.argv.slice(2));
+const args = (() => {
+  try {
+    return parseArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
+})();
 const log = (line: string) => console.error(`[felt] ${line}`);
+// Whisper saturates the cores: anything else running skews both the floor and the stack.
+const loadBefore = loadavg()[0]!;
+if (loadBefore > availableParallelism() / 2) log(`warning: load average ${loadBefore.toFixed(2)} on ${availableParallelism()} cores: other work will skew the timings`);
 
 const conv = buildConversation(args.quick ? QUICK_TURNS : undefined);
 const seconds = conv.samples.length / SAMPLE_RATE;
@@ -78,7 +88,7 @@ const settings = {
   quick: args.quick,
   early: true,
   git_commit: gitCommit,
-  host: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+  host: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, load_1m_before: loadBefore, load_1m_after: loadavg()[0] },
   models: { synthetic: true, tokens: TOKENS, text: models.text, base: models.base, tiny: models.tiny },
   conversation: { turns: conv.turns.length, seconds: Number(seconds.toFixed(2)), noise_dbfs: conv.noise_dbfs, energy_threshold_db: ENERGY_THRESHOLD_DB },
   floor: floorSettings(),

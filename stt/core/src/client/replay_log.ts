@@ -42,6 +42,8 @@ export class ReplayLog {
   clock = 0;
   /** Audio bytes kept. */
   bytes = 0;
+  /** Flushes sent and not answered (checked on every frame, so counted rather than searched). */
+  flushesWaiting = 0;
 
   get entries(): readonly LogEntry[] {
     return this.items;
@@ -66,6 +68,7 @@ export class ReplayLog {
   addFlush(seq: number): FlushEntry {
     const entry: FlushEntry = { kind: 'flush', at: this.clock, seq, sentAt: performance.now(), answered: false };
     this.items.push(entry);
+    this.flushesWaiting++;
     return entry;
   }
 
@@ -100,7 +103,10 @@ export class ReplayLog {
   /** Marks the oldest waiting flush answered and returns it. */
   answerOldestFlush(): FlushEntry | undefined {
     const flush = this.items.find((e): e is FlushEntry => e.kind === 'flush' && !e.answered);
-    if (flush) flush.answered = true;
+    if (flush) {
+      flush.answered = true;
+      this.flushesWaiting--;
+    }
     return flush;
   }
 
@@ -136,6 +142,7 @@ export class ReplayLog {
   /** No service is left: everything is settled (answered with errors); acknowledged settings stay. */
   abandon(): void {
     for (const e of this.items.splice(0)) if (e.kind !== 'control' || e.acked) this.forget(e);
+    this.flushesWaiting = 0;
   }
 
   private forget(e: LogEntry): void {

@@ -132,7 +132,7 @@ export class ResilientTranscriber {
 
   /** Answers owed: flushes (flush mode), or open utterances and flushes (server mode). */
   get waiting(): number {
-    return this.ledger.openSeqs().length + (this.mode === 'server' ? this.ledger.uncovered(this.log.unansweredFlushes()).length : 0);
+    return this.ledger.openCount + (this.mode === 'server' ? this.ledger.uncovered(this.log.unansweredFlushes()).length : 0);
   }
 
   get bufferedBytes(): number {
@@ -197,7 +197,7 @@ export class ResilientTranscriber {
   }
 
   private settledNow(): boolean {
-    return this.ledger.openSeqs().length === 0 && this.log.unansweredFlushes().length === 0;
+    return this.ledger.openCount === 0 && this.log.flushesWaiting === 0;
   }
 
   private wakeIdle(): void {

@@ -80,6 +80,11 @@ export class SeqLedger {
     return d;
   }
 
+  /** How many seqs are begun and not answered. */
+  get openCount(): number {
+    return this.opened - this.answered;
+  }
+
   /** Seqs begun and not answered. */
   openSeqs(): number[] {
     const seqs: number[] = [];

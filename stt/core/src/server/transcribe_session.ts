@@ -176,7 +176,10 @@ export class TranscribeSession {
     this.segmenter.settings = this.segmenterSettings();
     if (formatChange) {
       this.format = { ...this.format, sampleRate: message.sample_rate ?? this.format.sampleRate, encoding: (message.encoding ?? this.format.encoding) as Encoding };
-      this.restartAudio();
+      // Flush mode: the empty utterance is reopened under the same seq (no flush answered it).
+      const open = this.mode === 'flush' ? this.current : undefined;
+      open?.cancel();
+      this.restartAudio(open?.seq);
     }
     return {
       type: 'config',
@@ -328,13 +331,19 @@ export class TranscribeSession {
       if (result) this.metrics?.queueWait.observe(transcript.queue_ms / 1000);
       if (server) {
         // On the connection's timeline, like the events.
-        message.segments = fields.segments.map((s) => ({ ...s, start_ms: s.start_ms + base, end_ms: s.end_ms + base }));
+        message.segments = this.onTimeline(fields.segments, u.from);
         message.start_ms = speech ? ms(speech.start) : base;
         message.end_ms = speech ? ms(speech.end) : ms(upTo);
         message.ended_by = endedBy;
       }
       return message;
     });
+  }
+
+  /** Server mode: segment times on the connection's timeline, like every other offset there. */
+  private onTimeline(segments: TranscriptMessage['segments'], from: number): TranscriptMessage['segments'] {
+    const base = ms(from);
+    return segments.map((s) => ({ ...s, start_ms: s.start_ms + base, end_ms: s.end_ms + base }));
   }
 
   private finishEmpty(receivedAt: number): void {
@@ -366,7 +375,9 @@ export class TranscribeSession {
   private onSpeculative(u: Utterance, t: Transcript): void {
     if (this.early) {
       const { audio_ctx: _ctx, ...fields } = t;
-      this.emit({ type: 'transcript', seq: u.seq, final: false, ...fields, latency_ms: 0 });
+      const message: TranscriptMessage = { type: 'transcript', seq: u.seq, final: false, ...fields, latency_ms: 0 };
+      if (this.mode === 'server') message.segments = this.onTimeline(fields.segments, u.from);
+      this.emit(message);
     }
     if (this.mode === 'server' && this.current === u && this.tracker.silenceMs > 0) {
       this.tracker.settings.hangoverMs = t.text && endsSentence(t.text) ? this.turn.sentenceEndMs : this.turn.endOfTurnMs;

@@ -11,6 +11,8 @@ export type SpeculativeOutcome = 'hit' | 'miss' | 'none';
 interface Speculation extends ScheduledDecode {
   /** Replaced or missed: its result, if it ran, is wasted work. */
   dropped: boolean;
+  /** Engine time once it finished. */
+  inferenceMs?: number;
 }
 
 /**
@@ -87,7 +89,8 @@ export class Utterance {
       if (samePlan(spec.plan, plan) || (await this.sameAsAuto(spec, plan))) {
         spec.job.promote('final');
         this.metrics?.speculative.inc({ outcome: 'hit' });
-        return { transcript: await spec.transcript, speculative: 'hit' };
+        // The same engine input, with the audio the utterance ended with.
+        return { transcript: { ...(await spec.transcript), audio_ms: Math.round((pcm.length / 16000) * 1000) }, speculative: 'hit' };
       }
       this.metrics?.speculative.inc({ outcome: 'miss' });
       this.dropSpeculation();
@@ -124,6 +127,7 @@ export class Utterance {
     this.spec = spec;
     spec.transcript.then(
       (t) => {
+        spec.inferenceMs = t.inference_ms;
         if (spec.dropped) this.metrics?.speculativeWasted.inc(t.inference_ms / 1000);
         else if (!this.closed) this.onSpeculative(t);
       },
@@ -149,6 +153,7 @@ export class Utterance {
     this.spec = undefined;
     spec.dropped = true;
     if (spec.job.cancel()) this.metrics?.speculative.inc({ outcome: 'cancelled' });
-    // A started one runs to its end (whisper.cpp cannot be interrupted); its time is counted as wasted then.
+    else if (spec.inferenceMs !== undefined) this.metrics?.speculativeWasted.inc(spec.inferenceMs / 1000);
+    // A running one cannot be stopped (whisper.cpp runs to its end); its time is counted when it ends.
   }
 }

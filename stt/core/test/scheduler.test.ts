@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { AbortedError, InferenceQueue, QueueFullError } from '../src/index.js';
+
+/** A job that records when it ran and finishes when told to. */
+function gate(log: string[], name: string) {
+  let open!: () => void;
+  const done = new Promise<void>((r) => (open = r));
+  return { run: async () => { log.push(name); await done; return name; }, open };
+}
+
+describe('the one scheduler', () => {
+  it('runs one job at a time, finals before speculative before background, each class in order', async () => {
+    const q = new InferenceQueue(8, 1, 4);
+    const log: string[] = [];
+    const first = gate(log, 'running');
+    const running = q.schedule(first.run, { priority: 'background' });
+    const jobs = [
+      q.schedule(async () => (log.push('bg'), 'bg'), { priority: 'background' }),
+      q.schedule(async () => (log.push('spec1'), 'spec1'), { priority: 'speculative' }),
+      q.schedule(async () => (log.push('final1'), 'final1'), { priority: 'final' }),
+      q.schedule(async () => (log.push('spec2'), 'spec2'), { priority: 'speculative' }),
+      q.schedule(async () => (log.push('final2'), 'final2')),
+    ];
+    expect(running.started).toBe(true);
+    expect(jobs.every((j) => !j.started)).toBe(true);
+    expect(q.depth).toBe(6);
+    first.open();
+    await Promise.all([running.result, ...jobs.map((j) => j.result)]);
+    expect(log).toEqual(['running', 'final1', 'final2', 'spec1', 'spec2', 'bg']);
+  });
+
+  it('drops a waiting job that is cancelled, and promotes one that became a final', async () => {
+    const q = new InferenceQueue(8);
+    const log: string[] = [];
+    const first = gate(log, 'running');
+    void q.push(first.run);
+    const stale = q.schedule(async () => (log.push('stale'), 1), { priority: 'speculative' });
+    const promoted = q.schedule(async () => (log.push('promoted'), 2), { priority: 'speculative' });
+    const final = q.schedule(async () => (log.push('final'), 3));
+    expect(stale.cancel()).toBe(true);
+    await expect(stale.result).rejects.toBeInstanceOf(AbortedError);
+    promoted.promote('final'); // it keeps its place among finals by arrival
+    first.open();
+    await Promise.all([promoted.result, final.result]);
+    expect(log).toEqual(['running', 'promoted', 'final']);
+    expect(promoted.cancel()).toBe(false); // it ran: nothing to cancel
+  });
+
+  it('bounds finals and optional work separately: speculation never makes a final overloaded', async () => {
+    const q = new InferenceQueue(2, 1, 1);
+    const log: string[] = [];
+    const first = gate(log, 'running');
+    void q.push(first.run);
+    const spec = q.schedule(async () => 1, { priority: 'speculative' });
+    await expect(q.schedule(async () => 2, { priority: 'background' }).result).rejects.toBeInstanceOf(QueueFullError);
+    const finals = [q.push(async () => 'a'), q.push(async () => 'b')];
+    await expect(q.push(async () => 'c')).rejects.toBeInstanceOf(QueueFullError);
+    first.open();
+    expect(await Promise.all(finals)).toEqual(['a', 'b']);
+    expect(await spec.result).toBe(1);
+  });
+
+  it('drops a waiting job whose signal aborts', async () => {
+    const q = new InferenceQueue(4);
+    const log: string[] = [];
+    const first = gate(log, 'running');
+    void q.push(first.run);
+    const abort = new AbortController();
+    const job = q.schedule(async () => 1, { priority: 'speculative', signal: abort.signal });
+    abort.abort();
+    await expect(job.result).rejects.toBeInstanceOf(AbortedError);
+    expect(q.depth).toBe(1);
+    first.open();
+  });
+});
