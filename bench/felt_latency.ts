@@ -16,7 +16,7 @@ import { SAMPLE_RATE } from '@vtuber-stt/core';
 import { analyse } from './felt/analysis.js';
 import { parseArgs } from './felt/args.js';
 import { buildConversation } from './felt/conversation.js';
-import { floorSettings, measureFloor } from './felt/floor.js';
+import { floorSettings, IDLE_BEFORE_MS, measureFloor, measureSameInput, type DecodedInput } from './felt/floor.js';
 import { feltModels, TOKENS } from './felt/models.js';
 import { play } from './felt/player.js';
 import { markdown, writeResults } from './felt/report.js';
@@ -69,7 +69,21 @@ try {
 }
 if (playback.late_max_ms > 20) log(`warning: a chunk was pushed ${playback.late_max_ms} ms late (p99 ${playback.late_p99_ms} ms): latencies carry that`);
 
-const { rows, summary } = analyse(conv.turns, playback, floor);
+// The floor again, on exactly what the service decoded per turn (its span, context, language).
+const finalOf = (seq: number) =>
+  playback.receipts.find((r) => r.source === 'server' && r.message.type === 'transcript' && r.message.final !== false && r.message.seq === seq)?.message;
+const inputs: DecodedInput[] = [];
+for (const row of analyse(conv.turns, playback, floor).rows) {
+  const m = row.seqs.length === 1 ? finalOf(row.seqs[0]!) : undefined;
+  if (m && Array.isArray(m.decoded_ms) && typeof m.audio_ctx === 'number' && m.audio_ctx > 0) {
+    inputs.push({ turn: row.turn, decoded_ms: m.decoded_ms as [number, number], audio_ctx: m.audio_ctx, language: String(m.language) });
+  }
+}
+log(`floor on the same input as the service (${inputs.length} turns, each run after ${IDLE_BEFORE_MS} ms idle, as live)`);
+const sameInput = await measureSameInput(models.base, conv, inputs);
+for (const r of sameInput) log(`  turn ${r.turn}: ${r.floor_ms} ms after idle (${r.runs_ms.join(', ')}), ${r.hot_ms} ms back to back; ctx ${r.audio_ctx}`);
+const floorUsed = floor.map((f) => sameInput.find((x) => x.turn === f.turn) ?? f);
+const { rows, summary } = analyse(conv.turns, playback, floorUsed);
 const gitCommit = (() => {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -98,7 +112,7 @@ const title = `Felt latency: ${args.label} (turns=${args.turns}, detector=${args
 const md = markdown(title, rows, summary);
 // Receipts relative to conversation time 0, so a surprising row can be traced message by message.
 const events = playback.receipts.map((r) => ({ t_ms: Math.round((r.at - playback.playStart) * 10) / 10, source: r.source, ...r.message }));
-const paths = writeResults(args.out, args.label, { settings, turns: conv.turns, floor, rows, summary, events }, md);
+const paths = writeResults(args.out, args.label, { settings, turns: conv.turns, floor_bounds: floor, floor_same_input: sameInput, rows, summary, events }, md);
 console.log(md);
 log(`wrote ${paths.md} and ${paths.json}`);
 process.exit(0);

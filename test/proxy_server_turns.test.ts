@@ -1,5 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResilientTranscriber, type RunningService } from '@vtuber-stt/core';
+import { ResilientTranscriber, type ConnectionEvent, type RunningService } from '@vtuber-stt/core';
+import { parseProxyConfig, startProxy } from '@vtuber-stt/proxy';
 import { fixtureModel } from './helpers/fixtures.js';
 import { freePort, spawnService } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
@@ -235,6 +240,147 @@ describe('server-side turns from a client whose service restarts on the same por
       expect(messages.at(-1)).toMatchObject({ type: 'transcript', seq: recording.clips.length + 1, ended_by: 'flush', text: '' });
     } finally {
       transcriber.close();
+      await service.stop();
+    }
+  });
+});
+
+/**
+ * A real proxy in front of one service, whose log the test reads: what the proxy did when it ran
+ * out of attempts is only visible there, and the scenarios below must reach that exact point.
+ */
+async function watchedProxy(cpuUrl: string) {
+  const logs: { msg: string; dropped_ms?: number }[] = [];
+  const config = parseProxyConfig(['node', 'proxy'], {
+    PORT: '0',
+    STT_CPU_URL: cpuUrl,
+    STT_GPU_URL: '',
+    STT_DETECT_URL: '',
+    STT_PROXY_STATE: join(mkdtempSync(join(tmpdir(), 'proxy-state-')), 'state.json'),
+    STT_PROXY_POLL_MS: '500',
+  });
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
+  const proxy = await startProxy(config, logger);
+  /** Audio (ms) held by sessions that ran out of attempts with no utterance open, one entry per time. */
+  const holds = () => logs.map((l) => /holding (\d+) ms of audio/.exec(l.msg)).filter((m) => m !== null).map((m) => Number(m[1]));
+  return { proxy, ws: proxy.url.replace(/^http/, 'ws'), logs, holds };
+}
+
+/** A client like the microphone client: a ResilientTranscriber to the proxy, in server mode. */
+function clientThrough(ws: string, messages: Message[], events: ConnectionEvent[], retryCodes?: string[]): ResilientTranscriber {
+  return new ResilientTranscriber({
+    turns: 'server',
+    next: () => ({ url: `${ws}/ws/transcribe?turns=server` }),
+    maxReplayBytes: 16 * 1024 * 1024,
+    retryCodes,
+    retryDelayMs: 100,
+    maxDelayMs: 500,
+    onReply: (m) => messages.push(m as Message),
+    onMessage: (m) => messages.push(m as Message),
+    onConnectionChange: (e) => events.push(e),
+  });
+}
+
+describe('server-side turns when the only backend behind the proxy is down for longer than its retries', () => {
+  it('loses nothing when the proxy runs out of attempts with no utterance open while holding audio, once a backend returns', async () => {
+    const port = await freePort();
+    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
+    let service = await spawnService('stt/cpu_ws/src/main.ts', env);
+    const { proxy, ws, holds } = await watchedProxy(`http://127.0.0.1:${port}`);
+    const messages: Message[] = [];
+    const events: ConnectionEvent[] = [];
+    // As the microphone client: engine_unavailable means "send it all again on a fresh connection".
+    const transcriber = clientThrough(ws, messages, events, ['engine_unavailable']);
+    try {
+      transcriber.control(TURNS);
+      const second = recording.clips[1]!;
+      let restarted: Promise<void> | undefined;
+      await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
+        chunkMs: 32,
+        beforeChunk: async (atMs) => {
+          if (restarted || atMs < second.startMs + 1000) return;
+          // The second utterance is open at the proxy and at the client when the backend dies.
+          await until(() => messages.some((m) => m.type === 'speech_start' && m.seq === 2), 10_000);
+          await service.stop('SIGKILL');
+          // The proxy answers seq 2 with engine_unavailable; the client replays everything since
+          // its settled point on a fresh session, whose backend is still down: that session runs
+          // out of attempts with no utterance open (no backend reported one), holding the
+          // replayed audio. Only then does the backend come back.
+          restarted = until(() => holds().some((ms) => ms >= 1000), 20_000)
+            .then(() => spawnService('stt/cpu_ws/src/main.ts', env))
+            .then((s) => {
+              service = s;
+            });
+        },
+      });
+      await restarted;
+      await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000);
+      await transcriber.idle();
+      // Every utterance once, in order, with the backend's words, on the client's timeline: the
+      // held audio reached the backend that came back.
+      const finals = expectUtterances(messages.filter((m) => m.type !== 'config'), recording);
+      expect(finals.every((f) => f.type === 'transcript' && f.backend === 'cpu')).toBe(true);
+      expect(events.some((e) => e.type === 'lost' && /could not transcribe now/.test(e.detail ?? ''))).toBe(true);
+      expect(transcriber.waiting).toBe(0);
+    } finally {
+      transcriber.close();
+      await proxy.close();
+      await service.stop();
+    }
+  });
+
+  it('answers the open utterance once, then closes with 1013 when audio past it was dropped; a client reconnecting replays it from its settled point', async () => {
+    const port = await freePort();
+    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
+    let service = await spawnService('stt/cpu_ws/src/main.ts', env);
+    const { proxy, ws, logs, holds } = await watchedProxy(`http://127.0.0.1:${port}`);
+    const messages: Message[] = [];
+    const events: ConnectionEvent[] = [];
+    // No retry codes: engine_unavailable is seq 2's answer here, as for a plain client.
+    const transcriber = clientThrough(ws, messages, events);
+    try {
+      transcriber.control(TURNS);
+      const second = recording.clips[1]!;
+      let restarted: Promise<void> | undefined;
+      await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
+        chunkMs: 32,
+        beforeChunk: async (atMs) => {
+          if (restarted || atMs < second.startMs + 1000) return;
+          await until(() => messages.some((m) => m.type === 'speech_start' && m.seq === 2), 10_000);
+          await service.stop('SIGKILL');
+          // Back only once the client's new session has run out of attempts too, holding its replay.
+          restarted = until(() => holds().some((ms) => ms >= 1000), 20_000)
+            .then(() => spawnService('stt/cpu_ws/src/main.ts', env))
+            .then((s) => {
+              service = s;
+            });
+        },
+      });
+      await restarted;
+      await until(() => messages.filter(isFinal).length >= recording.clips.length + 1, 40_000);
+      await transcriber.idle();
+      // The proxy gave up on seq 2 while its end was unknown: everything after its start was dropped.
+      expect(logs.some((l) => (l.dropped_ms ?? 0) > 0)).toBe(true);
+      const lost = events.filter((e) => e.type === 'lost').map((e) => e.detail);
+      expect(lost).toContain('connection closed (1013 no transcription service is reachable; reconnect)');
+      // One answer per seq, in order: seq 2's error, then its words under seq 3 (the client heard
+      // the error as seq 2's answer and sent the audio again from before it), then seq 4.
+      const finals = messages.filter(isFinal);
+      expect(finals.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+      expect(finals[1]).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 2 });
+      for (const [i, clip] of [[0, recording.clips[0]!], [2, second], [3, recording.clips[2]!]] as const) {
+        expect(finals[i]).toMatchObject({ type: 'transcript', final: true, text: WORDS, ended_by: 'silence' });
+        // On the client's own timeline, inside the clip that utterance is.
+        expect(finals[i]!.start_ms!).toBeGreaterThanOrEqual(clip.startMs - 160);
+        expect(finals[i]!.end_ms!).toBeLessThanOrEqual(clip.endMs + 160);
+        expect(finals[i]!.end_ms!).toBeGreaterThan(clip.startMs);
+      }
+      const starts = messages.filter((m) => m.type === 'speech_start').map((m) => m.seq);
+      expect(starts).toEqual([1, 2, 3, 4]);
+      expect(transcriber.waiting).toBe(0);
+    } finally {
+      transcriber.close();
+      await proxy.close();
       await service.stop();
     }
   });

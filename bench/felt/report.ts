@@ -10,7 +10,7 @@ export function markdown(title: string, rows: TurnRow[], s: Summary): string {
   const lines = [
     `### ${title}`,
     '',
-    '| # | turn | lang | speech ms | felt ms | end detected ms | end wait ms | queue ms | decode ms | floor ms | decode/floor | speculative | ended by | status |',
+    '| # | turn | lang | speech ms | felt ms | end detected ms | end wait ms | queue ms | decode ms | floor ms (same input) | decode/floor | speculative | ended by | status |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) =>
       [

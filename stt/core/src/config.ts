@@ -143,7 +143,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     audioCtx: o.audioCtx as boolean,
     audioCtxFloor: o.audioCtxFloor as number,
     vad: o.vad as boolean,
-    gate: { ...DEFAULT_SPEECH_GATE, threshold },
+    gate: { ...DEFAULT_SPEECH_GATE, threshold, release: Math.min(threshold, releaseFor(detectThreshold)) },
     limits: {
       maxConnections: o.maxConnections as number,
       maxQueue: o.maxQueue as number,

@@ -16,6 +16,9 @@ export interface RelayOptions {
   onReply?: (backend: Backend, latencyMs: number) => void;
 }
 
+/** Why a server-mode session is closed when its unanswered audio could not be kept (see below). */
+const NO_BACKEND = 'no transcription service is reachable; reconnect';
+
 /**
  * What the client's query string asks for. A malformed one is not judged here: the backend
  * refuses it with its own reason, which reaches the client.
@@ -62,8 +65,27 @@ export function relayTranscribe(client: WebSocket, options: RelayOptions): void 
       if (message.type === 'transcript') message.backend = upstream.endpointName;
       toClient(message);
     },
-    onConnectionChange: ({ type, endpoint: ep, detail, pending, code, reason }) => {
+    onConnectionChange: ({ type, endpoint: ep, detail, pending, code, reason, droppedMs }) => {
       if (type === 'connected') return;
+      if (type === 'exhausted') {
+        options.logger?.warn({ backend: ep.name, pending, dropped_ms: droppedMs }, `no transcription backend reachable: ${detail}`);
+        // Server mode: the waiting utterances were just answered with engine_unavailable, but the
+        // audio past them is gone with nothing said about it: speech the backend never reported
+        // would be lost silently. Only the client still has it (its log keeps everything since
+        // its settled point), so the session is closed with 1013 and a resilient client
+        // reconnects and replays from there. The errors still go first: a plain client (the
+        // panel) gets the one answer each seq is owed; a client that treats engine_unavailable
+        // as "retry" has already dropped this connection for a fresh one when the close comes;
+        // one that takes the error as the answer replays only what it has not settled, on seqs
+        // after the ones answered, so no seq is answered twice. With no utterance open nothing
+        // is dropped (the transcriber holds the audio for the next backend) and the session
+        // stays open. Flush mode keeps its contract: errors for the waiting flushes, session open.
+        if (droppedMs && upstream.turns === 'server') {
+          upstream.close();
+          if (client.readyState === WebSocket.OPEN) client.close(1013, NO_BACKEND);
+        }
+        return;
+      }
       if (type === 'refused') {
         // The client's request is what was refused, not the backend: it stays up, and the client hears why.
         options.logger?.info({ backend: ep.name, code }, `transcription backend refused the session: ${reason}`);

@@ -139,6 +139,13 @@ export class ReplayLog {
     for (const e of this.items.splice(0, n)) this.forget(e);
   }
 
+  /** Ms of the audio kept that lies after `point` on the caller's clock. */
+  audioMsAfter(point: number): number {
+    let ms = 0;
+    for (const e of this.items) if (e.kind === 'audio') ms += Math.max(0, e.at + e.ms - Math.max(point, e.at));
+    return ms;
+  }
+
   /** No service is left: everything is settled (answered with errors); acknowledged settings stay. */
   abandon(): void {
     for (const e of this.items.splice(0)) if (e.kind !== 'control' || e.acked) this.forget(e);

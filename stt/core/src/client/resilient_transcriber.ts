@@ -21,15 +21,24 @@ export interface ConnectionEvent {
   /**
    * connected; lost (it dropped, reconnecting); failed (an attempt did not connect); refused (the
    * service closed with a permanent code, e.g. 1008 for a bad query string: nothing is retried,
-   * the session is over and `code`/`reason` say why).
+   * the session is over and `code`/`reason` say why); exhausted (out of `attempts` for now: see
+   * `droppedMs`; connecting is tried again a little later).
    */
-  type: 'connected' | 'lost' | 'failed' | 'refused';
+  type: 'connected' | 'lost' | 'failed' | 'refused' | 'exhausted';
   endpoint: Endpoint;
   detail?: string;
   /** Utterances (or flushes) waiting for their final. */
   pending: number;
   code?: number;
   reason?: string;
+  /**
+   * exhausted: ms of the dropped audio that none of the error answers accounts for (audio past
+   * the decided end of the answered utterances and past the last answered flush). The caller
+   * never hears about that audio otherwise: a caller relaying for someone who keeps their own
+   * copy (the proxy) must tell them to send it again. 0 when nothing was dropped: in server mode
+   * with no utterance open the audio is held for the next connection instead.
+   */
+  droppedMs?: number;
 }
 
 export interface ResilientOptions {
@@ -47,7 +56,9 @@ export interface ResilientOptions {
   format?: PcmFormat;
   /**
    * Connection attempts per outage before every waiting utterance is answered with an error.
-   * Undefined: keep trying forever (with backoff), holding the audio.
+   * Server mode with no utterance open: nothing is answered and the audio is held (see
+   * giveUp); flushes and control messages then wait for the next service. Undefined: keep trying
+   * forever (with backoff), holding the audio.
    */
   attempts?: number;
   /** First retry delay; it doubles up to maxDelayMs. */
@@ -142,7 +153,10 @@ export class ResilientTranscriber {
   /** Appends audio; returns an error text when the replay bound refuses it (nothing is kept then). */
   sendAudio(frame: Buffer): string | undefined {
     if (this.closed) return undefined;
-    if (this.mode === 'server' && this.settledNow()) this.log.settle(this.log.clock - IDLE_KEEP_MS);
+    // Only audio a service has been sent can be judged silence: while no connection is live
+    // (reconnecting, or holding after running out of attempts) nobody has heard what arrives,
+    // and trimming it would drop speech without a word to anyone.
+    if (this.mode === 'server' && this.live() && this.settledNow()) this.log.settle(this.log.clock - IDLE_KEEP_MS);
     if (this.log.bytes + frame.length > this.options.maxReplayBytes) {
       return `replay buffer of ${this.options.maxReplayBytes} bytes is full: this frame was not added; ${this.mode === 'server' ? 'end the utterance sooner' : 'flush more often'}`;
     }
@@ -286,8 +300,10 @@ export class ResilientTranscriber {
     const limit = this.options.attempts;
     const exhausted = limit !== undefined && this.failovers > 4;
     let delay = this.options.retryDelayMs ?? 250;
+    let last = failed;
     for (let attempt = 0; !exhausted && (limit === undefined || attempt < limit) && !this.closed; attempt++) {
       const endpoint = this.options.next(attempt === 0 ? failed : undefined);
+      last = endpoint;
       try {
         await openSocket(endpoint.url, {
           open: (socket) => this.adopt(socket, endpoint),
@@ -307,7 +323,7 @@ export class ResilientTranscriber {
         delay = Math.min(delay * 2, this.options.maxDelayMs ?? 5000);
       }
     }
-    if (!this.closed) this.abandon();
+    if (!this.closed) this.giveUp(last ?? this.endpoint ?? { url: '' });
   }
 
   /** A connection just opened becomes the session's: it is brought to where the last one was. */
@@ -323,19 +339,56 @@ export class ResilientTranscriber {
     this.connecting = false;
   }
 
-  /** Out of attempts: every waiting seq gets its answer, as an error; later audio starts afresh. */
-  private abandon(): void {
+  /**
+   * Out of attempts for now. Server mode with no utterance open: hold everything and try again
+   * later. Nothing is owed an answer that an error could give (no seq has begun), and nobody can
+   * say whether the held audio has speech in it: no service heard it, or the one that did died
+   * before reporting a start. Dropping it would lose that speech without a word; and when this
+   * transcriber is a relay's (the proxy's), the client behind it may have let its own copy go
+   * already: its link to the relay stayed up, so it took the idle audio as heard.
+   * Waiting flushes and control messages are answered by the service that comes back; past
+   * `maxReplayBytes` sendAudio refuses frames and says so. Otherwise, see abandon.
+   */
+  private giveUp(endpoint: Endpoint): void {
+    const hold = this.mode === 'server' && this.ledger.openCount === 0;
+    const heldMs = this.log.audioMsAfter(-Infinity);
+    this.connecting = false;
+    this.socket = undefined;
+    this.failovers = 0;
+    const droppedMs = hold ? 0 : this.abandon();
+    if (this.closed) return; // an answer above made the caller close the session
+    this.retryTimer = setTimeout(() => {
+      if (!this.closed && !this.socket && !this.connecting) void this.connect();
+    }, 2000);
+    this.retryTimer.unref();
+    this.options.onConnectionChange?.({
+      type: 'exhausted',
+      endpoint,
+      pending: this.waiting,
+      droppedMs,
+      detail: hold
+        ? `no service reachable; holding ${Math.round(heldMs)} ms of audio for the next one`
+        : `no service reachable; waiting answers given as errors${droppedMs > 0 ? `, ${Math.round(droppedMs)} ms of audio past them dropped` : ''}`,
+    });
+  }
+
+  /**
+   * Every waiting seq gets its answer, as an error, and the log is dropped; later audio starts
+   * afresh. Returns the ms of dropped audio that no error accounts for: past the decided end
+   * of the answered utterances and past the last answered flush (server mode), or past the last
+   * answered flush (flush mode).
+   */
+  private abandon(): number {
     const flushes = this.log.unansweredFlushes();
     const sentAt = new Map(flushes.map((f) => [f.seq, f.sentAt]));
     const what = this.mode === 'flush' ? 'flush' : 'utterance';
+    const covered = Math.max(-Infinity, ...flushes.map((f) => f.at), ...(this.mode === 'server' ? this.ledger.decisionPoints() : []));
+    const droppedMs = this.log.audioMsAfter(covered);
     const seqs = this.ledger.abandon(flushes);
     for (const control of this.log.unansweredControls()) {
       this.options.onMessage?.({ type: 'error', code: 'engine_unavailable', error: `not connected: control message dropped (${control.text.slice(0, 60)})` });
     }
     this.log.abandon();
-    this.connecting = false;
-    this.socket = undefined;
-    this.failovers = 0;
     for (const seq of seqs) {
       const since = sentAt.get(seq);
       this.options.onReply(
@@ -345,10 +398,7 @@ export class ResilientTranscriber {
       );
     }
     this.wakeIdle();
-    this.retryTimer = setTimeout(() => {
-      if (!this.closed && !this.socket && !this.connecting) void this.connect();
-    }, 2000);
-    this.retryTimer.unref();
+    return droppedMs;
   }
 
   private onClose(endpoint: Endpoint, code: number, reason: string): void {

@@ -80,6 +80,11 @@ export class SeqLedger {
     return d;
   }
 
+  /** Where the ends of open seqs were decided (caller's clock), for those whose speech_end came. */
+  decisionPoints(): number[] {
+    return [...this.decided].filter(([seq]) => seq > this.answered).map(([, d]) => d.atMs);
+  }
+
   /** How many seqs are begun and not answered. */
   get openCount(): number {
     return this.opened - this.answered;

@@ -10,6 +10,10 @@ export function shiftTimes(message: Record<string, unknown>, byMs: number): void
     const v = message[field];
     if (typeof v === 'number') message[field] = Math.round(v + byMs);
   }
+  const decoded = message.decoded_ms;
+  if (Array.isArray(decoded) && decoded.length === 2 && decoded.every((v) => typeof v === 'number')) {
+    message.decoded_ms = [Math.round((decoded[0] as number) + byMs), Math.round((decoded[1] as number) + byMs)];
+  }
   if (Array.isArray(message.segments)) {
     message.segments = message.segments.map((s: Record<string, unknown>) => {
       const out = { ...s };

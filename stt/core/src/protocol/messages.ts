@@ -86,6 +86,9 @@ export interface TranscriptMessage {
   inference_ms: number;
   /** Time the decode waited for the engine. */
   queue_ms?: number;
+  /** The audio the engine was given (silence trimmed), on this message's timeline, and its encoder context in frames. */
+  decoded_ms?: [number, number];
+  audio_ctx?: number;
   /** Server mode: the utterance on the connection's timeline (ms of audio received), pre-roll excluded. */
   start_ms?: number;
   end_ms?: number;

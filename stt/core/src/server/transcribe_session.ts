@@ -317,22 +317,20 @@ export class TranscribeSession {
       const decoding = u.final(this.log, upTo);
       if (!server) this.log.trimBefore(upTo);
       const result = await decoding;
-      const base = ms(u.from);
       const transcript: Transcript = result?.transcript ?? { ...this.transcriber.empty(upTo - u.from, u.options()), dropped: 'no_speech' };
-      const { audio_ctx: _ctx, ...fields } = transcript;
       const message: TranscriptMessage = {
         type: 'transcript',
         seq: u.seq,
         final: true,
-        ...fields,
+        ...transcript,
         latency_ms: Math.round(performance.now() - receivedAt),
         speculative: result?.speculative ?? 'none',
       };
       if (result) this.metrics?.queueWait.observe(transcript.queue_ms / 1000);
       if (server) {
         // On the connection's timeline, like the events.
-        message.segments = this.onTimeline(fields.segments, u.from);
-        message.start_ms = speech ? ms(speech.start) : base;
+        this.onTimeline(message, u.from);
+        message.start_ms = speech ? ms(speech.start) : ms(u.from);
         message.end_ms = speech ? ms(speech.end) : ms(upTo);
         message.ended_by = endedBy;
       }
@@ -340,10 +338,11 @@ export class TranscribeSession {
     });
   }
 
-  /** Server mode: segment times on the connection's timeline, like every other offset there. */
-  private onTimeline(segments: TranscriptMessage['segments'], from: number): TranscriptMessage['segments'] {
+  /** Server mode: segment and decoded times on the connection's timeline, like every other offset there. */
+  private onTimeline(message: TranscriptMessage, from: number): void {
     const base = ms(from);
-    return segments.map((s) => ({ ...s, start_ms: s.start_ms + base, end_ms: s.end_ms + base }));
+    message.segments = message.segments.map((s) => ({ ...s, start_ms: s.start_ms + base, end_ms: s.end_ms + base }));
+    if (message.decoded_ms) message.decoded_ms = [message.decoded_ms[0] + base, message.decoded_ms[1] + base];
   }
 
   private finishEmpty(receivedAt: number): void {
@@ -352,8 +351,7 @@ export class TranscribeSession {
   }
 
   private emptyFinal(seq: number, receivedAt: number): TranscriptMessage {
-    const { audio_ctx: _ctx, ...fields } = this.transcriber.empty(0, this.options);
-    return { type: 'transcript', seq, final: true, ...fields, latency_ms: Math.round(performance.now() - receivedAt), speculative: 'none' };
+    return { type: 'transcript', seq, final: true, ...this.transcriber.empty(0, this.options), latency_ms: Math.round(performance.now() - receivedAt), speculative: 'none' };
   }
 
   private reply(seq: number, make: () => Promise<TranscriptMessage>): void {
@@ -374,9 +372,8 @@ export class TranscribeSession {
   /** Speculative text: sent early when asked for, and it decides how long the turn's silence must last. */
   private onSpeculative(u: Utterance, t: Transcript): void {
     if (this.early) {
-      const { audio_ctx: _ctx, ...fields } = t;
-      const message: TranscriptMessage = { type: 'transcript', seq: u.seq, final: false, ...fields, latency_ms: 0 };
-      if (this.mode === 'server') message.segments = this.onTimeline(fields.segments, u.from);
+      const message: TranscriptMessage = { type: 'transcript', seq: u.seq, final: false, ...t, latency_ms: 0 };
+      if (this.mode === 'server') this.onTimeline(message, u.from);
       this.emit(message);
     }
     if (this.mode === 'server' && this.current === u && this.tracker.silenceMs > 0) {

@@ -35,6 +35,8 @@ export interface Transcript {
   queue_ms: number;
   speech_ms: number;
   audio_ctx: number;
+  /** The span given to the engine, ms on the utterance's timeline (absent when it never ran). */
+  decoded_ms?: [number, number];
   segments: TranscriptSegment[];
   dropped?: 'no_speech' | 'hallucination' | 'reset';
 }
@@ -208,6 +210,7 @@ export class Transcriber {
       queue_ms: queueMs,
       speech_ms: plan.speechMs,
       audio_ctx: audioCtx,
+      decoded_ms: [offset, ms(plan.end)],
       segments,
     };
     if (isHallucination(output.text, plan.speechMs)) {

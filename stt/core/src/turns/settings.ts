@@ -20,7 +20,7 @@ export interface TurnSettings {
  * that does not waits longer; both stay above the 0.2-0.4 s pauses inside a sentence.
  */
 export const DEFAULT_TURNS: TurnSettings = {
-  speculateMs: 160,
+  speculateMs: 64,
   endOfTurnMs: 700,
   sentenceEndMs: 450,
   preRollMs: 320,

@@ -10,19 +10,25 @@ export interface SpeechSpan {
 export interface SpeechGate {
   /** Probability at or above which a 32 ms window counts as speech. */
   threshold: number;
+  /**
+   * After the last speech window, windows at or above this still belong to it (the utterance
+   * tracker's release threshold): Silero fades out over a soft last syllable.
+   */
+  release: number;
   /** Less speech than this in an utterance counts as none (a click, a breath). */
   minSpeechMs: number;
   /** Audio kept before the first speech window, so no syllable is clipped. */
   padMs: number;
   /**
-   * Audio kept after the last speech window. Shorter than the lead: Silero's probability already
-   * lingers past the last syllable, and a speculative decode can only start once this much
-   * silence has arrived (its input must equal the final's), so every ms here is felt latency.
+   * Audio kept after the speech has faded out. Short: the fade already lasts 40-180 ms past the
+   * last syllable (measured by bench:felt), whisper.cpp's encoder sees zeros beyond the input
+   * anyway, and a speculative decode can only start once the tail has arrived (its input must
+   * equal the final's), so every ms here is felt latency.
    */
   tailMs: number;
 }
 
-export const DEFAULT_SPEECH_GATE: SpeechGate = { threshold: 0.5, minSpeechMs: 160, padMs: 300, tailMs: 160 };
+export const DEFAULT_SPEECH_GATE: SpeechGate = { threshold: 0.5, release: 0.3, minSpeechMs: 160, padMs: 300, tailMs: 64 };
 
 const WINDOW_MS = (WINDOW / 16000) * 1000;
 
@@ -42,6 +48,7 @@ export function findSpeech(probabilities: readonly number[], totalSamples: numbe
     }
   });
   if (count === 0 || count * WINDOW_MS < gate.minSpeechMs) return undefined;
+  while (last + 1 < probabilities.length && probabilities[last + 1]! >= gate.release) last++;
   const pad = Math.round((gate.padMs / 1000) * 16000);
   const tail = Math.round((gate.tailMs / 1000) * 16000);
   return {
