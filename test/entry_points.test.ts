@@ -3,7 +3,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixtureModel } from './helpers/fixtures.js';
+import { availableParallelism } from 'node:os';
+import { encodeS16le } from '@vtuber-stt/core';
+import { fixtureModel, loadClip } from './helpers/fixtures.js';
+import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
+import { TestClient } from './helpers/ws_client.js';
 
 interface Run {
   code: number | null;
@@ -77,6 +81,36 @@ describe('entry points', () => {
       ready = (await fetch(`http://127.0.0.1:${port}/ready`).then((res) => res.json())) as Record<string, unknown>;
     });
     expect(ready).toMatchObject({ ready: true, service: 'stt_tiny_ws', detector: 'silero' });
+    expect(r.code).toBe(0);
+  });
+
+  it('cpu_ws with STT_ROLES=transcribe,detect (as npm start runs it) serves both routes from one scheduler', async () => {
+    let ready: Record<string, unknown> = {};
+    let detectReply: Record<string, unknown> = {};
+    let transcribeReply: Record<string, unknown> = {};
+    const r = await runEntry(
+      'stt/cpu_ws/src/main.ts',
+      { STT_ROLES: 'transcribe,detect', STT_MODEL: syntheticModel(fixtureModel('base'), 20), STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 20), HOST: '127.0.0.1' },
+      /ready on ws:\/\/127\.0\.0\.1:(\d+)\/ws\/transcribe and ws:\/\/127\.0\.0\.1:\d+\/ws\/detect/,
+      async (output) => {
+        const port = /ready on ws:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1];
+        ready = (await fetch(`http://127.0.0.1:${port}/ready`).then((res) => res.json())) as Record<string, unknown>;
+        const detect = await TestClient.connect(`ws://127.0.0.1:${port}/ws/detect`);
+        detect.sendAudio(encodeS16le(loadClip('speechbrain/spk1_snt1.wav')), 1024);
+        detectReply = await detect.next();
+        await detect.close();
+        const transcribe = await TestClient.connect(`ws://127.0.0.1:${port}/ws/transcribe`);
+        transcribe.sendAudio(encodeS16le(loadClip('speechbrain/spk1_snt1.wav')));
+        transcribe.flush();
+        transcribeReply = await transcribe.next();
+        await transcribe.close();
+      },
+    );
+    // Both models on one scheduler may use every core: one computation at a time.
+    expect(ready).toMatchObject({ ready: true, roles: ['transcribe', 'detect'], detector: 'hybrid', threads: availableParallelism() });
+    expect(r.output).toMatch(/detector model/);
+    expect(detectReply).toMatchObject({ type: 'detect' });
+    expect(transcribeReply).toMatchObject({ type: 'transcript', seq: 1, text: syntheticText(fixtureModel('base'), 20) });
     expect(r.code).toBe(0);
   });
 

@@ -262,3 +262,39 @@ describe('server-side turns on /ws/transcribe', () => {
     await c.close();
   });
 });
+
+describe('language in auto mode', () => {
+  it("identifies each utterance's language early, so its decode has no detection pass", async () => {
+    const service = await startTestService();
+    try {
+      const { pcm } = conversation([0.4, en1, 1.5, ko, 1.5]);
+      const c = await TestClient.connect(`${service.ws}?turns=server`);
+      // Live pace: the check runs while the speaker is still talking (in a burst, a check still
+      // waiting when its utterance ends is cancelled and the decode identifies the language itself).
+      await streamRealtime(c, pcm);
+      const all = await collect(c, (m) => finals(m).length === 2);
+      const counted = await fetch(`${service.url}/metrics`).then((r) => r.text());
+      // One identification per utterance (each has more than 800 ms of speech), and the finals say it.
+      const identified = [...counted.matchAll(/stt_language_identified_total\{language="(\w+)"[^}]*\} (\d+)/g)];
+      expect(identified.reduce((n, m) => n + Number(m[2]), 0)).toBe(2);
+      for (const f of finals(all)) expect(identified.map((m) => m[1])).toContain(f.language);
+      await c.close();
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('keeps a fixed language as given, without identifying it', async () => {
+    const service = await startTestService({ language: 'ko' });
+    try {
+      const c = await TestClient.connect(`${service.ws}?turns=server`);
+      c.sendAudio(conversation([0.4, en1, 1.5]).pcm);
+      const [final] = finals(await collect(c, (m) => finals(m).length === 1));
+      expect(final!.language).toBe('ko');
+      expect(await fetch(`${service.url}/metrics`).then((r) => r.text())).not.toMatch(/stt_language_identified_total\{/);
+      await c.close();
+    } finally {
+      await service.close();
+    }
+  });
+});

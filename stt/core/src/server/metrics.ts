@@ -49,6 +49,12 @@ export function createMetrics(service: string) {
       help: 'Engine time spent on speculative decodes that were not used',
       registers: [registry],
     }),
+    languageIdentified: new Counter({
+      name: 'stt_language_identified_total',
+      help: 'Utterances whose language was identified early (auto), by language: their decodes need no second encoder pass',
+      labelNames: ['language'] as const,
+      registers: [registry],
+    }),
     queueWait: new Histogram({
       name: 'stt_queue_wait_seconds',
       help: 'Time a final decode waited for the engine',

@@ -118,7 +118,9 @@ export class Utterance {
     if (!lang) return;
     this.lang = lang;
     void lang.language.then((l) => {
-      if (l) this.language = l;
+      if (!l) return;
+      this.language = l;
+      this.metrics?.languageIdentified.inc({ language: l });
     });
   }
 
