@@ -393,10 +393,10 @@ describe('what each entry point loads', () => {
     for (const name of ['onnxruntime-node', 'fastify', 'prom-client']) expect(root).toContain(name);
   });
 
-  it.each(['stt/core/src/turns/index.ts', 'control-panel/src/main.ts'])('%s is browser-safe: no Node built-ins, no ws, only zod', (entry) => {
+  it.each(['stt/core/src/turns/index.ts', 'control-panel/src/main.ts'])('%s is browser-safe: no Node built-ins and no package at all (not even zod)', (entry) => {
     const { files, packages } = runtimeImports(entry);
     expect([...files].some((f) => f.endsWith('stt/core/src/turns/segmenter.ts'))).toBe(true);
-    expect([...packages].sort()).toEqual(['zod']);
+    expect([...packages].sort()).toEqual([]);
   });
 
   it('adds turns=server and early=1 to the transcription URL, keeping any query it has', () => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * Wire protocol v1. Defined once here; the proxy, the client and the control panel import
  * these types. Field names are snake_case because the founding document's clients are Python.
  */
-export const FLUSH_COMMAND = '<flush>';
+export { FLUSH_COMMAND, isFinalAnswer } from './wire.js';
 
 export const encodingSchema = z.enum(['s16le', 'f32le']);
 const languageSchema = z
@@ -164,12 +164,6 @@ export interface SpeechEndEvent {
 
 export type TranscribeServerMessage = TranscriptMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent;
 
-/** Answers a `<flush>` or ends an utterance: a final transcript, or an error carrying its seq. */
-export function isFinalAnswer(message: { type?: unknown; final?: unknown; seq?: unknown }): boolean {
-  if (typeof message.seq !== 'number') return false;
-  if (message.type === 'transcript') return message.final !== false;
-  return message.type === 'error';
-}
 
 /** `/ws/detect`: tunes the utterance hysteresis of one connection. */
 export const detectConfigMessageSchema = z

@@ -5,5 +5,5 @@
  */
 export * from './segmenter.js';
 export * from './final_clock.js';
-export { FLUSH_COMMAND, isFinalAnswer } from '../protocol/messages.js';
+export { FLUSH_COMMAND, isFinalAnswer } from '../protocol/wire.js';
 export type * from '../protocol/messages.js';
