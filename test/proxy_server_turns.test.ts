@@ -329,6 +329,57 @@ describe('server-side turns when the only backend behind the proxy is down for l
     }
   });
 
+  it('holds what the client streams between utterances while no backend is reachable, and hands it to the backend that returns', async () => {
+    const port = await freePort();
+    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
+    let service = await spawnService('stt/cpu_ws/src/main.ts', env);
+    const { proxy, ws, holds } = await watchedProxy(`http://127.0.0.1:${port}`);
+    const messages: Message[] = [];
+    const events: ConnectionEvent[] = [];
+    const transcriber = clientThrough(ws, messages, events, ['engine_unavailable']);
+    try {
+      transcriber.control(TURNS);
+      const [first, second] = recording.clips as [Recording['clips'][number], Recording['clips'][number]];
+      let killed = false;
+      let restarted: Promise<void> | undefined;
+      await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
+        chunkMs: 32,
+        beforeChunk: async (atMs) => {
+          if (!killed && atMs >= first.endMs + 1200) {
+            // In the pause: the first utterance answered, the second not begun.
+            await until(() => messages.some((m) => isFinal(m) && m.seq === 1), 10_000);
+            expect(messages.some((m) => m.seq === 2)).toBe(false);
+            killed = true;
+            await service.stop('SIGKILL');
+          }
+          // Back only after the proxy ran out of attempts and more than 2 s of the second
+          // utterance went by unheard: the client, whose link to the proxy never broke, has
+          // let that audio go as idle; only the proxy still has it.
+          if (killed && !restarted && atMs >= second.startMs + 2500 && holds().length > 0) {
+            restarted = spawnService('stt/cpu_ws/src/main.ts', env).then((s) => {
+              service = s;
+            });
+          }
+        },
+      });
+      await until(() => restarted !== undefined, 20_000);
+      await restarted;
+      await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000);
+      await transcriber.idle();
+      expectUtterances(messages.filter((m) => m.type !== 'config'), recording);
+      // The second utterance was heard from its beginning (its speech starts ~0.1 s into the clip).
+      const start = messages.find((m) => m.type === 'speech_start' && m.seq === 2)!;
+      expect(start.start_ms!).toBeLessThan(second.startMs + 400);
+      // Nothing reached the client but the transcripts: no error, no dropped connection.
+      expect(events.filter((e) => e.type !== 'connected')).toEqual([]);
+      expect(messages.some((m) => m.type === 'error')).toBe(false);
+    } finally {
+      transcriber.close();
+      await proxy.close();
+      await service.stop();
+    }
+  });
+
   it('answers the open utterance once, then closes with 1013 when audio past it was dropped; a client reconnecting replays it from its settled point', async () => {
     const port = await freePort();
     const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };

@@ -4,24 +4,12 @@
  */
 import pino from 'pino';
 import { encodeS16le, SAMPLE_RATE } from '@vtuber-stt/core';
+import type { Utterance } from '../../client/audio_streaming_input/src/streamer.js';
 import type { Conversation } from './conversation.js';
 
 export const CHUNK_MS = 32;
 const CHUNK_SAMPLES = (SAMPLE_RATE * CHUNK_MS) / 1000;
 
-/** What the client hands its user. Server-mode fields are optional so this also fits a client without them. */
-export interface ClientUtterance {
-  seq: number;
-  text: string;
-  language: string;
-  start_ms: number;
-  end_ms: number;
-  latency_ms: number;
-  final?: boolean;
-  speculative?: 'hit' | 'miss' | 'none';
-  inference_ms?: number;
-  queue_ms?: number;
-}
 
 export interface Receipt {
   /** performance.now() when it reached this process. */
@@ -60,7 +48,7 @@ export async function play(conv: Conversation, { port, turns }: PlayOptions): Pr
     maxUtteranceMs: 30_000,
     maxBufferBytes: 300 * SAMPLE_RATE * 2,
     log: pino({ level: 'warn' }, pino.destination(2)),
-    onUtterance: (u: ClientUtterance) => receipts.push({ at: performance.now(), source: 'utterance', message: { ...u } }),
+    onUtterance: (u: Utterance) => receipts.push({ at: performance.now(), source: 'utterance', message: { ...u } }),
     onServerMessage: (m: Record<string, unknown>, receivedAt: number) => {
       // Detection answers every chunk; only the turn and transcript messages matter here.
       if (m.type !== 'detect') receipts.push({ at: receivedAt, source: 'server', message: m });

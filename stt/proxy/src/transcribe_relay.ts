@@ -71,9 +71,9 @@ export function relayTranscribe(client: WebSocket, options: RelayOptions): void 
         options.logger?.warn({ backend: ep.name, pending, dropped_ms: droppedMs }, `no transcription backend reachable: ${detail}`);
         // Server mode: the waiting utterances were just answered with engine_unavailable, but the
         // audio past them is gone with nothing said about it: speech the backend never reported
-        // would be lost silently. Only the client still has it (its log keeps everything since
-        // its settled point), so the session is closed with 1013 and a resilient client
-        // reconnects and replays from there. The errors still go first: a plain client (the
+        // would be lost silently. The client still has it (an utterance was open, and a client
+        // keeps everything from its settled point once it has seen an utterance start), so the
+        // session is closed with 1013 and a resilient client reconnects and replays from there. The errors still go first: a plain client (the
         // panel) gets the one answer each seq is owed; a client that treats engine_unavailable
         // as "retry" has already dropped this connection for a fresh one when the close comes;
         // one that takes the error as the answer replays only what it has not settled, on seqs

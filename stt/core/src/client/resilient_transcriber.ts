@@ -351,7 +351,7 @@ export class ResilientTranscriber {
    */
   private giveUp(endpoint: Endpoint): void {
     const hold = this.mode === 'server' && this.ledger.openCount === 0;
-    const heldMs = this.log.audioMsAfter(-Infinity);
+    const heldMs = hold ? this.log.audioMsAfter(-Infinity) : 0;
     this.connecting = false;
     this.socket = undefined;
     this.failovers = 0;
