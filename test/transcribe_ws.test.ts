@@ -211,8 +211,9 @@ describe('/ws/transcribe over a real connection', () => {
     const c = await TestClient.connect(service.ws);
     // No speculation: the decode that dies must be this flush's own (a crash during a speculative
     // decode costs only that speculation; the final is decoded on the replacement worker).
-    c.ws.send(JSON.stringify({ type: 'config', speculate_ms: 5000 }));
-    expect(await c.next()).toMatchObject({ type: 'config', speculate_ms: 5000 });
+    // And a fixed language: no background language check for the crash to hit instead.
+    c.ws.send(JSON.stringify({ type: 'config', speculate_ms: 5000, language: 'en' }));
+    expect(await c.next()).toMatchObject({ type: 'config', speculate_ms: 5000, language: 'en' });
     c.sendAudio(jfk);
     c.flush();
     await new Promise((r) => setTimeout(r, 100));
