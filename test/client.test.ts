@@ -156,6 +156,19 @@ describe('microphone client against the real stack', () => {
     for (const l of printed.slice(0, -1)) expect(l).toBe(`(early) ${WORDS}`);
   });
 
+  it('with --turns detect --early also prints the text the service speculated while the detector waited out the pause', async () => {
+    // The detector's 2 s hang-over: the service's speculative decode finishes long before <flush>.
+    const clip = withSilence('picovoice-leopard/test_en.wav', 3000);
+    const run = await runClient(['--server', proxy.ws, '--turns', 'detect', '--input', clip, '--speed', '2', '--early', '--hangover-ms', '2000']);
+    expect(run.code, run.stderr).toBe(0);
+    const finals = run.lines.filter((l) => l.final);
+    expect(finals).toHaveLength(1);
+    const early = run.lines.filter((l) => !l.final);
+    expect(early.length).toBeGreaterThanOrEqual(1);
+    for (const l of early) expect(l).toMatchObject({ text: WORDS, seq: finals[0]!.seq });
+    expect(run.lines.at(-1)).toBe(finals[0]);
+  });
+
   it('without --early prints finals only', async () => {
     const run = await runClient(['--server', proxy.ws, '--input', withSilence('picovoice-leopard/test_en.wav', 3000), '--speed', '2', '--hangover-ms', '2000']);
     expect(run.code, run.stderr).toBe(0);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResilientTranscriber, type ConnectionEvent, type RunningService } from '@vtuber-stt/core';
 import { parseProxyConfig, startProxy } from '@vtuber-stt/proxy';
 import { fixtureModel } from './helpers/fixtures.js';
-import { freePort, spawnService } from './helpers/processes.js';
+import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { buildRecording, streamPaced, type Recording } from './helpers/recording.js';
 import { startTestService, TEST_MODEL } from './helpers/service.js';
@@ -281,6 +281,32 @@ function clientThrough(ws: string, messages: Message[], events: ConnectionEvent[
   });
 }
 
+/**
+ * Streams the recording; 1 s into the second utterance (open at the proxy and at the client) kills
+ * the backend, and brings it back on its port only once the proxy has run out of attempts and holds
+ * at least 1 s of audio. Returns the service that came back.
+ */
+async function streamKillingSecond(
+  transcriber: ResilientTranscriber,
+  messages: Message[],
+  holds: () => number[],
+  service: ServiceProcess,
+  env: Record<string, string>,
+): Promise<ServiceProcess> {
+  const second = recording.clips[1]!;
+  let restarted: Promise<ServiceProcess> | undefined;
+  await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
+    chunkMs: 32,
+    beforeChunk: async (atMs) => {
+      if (restarted || atMs < second.startMs + 1000) return;
+      await until(() => messages.some((m) => m.type === 'speech_start' && m.seq === 2), 10_000);
+      await service.stop('SIGKILL');
+      restarted = until(() => holds().some((ms) => ms >= 1000), 20_000).then(() => spawnService('stt/cpu_ws/src/main.ts', env));
+    },
+  });
+  return restarted!;
+}
+
 describe('server-side turns when the only backend behind the proxy is down for longer than its retries', () => {
   it('loses nothing when the proxy runs out of attempts with no utterance open while holding audio, once a backend returns', async () => {
     const port = await freePort();
@@ -293,27 +319,10 @@ describe('server-side turns when the only backend behind the proxy is down for l
     const transcriber = clientThrough(ws, messages, events, ['engine_unavailable']);
     try {
       transcriber.control(TURNS);
-      const second = recording.clips[1]!;
-      let restarted: Promise<void> | undefined;
-      await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
-        chunkMs: 32,
-        beforeChunk: async (atMs) => {
-          if (restarted || atMs < second.startMs + 1000) return;
-          // The second utterance is open at the proxy and at the client when the backend dies.
-          await until(() => messages.some((m) => m.type === 'speech_start' && m.seq === 2), 10_000);
-          await service.stop('SIGKILL');
-          // The proxy answers seq 2 with engine_unavailable; the client replays everything since
-          // its settled point on a fresh session, whose backend is still down: that session runs
-          // out of attempts with no utterance open (no backend reported one), holding the
-          // replayed audio. Only then does the backend come back.
-          restarted = until(() => holds().some((ms) => ms >= 1000), 20_000)
-            .then(() => spawnService('stt/cpu_ws/src/main.ts', env))
-            .then((s) => {
-              service = s;
-            });
-        },
-      });
-      await restarted;
+      // The proxy answers seq 2 with engine_unavailable; the client replays everything since its
+      // settled point on a fresh session, whose backend is still down: that session runs out of
+      // attempts with no utterance open (no backend reported one), holding the replayed audio.
+      service = await streamKillingSecond(transcriber, messages, holds, service, env);
       await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000);
       await transcriber.idle();
       // Every utterance once, in order, with the backend's words, on the client's timeline: the
@@ -391,23 +400,7 @@ describe('server-side turns when the only backend behind the proxy is down for l
     const transcriber = clientThrough(ws, messages, events);
     try {
       transcriber.control(TURNS);
-      const second = recording.clips[1]!;
-      let restarted: Promise<void> | undefined;
-      await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
-        chunkMs: 32,
-        beforeChunk: async (atMs) => {
-          if (restarted || atMs < second.startMs + 1000) return;
-          await until(() => messages.some((m) => m.type === 'speech_start' && m.seq === 2), 10_000);
-          await service.stop('SIGKILL');
-          // Back only once the client's new session has run out of attempts too, holding its replay.
-          restarted = until(() => holds().some((ms) => ms >= 1000), 20_000)
-            .then(() => spawnService('stt/cpu_ws/src/main.ts', env))
-            .then((s) => {
-              service = s;
-            });
-        },
-      });
-      await restarted;
+      service = await streamKillingSecond(transcriber, messages, holds, service, env);
       await until(() => messages.filter(isFinal).length >= recording.clips.length + 1, 40_000);
       await transcriber.idle();
       // The proxy gave up on seq 2 while its end was unknown: everything after its start was dropped.
@@ -419,7 +412,7 @@ describe('server-side turns when the only backend behind the proxy is down for l
       const finals = messages.filter(isFinal);
       expect(finals.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
       expect(finals[1]).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 2 });
-      for (const [i, clip] of [[0, recording.clips[0]!], [2, second], [3, recording.clips[2]!]] as const) {
+      for (const [i, clip] of [[0, recording.clips[0]!], [2, recording.clips[1]!], [3, recording.clips[2]!]] as const) {
         expect(finals[i]).toMatchObject({ type: 'transcript', final: true, text: WORDS, ended_by: 'silence' });
         // On the client's own timeline, inside the clip that utterance is.
         expect(finals[i]!.start_ms!).toBeGreaterThanOrEqual(clip.startMs - 160);

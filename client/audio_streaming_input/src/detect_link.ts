@@ -30,6 +30,8 @@ export class DetectLink {
     private readonly url: string,
     private readonly onEvent: (e: DetectEvent) => void,
     private readonly onState: (state: 'connected' | 'lost', detail?: string) => void,
+    /** Sent on every (re)connection before any audio: this connection's hysteresis (e.g. hangover_ms). */
+    private readonly config?: Record<string, unknown>,
   ) {
     this.connect();
   }
@@ -68,11 +70,15 @@ export class DetectLink {
       this.delay = 250;
       this.base = -1;
       this.inFlight.length = 0;
+      if (this.config) socket.send(JSON.stringify({ ...this.config, type: 'config' }));
       this.onState('connected');
       this.firstOpen();
     });
     socket.on('message', (data) => {
       const reply = JSON.parse(data.toString()) as DetectReply & { type: string };
+      // Every chunk gets one reply, in order (a detect reply, or an error about that chunk); the
+      // ack of our own config message answers no chunk.
+      if (reply.type === 'config') return;
       const chunk = this.inFlight.shift();
       if (!chunk || reply.type !== 'detect') return;
       this.onEvent({ reply, base: this.base, chunkStart: chunk.start, chunkSamples: chunk.samples });

@@ -29,11 +29,14 @@ export class DetectTurns implements TurnFlow {
     this.ring = new PreRollBuffer(toSamples(options.preRollMs + 3000));
     this.segmenter = new Segmenter({ preRoll: toSamples(options.preRollMs), maxLength: toSamples(options.maxUtteranceMs), hangover: toSamples(options.hangoverMs) });
     this.link = openTranscription(options, {
-      url: options.transcribeUrl,
+      // The service speculates at the pause the detector is still waiting out: its text arrives
+      // before our <flush> does (printed only with --early; the flush's answer is the final).
+      url: withEarly(options.transcribeUrl),
       onReply: (message, _endpoint, latencyMs) => this.onReply(message, latencyMs, performance.now()),
       onMessage: (message) => {
         options.onServerMessage?.(message, performance.now());
         if (message.type === 'error') log.warn(`transcription service: ${String(message.error)}`);
+        else if (message.type === 'transcript' && message.final === false) this.onEarly(message);
       },
     });
     const config: Record<string, unknown> = { type: 'config' };
@@ -44,6 +47,8 @@ export class DetectTurns implements TurnFlow {
       options.detectUrl,
       (e) => this.onDetect(e),
       (state, detail) => (state === 'connected' ? log.info('detection connected') : log.warn(`detection connection lost (${detail}); reconnecting`)),
+      // --hangover-ms is the silence that ends an utterance: the detector's too, so it can lengthen it.
+      options.hangoverMs > 0 ? { hangover_ms: Math.round(options.hangoverMs) } : undefined,
     );
   }
 
@@ -104,6 +109,13 @@ export class DetectTurns implements TurnFlow {
     }
   }
 
+  private onEarly(message: Record<string, unknown>): void {
+    const text = String(message.text ?? '');
+    if (!this.options.early || !text) return;
+    const start = this.segmenter.open ? toMs(this.segmenter.speechStart) : 0;
+    this.options.onUtterance({ seq: message.seq as number, text, language: String(message.language), start_ms: start, end_ms: start, latency_ms: 0, final: false });
+  }
+
   private onReply(message: Record<string, unknown>, latencyMs: number, at: number): void {
     this.options.onServerMessage?.(message, at);
     if (!isFinalAnswer(message)) return;
@@ -131,4 +143,11 @@ export class DetectTurns implements TurnFlow {
       ...(typeof message.queue_ms === 'number' ? { queue_ms: message.queue_ms } : {}),
     });
   }
+}
+
+/** The transcription URL asking for speculative text (`early=1`), keeping any query it has. */
+function withEarly(transcribeUrl: string): string {
+  const url = new URL(transcribeUrl);
+  url.searchParams.set('early', '1');
+  return url.toString();
 }
