@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { DetectReply } from '@vtuber-stt/core/client';
+import type { DetectReply, DetectServerMessage } from '@vtuber-stt/core/client';
 
 export interface DetectEvent {
   reply: DetectReply;
@@ -75,7 +75,7 @@ export class DetectLink {
       this.firstOpen();
     });
     socket.on('message', (data) => {
-      const reply = JSON.parse(data.toString()) as DetectReply & { type: string };
+      const reply = JSON.parse(data.toString()) as DetectServerMessage;
       // Every chunk gets one reply, in order (a detect reply, or an error about that chunk); the
       // ack of our own config message answers no chunk.
       if (reply.type === 'config') return;
