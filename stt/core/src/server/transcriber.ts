@@ -52,6 +52,8 @@ export interface DecodePlan {
   end: number;
   totalSamples: number;
   speechMs: number;
+  /** Its end is final: more audio (silence) would not lengthen it. */
+  complete: boolean;
   options: Required<RequestOptions>;
 }
 
@@ -123,10 +125,10 @@ export class Transcriber {
   /** Where the speech is and how it will be decoded; undefined when the VAD heard none. */
   plan(totalSamples: number, probabilities: readonly number[] | undefined, request: RequestOptions = {}): DecodePlan | undefined {
     const options = this.options(request);
-    if (!probabilities || !this.gatesSpeech) return { start: 0, end: totalSamples, totalSamples, speechMs: ms(totalSamples), options };
+    if (!probabilities || !this.gatesSpeech) return { start: 0, end: totalSamples, totalSamples, speechMs: ms(totalSamples), complete: false, options };
     const span = findSpeech(probabilities, totalSamples, this.settings.gate);
     if (!span) return undefined;
-    return { start: span.start, end: span.end, totalSamples, speechMs: ms(span.speechWindows * WINDOW), options };
+    return { start: span.start, end: span.end, totalSamples, speechMs: ms(span.speechWindows * WINDOW), complete: span.complete, options };
   }
 
   /** Puts a planned decode of `pcm` (the utterance's audio) on the scheduler. */

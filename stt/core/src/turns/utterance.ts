@@ -57,8 +57,8 @@ export class Utterance {
     this.identifyLanguage(log, total, turn);
     if (silenceMs >= turn.speculateMs) {
       const plan = this.transcriber.plan(total, this.probs, this.options());
-      // Only once the trailing pad has fully arrived: until then the final's input would be longer.
-      if (!plan || plan.end >= total) return;
+      // Only once the tail has fully arrived: until then the final's input would be longer.
+      if (!plan?.complete) return;
       if (this.spec && samePlan(this.spec.plan, plan)) return;
       this.dropSpeculation();
       this.speculate(log.range(this.from, upTo), plan);

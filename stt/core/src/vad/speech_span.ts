@@ -5,6 +5,8 @@ export interface SpeechSpan {
   start: number;
   end: number;
   speechWindows: number;
+  /** The tail after the speech has fully arrived (the end is not cut short by the audio's end). */
+  complete: boolean;
 }
 
 export interface SpeechGate {
@@ -50,10 +52,11 @@ export function findSpeech(probabilities: readonly number[], totalSamples: numbe
   if (count === 0 || count * WINDOW_MS < gate.minSpeechMs) return undefined;
   while (last + 1 < probabilities.length && probabilities[last + 1]! >= gate.release) last++;
   const pad = Math.round((gate.padMs / 1000) * 16000);
-  const tail = Math.round((gate.tailMs / 1000) * 16000);
+  const tailEnd = (last + 1) * WINDOW + Math.round((gate.tailMs / 1000) * 16000);
   return {
     start: Math.max(0, first * WINDOW - pad),
-    end: Math.min(totalSamples, (last + 1) * WINDOW + tail),
+    end: Math.min(totalSamples, tailEnd),
+    complete: tailEnd <= totalSamples,
     speechWindows: count,
   };
 }
