@@ -34,13 +34,21 @@ const recording = buildRecording(['speechbrain/spk1_snt1.wav', 'speechbrain/spk1
 const TURNS = JSON.stringify({ type: 'config', end_of_turn_ms: 1000, sentence_end_ms: 1000 });
 const isFinal = (m: Message) => (m.type === 'transcript' && m.final !== false) || (m.type === 'error' && m.seq !== undefined);
 
-async function until(condition: () => boolean, ms: number): Promise<void> {
+/** Waits for `condition`; a timeout says what was seen (`trail`), so a rare failure explains itself. */
+async function until(condition: () => boolean, ms: number, trail?: () => unknown): Promise<void> {
   const deadline = performance.now() + ms;
   while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms${trail ? `; seen: ${JSON.stringify(trail())}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** What a session went through, compactly: messages by type and seq, connection events, audio held. */
+const trailOf = (messages: Message[], events: ConnectionEvent[], holds: () => number[]) => () => ({
+  messages: messages.map((m) => [m.type, m.seq, m.final, m.start_ms, m.end_ms]),
+  events: events.map((e) => [e.type, e.detail]),
+  held_ms: holds(),
+});
 
 /** Everything a client hears until `finals` finals have come (or `ms` pass). */
 async function collect(c: TestClient, finals: number, ms = 30_000): Promise<Message[]> {
@@ -373,7 +381,7 @@ describe('server-side turns when the only backend behind the proxy is down for l
       });
       await until(() => restarted !== undefined, 20_000);
       await restarted;
-      await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000);
+      await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000, trailOf(messages, events, holds));
       await transcriber.idle();
       expectUtterances(messages.filter((m) => m.type !== 'config'), recording);
       // The second utterance was heard from its beginning (its speech starts ~0.1 s into the clip).

@@ -21,8 +21,6 @@ import type { Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
 import type { RequestOptions, Transcript, Transcriber } from './transcriber.js';
 
-export type Reply = TranscriptMessage | ErrorMessage | ConfigAck | ResetAck;
-
 function errorOf(error: unknown): ErrorMessage {
   const code = (error as { code?: string }).code;
   const known = ['bad_audio', 'overloaded', 'engine_error', 'engine_unavailable'] as const;
