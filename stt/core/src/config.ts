@@ -59,7 +59,6 @@ export interface ServiceDefaults {
  */
 export function parseServiceConfig(defaults: ServiceDefaults, argv = process.argv, env = process.env): ServiceConfig {
   const role = defaults.role ?? 'transcribe';
-  const rolesFromEnv = env.STT_ROLES?.trim() ? env.STT_ROLES : undefined;
   const modelEnv = defaults.modelEnv ?? 'STT_MODEL';
   const program = new Command(defaults.name)
     .description(role === 'transcribe' ? `${defaults.name}: Whisper transcription over WebSocket (/ws/transcribe)` : `${defaults.name}: speech detection over WebSocket (/ws/detect)`)
@@ -68,7 +67,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     .addOption(opt('--model <name|path>', 'model name (tiny, base, ...) or ggml file', modelEnv).default(defaults.model))
     .addOption(opt('--model-dir <dir>', 'where downloaded models live', 'STT_MODEL_DIR'))
     .addOption(opt('--device <device>', 'cpu, gpu or auto', 'STT_DEVICE').default(defaults.device))
-    .addOption(opt('--roles <list>', 'roles served by this process: transcribe, detect, or transcribe,detect', 'STT_ROLES').default(rolesFromEnv ?? role))
+    .addOption(opt('--roles <list>', 'roles served by this process: transcribe, detect, or transcribe,detect', 'STT_ROLES').default(role))
     .addOption(opt('--tiny-model <name|path>', "the detector's Whisper when one process also transcribes", 'STT_TINY_MODEL').default('tiny'))
     .addOption(opt('--threads <n>', 'whisper.cpp threads (default: every core when one process hosts both roles; else cores - 1, and 1 for detection)', 'STT_THREADS', int('STT_THREADS')))
     .addOption(opt('--speculate-ms <ms>', 'silence before the speculative decode starts', 'STT_SPECULATE_MS', int('STT_SPECULATE_MS')).default(DEFAULT_TURNS.speculateMs))

@@ -15,7 +15,7 @@ import { endsSentence } from '../turns/sentence_end.js';
 import { applyTurnFields, turnFieldsOf, type TurnSettings } from '../turns/settings.js';
 import { Utterance } from '../turns/utterance.js';
 import { WINDOW, type SileroStream } from '../vad/silero.js';
-import { releaseFor, UtteranceTracker } from '../vad/utterance_tracker.js';
+import { DEFAULT_TRACKER, releaseFor, UtteranceTracker } from '../vad/utterance_tracker.js';
 import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
@@ -239,7 +239,7 @@ export class TranscribeSession {
 
   private trackerSettings() {
     const t = this.turn;
-    return { threshold: t.threshold, negThreshold: releaseFor(t.threshold), minSpeechMs: t.minSpeechMs, hangoverMs: t.endOfTurnMs, frameHoldMs: 32 };
+    return { threshold: t.threshold, negThreshold: releaseFor(t.threshold), minSpeechMs: t.minSpeechMs, hangoverMs: t.endOfTurnMs, frameHoldMs: DEFAULT_TRACKER.frameHoldMs };
   }
 
   private segmenterSettings() {

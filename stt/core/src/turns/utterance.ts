@@ -27,6 +27,8 @@ export class Utterance {
   language?: string;
   closed = false;
   private spec?: Speculation;
+  private speechWindows = 0;
+  private counted = 0;
   private lang?: { job: JobHandle<EngineOutput>; language: Promise<string | undefined> };
 
   constructor(
@@ -107,11 +109,11 @@ export class Utterance {
   }
 
   private identifyLanguage(log: AudioLog, total: number, turn: TurnSettings): void {
-    if (this.lang || this.request().language !== 'auto') return;
+    if (this.lang || this.request().language !== 'auto' || !this.transcriber.engine.info.detectsLanguage) return;
+    // Counted as windows arrive, not recounted each window.
     const gate = this.transcriber.settings.gate.threshold;
-    let speech = 0;
-    for (const p of this.probs) if (p >= gate) speech++;
-    if (speech * WINDOW_MS < turn.languageAfterMs) return;
+    for (; this.counted < this.probs.length; this.counted++) if (this.probs[this.counted]! >= gate) this.speechWindows++;
+    if (this.speechWindows * WINDOW_MS < turn.languageAfterMs) return;
     const plan = this.transcriber.plan(total, this.probs, this.request());
     if (!plan) return;
     const lang = this.transcriber.identifyLanguage(log.range(this.from + plan.start, this.from + plan.end), this.signal);
