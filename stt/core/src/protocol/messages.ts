@@ -47,6 +47,10 @@ export const configMessageSchema = z
     turns: turnModeSchema.optional(),
     /** Send the speculative text as soon as it is ready (`"final": false`), before the final. */
     early: z.boolean().optional(),
+    /** Server turns: live `partial` messages while an utterance runs (re-decoded when the engine is free). */
+    partials: z.boolean().optional(),
+    /** Word times in each segment's `words` (from whisper.cpp's token timestamps). */
+    word_timestamps: z.boolean().optional(),
     ...turnFieldsSchema.shape,
   })
   .strict();
@@ -58,12 +62,22 @@ export const clientMessageSchema = z.discriminatedUnion('type', [configMessageSc
 export type ConfigMessage = z.infer<typeof configMessageSchema>;
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
+/** One word with its time, on the same timeline as its segment. */
+export interface TranscriptWord {
+  word: string;
+  start_ms: number;
+  end_ms: number;
+  probability?: number;
+}
+
 export interface TranscriptSegment {
   start_ms: number;
   end_ms: number;
   text: string;
   no_speech_prob?: number;
   avg_logprob?: number;
+  /** Present when the connection asked for `word_timestamps` and the engine gives them. */
+  words?: TranscriptWord[];
 }
 
 /**
@@ -130,6 +144,8 @@ export interface ConfigAck {
   encoding: z.infer<typeof encodingSchema>;
   turns: TurnMode;
   early: boolean;
+  partials: boolean;
+  word_timestamps: boolean;
   speculate_ms: number;
   end_of_turn_ms: number;
   sentence_end_ms: number;
@@ -162,7 +178,25 @@ export interface SpeechEndEvent {
   decided_ms: number;
 }
 
-export type TranscribeServerMessage = TranscriptMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent;
+/**
+ * Server turns with `partials`: interim text of the utterance `seq` while it runs, re-decoded
+ * from its growing audio when the engine has nothing more urgent. `stable` is the part two
+ * consecutive decodes agreed on (LocalAgreement-2): within one seq it only ever grows, and
+ * `text` always starts with it. The final with this seq is the answer and may still differ.
+ */
+export interface PartialMessage {
+  type: 'partial';
+  seq: number;
+  /** The whole hypothesis: `stable` followed by the words not yet agreed on. */
+  text: string;
+  stable: string;
+  language: string;
+  /** Audio of the utterance this hypothesis was decoded from, in ms. */
+  audio_ms: number;
+  inference_ms: number;
+}
+
+export type TranscribeServerMessage = TranscriptMessage | PartialMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent;
 
 
 /** `/ws/detect`: tunes the utterance hysteresis of one connection. */

@@ -186,6 +186,8 @@ export class TranscribeSession {
       encoding: this.format.encoding,
       turns: this.mode,
       early: this.early,
+      partials: false,
+      word_timestamps: false,
       ...turnFieldsOf(this.turn),
     };
   }
