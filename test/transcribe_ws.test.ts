@@ -170,7 +170,9 @@ describe('/ws/transcribe over a real connection', () => {
     const c = new TestClient(`${service.ws}?encoding=mp3`);
     const reply = await c.next<{ error: string }>();
     expect(reply.error).toContain('encoding');
-    expect((await c.closed).code).toBe(1008);
+    const closed = await c.closed;
+    expect(closed.code).toBe(1008);
+    expect(closed.reason).toBe('bad query string: encoding must be s16le or f32le (got "mp3")');
   });
 
   it('refuses audio past the buffer limit and says so, keeping what was accepted', async () => {

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { envOption as opt, intArg as int, numberArg as num, parseWithEnv, switchArg as bool } from './cli_options.js';
 import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
-import type { Role } from './server/app.js';
+import type { Role } from './server/context.js';
 import type { Detector } from './server/detect_session.js';
 import { DEFAULT_SPEECH_GATE, type SpeechGate } from './vad/speech_span.js';
 import { DEFAULT_TRACKER, releaseFor, type TrackerSettings } from './vad/utterance_tracker.js';

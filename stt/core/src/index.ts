@@ -21,5 +21,6 @@ export * from './server/transcriber.js';
 export * from './config.js';
 export * from './service.js';
 export * from './server/query_format.js';
+export * from './server/socket_route.js';
 export * from './client/resilient_transcriber.js';
 export * from './cli_options.js';

@@ -1,37 +1,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
-import type { Logger } from 'pino';
-import type { SileroModel } from '../vad/silero.js';
-import type { DetectSettings } from './detect_session.js';
-import { registerDetectRoute } from './detect_route.js';
-import { hardPayloadLimit, type Limits } from './limits.js';
-import type { Metrics } from './metrics.js';
-import { registerTranscribeRoute } from './transcribe_route.js';
-import type { Transcriber } from './transcriber.js';
-import type { TurnSettings } from '../turns/settings.js';
+import type { RouteContext, Role } from './context.js';
+import { detectProtocol } from './detect_route.js';
+import { hardPayloadLimit } from './limits.js';
+import { ConnectionGate, registerSocketRoute, type SocketRouteOptions } from './socket_route.js';
+import { transcribeProtocol } from './transcribe_route.js';
 
-export type Role = 'transcribe' | 'detect';
-
-export interface ServiceState {
-  /** Whisper for /ws/transcribe, once loaded and warmed up. */
-  transcriber?: Transcriber;
-  /** The detector's Whisper (hybrid and whisper modes), on the same scheduler as the transcriber. */
-  verifier?: Transcriber;
-  /** Server-side turn defaults for new /ws/transcribe connections. */
-  turns: TurnSettings;
-  vad?: SileroModel;
-  /** Set for the detect role once it can serve. */
-  detect?: { settings: DetectSettings };
-  status: 'loading' | 'ready' | 'failed';
-  detail: Record<string, unknown>;
-}
-
-export interface RouteContext {
-  state: ServiceState;
-  limits: Limits;
-  metrics: Metrics;
-  logger: Logger;
-}
+export type { Role, RouteContext, ServiceState } from './context.js';
 
 export interface AppOptions extends RouteContext {
   name: string;
@@ -59,7 +34,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  if (options.roles.includes('transcribe')) registerTranscribeRoute(app, options);
-  if (options.roles.includes('detect')) registerDetectRoute(app, options);
+  // Each route has its own connection limit; the gauge counts both.
+  const gates: ConnectionGate[] = [];
+  const route = (): SocketRouteOptions => {
+    const gate = new ConnectionGate(limits.maxConnections, 'STT_MAX_CONNECTIONS', () => metrics.connections.set(gates.reduce((n, g) => n + g.open, 0)));
+    gates.push(gate);
+    return { gate, countError: (code) => metrics.errors.inc({ code }), warn: (err) => logger.warn({ err }, 'websocket error') };
+  };
+  if (options.roles.includes('transcribe')) registerSocketRoute(app, '/ws/transcribe', transcribeProtocol(options), route());
+  if (options.roles.includes('detect')) registerSocketRoute(app, '/ws/detect', detectProtocol(options), route());
   return app;
 }

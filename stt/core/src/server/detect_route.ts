@@ -1,63 +1,51 @@
-import type { FastifyInstance } from 'fastify';
-import type { RawData, WebSocket } from 'ws';
-import { describeIssues, detectConfigMessageSchema, type DetectServerMessage } from '../protocol/messages.js';
-import type { RouteContext } from './app.js';
+import { detectConfigMessageSchema, type DetectConfigMessage } from '../protocol/messages.js';
+import type { RouteContext } from './context.js';
 import { DetectSession } from './detect_session.js';
 import { formatFromQuery } from './query_format.js';
-import { ConnectionGate, errorReplier, refuseQuery, sendJson, toBuffer } from './ws_common.js';
+import type { SocketPeer, SocketProtocol } from './socket_route.js';
+
+interface DetectConnection {
+  session: DetectSession;
+  peer: SocketPeer;
+}
 
 /** `/ws/detect`: every binary chunk answered at once with `speech_detected`; JSON config tunes hysteresis. */
-export function registerDetectRoute(app: FastifyInstance, { state, limits, metrics, logger }: RouteContext): void {
-  const gate = new ConnectionGate(limits, metrics);
-  app.get('/ws/detect', { websocket: true }, (socket: WebSocket, request) => {
-    const send = (message: DetectServerMessage) => sendJson(socket, message);
-    const detect = state.detect;
-    if (!gate.admit(socket, detect ? undefined : `detector is ${state.status}; try again shortly`)) return;
-
-    let session: DetectSession;
-    try {
-      session = new DetectSession(
-        detect!.settings.detector === 'whisper' ? undefined : state.vad!.createStream(),
-        detect!.settings,
-        formatFromQuery(request.query as Record<string, unknown>),
+export function detectProtocol({ state, limits, metrics }: RouteContext): SocketProtocol<DetectConnection, DetectConfigMessage> {
+  return {
+    unavailable: () => (state.detect ? undefined : `detector is ${state.status}; try again shortly`),
+    open(peer, query) {
+      const settings = state.detect!.settings;
+      const session = new DetectSession(
+        settings.detector === 'whisper' ? undefined : state.vad!.createStream(),
+        settings,
+        formatFromQuery(query),
         limits,
         state.verifier,
       );
-    } catch (error) {
-      refuseQuery(socket, error);
-      return;
-    }
-    const fail = errorReplier(socket, metrics);
-
-    socket.on('message', (data: RawData, isBinary: boolean) => {
-      if (isBinary) {
-        const began = performance.now();
-        session.process(toBuffer(data)).then(
-          (reply) => {
-            if (reply.type === 'error') return fail(reply);
-            metrics.requests.inc({ outcome: reply.speech_detected ? 'speech' : 'silence' });
-            metrics.latency.observe((performance.now() - began) / 1000);
-            send(reply);
-          },
-          // The founding document's contract for an exception: {"error": ...}, and keep serving.
-          (error: Error) => fail({ type: 'error', code: 'engine_error', error: `detection failed: ${error.message}` }),
-        );
-        return;
-      }
-      const text = toBuffer(data).toString('utf8');
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        return fail({ type: 'error', code: 'bad_message', error: `unknown command ${JSON.stringify(text.slice(0, 40))}: send binary PCM chunks, or {"type":"config", ...}` });
-      }
-      const parsed = detectConfigMessageSchema.safeParse(json);
-      if (!parsed.success) return fail({ type: 'error', code: 'bad_message', error: `invalid message: ${describeIssues(parsed.error)}` });
-      const reply = session.configure(parsed.data);
-      if (reply.type === 'error') fail(reply);
-      else send(reply);
-    });
-    socket.on('close', () => session.close());
-    socket.on('error', (error) => logger.warn({ err: error }, 'websocket error'));
-  });
+      return { session, peer };
+    },
+    binary({ session, peer }, frame) {
+      const began = performance.now();
+      session.process(frame).then(
+        (reply) => {
+          if (reply.type === 'error') return peer.fail(reply);
+          metrics.requests.inc({ outcome: reply.speech_detected ? 'speech' : 'silence' });
+          metrics.latency.observe((performance.now() - began) / 1000);
+          peer.send(reply);
+        },
+        // The founding document's contract for an exception: {"error": ...}, and keep serving.
+        (error: Error) => peer.fail({ type: 'error', code: 'engine_error', error: `detection failed: ${error.message}` }),
+      );
+    },
+    control: {
+      schema: detectConfigMessageSchema,
+      usage: 'send binary PCM chunks, or {"type":"config", ...}',
+      handle({ session, peer }, message) {
+        const reply = session.configure(message);
+        if (reply.type === 'error') peer.fail(reply);
+        else peer.send(reply);
+      },
+    },
+    close: ({ session }) => session.close(),
+  };
 }

@@ -1,32 +1,29 @@
-import type { FastifyInstance } from 'fastify';
-import type { RawData, WebSocket } from 'ws';
-import { clientMessageSchema, describeIssues, FLUSH_COMMAND, type TranscribeServerMessage } from '../protocol/messages.js';
-import type { RouteContext } from './app.js';
+import { clientMessageSchema, FLUSH_COMMAND, type ClientMessage, type TranscribeServerMessage } from '../protocol/messages.js';
+import type { RouteContext } from './context.js';
 import { formatFromQuery, turnsFromQuery } from './query_format.js';
+import type { SocketPeer, SocketProtocol } from './socket_route.js';
 import { TranscribeSession } from './transcribe_session.js';
-import { ConnectionGate, errorReplier, refuseQuery, sendJson, toBuffer } from './ws_common.js';
+
+interface TranscribeConnection {
+  session: TranscribeSession;
+  peer: SocketPeer;
+}
 
 /** `/ws/transcribe`: binary PCM appends, `<flush>` transcribes (or the service ends turns itself), JSON config/reset. */
-export function registerTranscribeRoute(app: FastifyInstance, { state, limits, metrics, logger }: RouteContext): void {
-  const gate = new ConnectionGate(limits, metrics);
-  app.get('/ws/transcribe', { websocket: true }, (socket: WebSocket, request) => {
-    const transcriber = state.transcriber;
-    if (!gate.admit(socket, transcriber ? undefined : `model is ${state.status}; try again shortly`)) return;
-    const fail = errorReplier(socket, metrics);
-    const emit = (message: TranscribeServerMessage) => {
-      if (message.type === 'error') return fail(message);
-      if (message.type === 'transcript' && message.final !== false) {
-        metrics.requests.inc({ outcome: message.text ? 'text' : 'empty' });
-        metrics.latency.observe(message.latency_ms / 1000);
-      }
-      sendJson(socket, message);
-    };
-
-    let session: TranscribeSession;
-    try {
-      const query = request.query as Record<string, unknown>;
-      session = new TranscribeSession(
-        transcriber!,
+export function transcribeProtocol({ state, limits, metrics }: RouteContext): SocketProtocol<TranscribeConnection, ClientMessage> {
+  return {
+    unavailable: () => (state.transcriber ? undefined : `model is ${state.status}; try again shortly`),
+    open(peer, query) {
+      const emit = (message: TranscribeServerMessage) => {
+        if (message.type === 'error') return peer.fail(message);
+        if (message.type === 'transcript' && message.final !== false) {
+          metrics.requests.inc({ outcome: message.text ? 'text' : 'empty' });
+          metrics.latency.observe(message.latency_ms / 1000);
+        }
+        peer.send(message);
+      };
+      const session = new TranscribeSession(
+        state.transcriber!,
         limits,
         formatFromQuery(query),
         state.vad ? () => state.vad!.createStream() : undefined,
@@ -34,36 +31,26 @@ export function registerTranscribeRoute(app: FastifyInstance, { state, limits, m
         { ...turnsFromQuery(query), settings: state.turns },
         metrics,
       );
-    } catch (error) {
-      refuseQuery(socket, error);
-      return;
-    }
-
-    socket.on('message', (data: RawData, isBinary: boolean) => {
-      if (isBinary) {
-        const refused = session.append(toBuffer(data));
-        if (refused) fail(refused);
-        return;
-      }
-      const text = toBuffer(data).toString('utf8');
-      if (text === FLUSH_COMMAND) return session.flush(performance.now());
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        return fail({
-          type: 'error',
-          code: 'bad_message',
-          error: `unknown command ${JSON.stringify(text.slice(0, 40))}: send binary PCM, "${FLUSH_COMMAND}", or a JSON message with type "config" or "reset"`,
-        });
-      }
-      const parsed = clientMessageSchema.safeParse(json);
-      if (!parsed.success) return fail({ type: 'error', code: 'bad_message', error: `invalid message: ${describeIssues(parsed.error)}` });
-      const reply = parsed.data.type === 'config' ? session.configure(parsed.data) : session.reset();
-      if (reply.type === 'error') fail(reply);
-      else sendJson(socket, reply);
-    });
-    socket.on('close', () => session.close());
-    socket.on('error', (error) => logger.warn({ err: error }, 'websocket error'));
-  });
+      return { session, peer };
+    },
+    binary({ session, peer }, frame) {
+      const refused = session.append(frame);
+      if (refused) peer.fail(refused);
+    },
+    text({ session }, text) {
+      if (text !== FLUSH_COMMAND) return false;
+      session.flush(performance.now());
+      return true;
+    },
+    control: {
+      schema: clientMessageSchema,
+      usage: `send binary PCM, "${FLUSH_COMMAND}", or a JSON message with type "config" or "reset"`,
+      handle({ session, peer }, message) {
+        const reply = message.type === 'config' ? session.configure(message) : session.reset();
+        if (reply.type === 'error') peer.fail(reply);
+        else peer.send(reply);
+      },
+    },
+    close: ({ session }) => session.close(),
+  };
 }

@@ -1,0 +1,146 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { RawData, WebSocket } from 'ws';
+import type { z } from 'zod';
+import { describeIssues, type ErrorMessage } from '../protocol/messages.js';
+import { closeReason } from '../client/close_codes.js';
+
+/** What a protocol may do with its connection; the route owns the socket itself. */
+export interface SocketPeer {
+  /** A JSON message, if the socket is still open. */
+  send(message: object): void;
+  /** An error in the protocol's own shape (see `SocketProtocol.errorShape`), counted by code. */
+  fail(error: ErrorMessage): void;
+  close(code: number, reason: string): void;
+  readonly open: boolean;
+}
+
+/**
+ * One WebSocket protocol: how a connection opens, what its frames mean, how it words an error.
+ * `registerSocketRoute` does everything around it the same way for every protocol (the founding
+ * `<flush>` one, server turns, detection, the proxy's relay and its OpenAI Realtime adapter):
+ * admission, refusal of a bad query string, JSON parsing and validation, error replies, close.
+ */
+export interface SocketProtocol<S, C = never> {
+  /** Why new connections are turned away right now (closed 1013, "try again later"), if they are. */
+  unavailable?(): string | undefined;
+  /** The connection's session. Throwing refuses the connection: 1008 with the error's message. */
+  open(peer: SocketPeer, query: Record<string, unknown>, request: FastifyRequest): S;
+  /** A binary frame. */
+  binary(session: S, frame: Buffer): void;
+  /** A text frame before it is read as JSON (`<flush>`, or a relay that passes text on); true when it took it. */
+  text?(session: S, text: string): boolean;
+  /** JSON control messages: their schema, and what the usage error tells a client to send. */
+  control?: { schema: z.ZodType<C>; usage: string; handle(session: S, message: C): void };
+  close(session: S): void;
+  /** The wire shape of an error; the core protocol's `{type:"error", code, error}` by default. */
+  errorShape?(error: ErrorMessage): object;
+}
+
+/**
+ * Turns away the connection past `max`, or any while `unavailable` says so, with 1013 and a
+ * reason naming the cause; counts the ones it lets in.
+ */
+export class ConnectionGate {
+  private count = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly setting: string,
+    private readonly onChange?: (open: number) => void,
+  ) {}
+
+  get open(): number {
+    return this.count;
+  }
+
+  /** The refusal for one more connection now, or undefined. */
+  refusal(unavailable?: string): string | undefined {
+    return unavailable ?? (this.count >= this.max ? `server busy: ${this.max} connections (${this.setting})` : undefined);
+  }
+
+  admit(socket: WebSocket): void {
+    this.count++;
+    this.onChange?.(this.count);
+    socket.once('close', () => {
+      this.count--;
+      this.onChange?.(this.count);
+    });
+  }
+}
+
+export interface SocketRouteOptions {
+  gate: ConnectionGate;
+  /** Counts every error sent and every refusal, by code. */
+  countError?: (code: string) => void;
+  warn?: (error: Error) => void;
+}
+
+export function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+export function sendJson(socket: WebSocket, message: object): void {
+  if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+}
+
+const defaultShape = (error: ErrorMessage): object => error;
+
+/** Registers `path` as a WebSocket route speaking `protocol`. */
+export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, protocol: SocketProtocol<S, C>, options: SocketRouteOptions): void {
+  const shape = protocol.errorShape ?? defaultShape;
+  app.get(path, { websocket: true }, (socket: WebSocket, request) => {
+    const refusal = options.gate.refusal(protocol.unavailable?.());
+    if (refusal) {
+      options.countError?.('refused');
+      socket.close(1013, closeReason(refusal));
+      return;
+    }
+    options.gate.admit(socket);
+    const peer: SocketPeer = {
+      send: (message) => sendJson(socket, message),
+      fail: (error) => {
+        options.countError?.(error.code);
+        sendJson(socket, shape(error));
+      },
+      close: (code, reason) => {
+        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, closeReason(reason));
+      },
+      get open() {
+        return socket.readyState === socket.OPEN;
+      },
+    };
+
+    let session: S;
+    try {
+      session = protocol.open(peer, request.query as Record<string, unknown>, request);
+    } catch (error) {
+      // A query string that cannot describe the session ends the connection at once, with the reason.
+      options.countError?.('bad_message');
+      sendJson(socket, shape({ type: 'error', code: 'bad_message', error: (error as Error).message }));
+      socket.close(1008, closeReason(`bad query string: ${(error as Error).message}`));
+      return;
+    }
+
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      const bytes = toBuffer(data);
+      if (isBinary) return protocol.binary(session, bytes);
+      const text = bytes.toString('utf8');
+      if (protocol.text?.(session, text)) return;
+      const control = protocol.control;
+      if (!control) return peer.fail({ type: 'error', code: 'bad_message', error: 'this route takes no text messages' });
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        return peer.fail({ type: 'error', code: 'bad_message', error: `unknown command ${JSON.stringify(text.slice(0, 40))}: ${control.usage}` });
+      }
+      const parsed = control.schema.safeParse(json);
+      if (!parsed.success) return peer.fail({ type: 'error', code: 'bad_message', error: `invalid message: ${describeIssues(parsed.error)}` });
+      control.handle(session, parsed.data);
+    });
+    socket.on('close', () => protocol.close(session));
+    socket.on('error', (error) => options.warn?.(error));
+  });
+}
