@@ -16,6 +16,7 @@ import { transcribeOnce, UpstreamError } from './rest_transcribe.js';
 import { chooseTranscriber } from './router.js';
 import type { ToggleStore } from './toggle_store.js';
 import { relayTranscribe } from './transcribe_relay.js';
+import { realtimePlugin } from './realtime/plugin.js';
 
 export interface ProxyDeps {
   config: ProxyConfig;
@@ -167,6 +168,20 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
         requests.inc({ route: 'ws', backend: backend.name, outcome: 'ok' });
       },
     });
+  });
+
+  await app.register(realtimePlugin, {
+    relay: {
+      choose,
+      maxReplayBytes: config.maxReplayBytes,
+      logger,
+      onReply: (backend, latency) => {
+        backend.observe(latency);
+        requests.inc({ route: 'realtime', backend: backend.name, outcome: 'ok' });
+      },
+    },
+    maxConnections: 256,
+    logger,
   });
 
   app.get('/ws/detect', { websocket: true }, (socket: WebSocket, request) => {

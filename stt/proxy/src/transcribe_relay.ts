@@ -34,16 +34,35 @@ function sessionOf(query: string): { format: PcmFormat; turns: TurnMode } {
   return { format, turns: params.turns === 'server' ? 'server' : 'flush' };
 }
 
+/** Whoever drives a relayed session: a client's socket, or an adapter speaking another protocol to it. */
+export interface RelayClient {
+  /** A message of the /ws/transcribe protocol, renumbered onto the client's view. */
+  send(message: Record<string, unknown>): void;
+  /** Ends the client's session (a backend's permanent refusal, or audio that could not be kept). */
+  close(code: number, reason: string): void;
+}
+
+/** What the client side feeds into a relayed session. */
+export interface RelaySession {
+  /** A binary frame of the client's audio. */
+  audio(frame: Buffer): void;
+  /** A text frame: `<flush>` or a JSON control message. */
+  text(text: string): void;
+  /** Resolves once every flush and utterance so far has its answer. */
+  idle(): Promise<void>;
+  /** Who ends utterances now, and the audio held for replay. */
+  readonly turns: TurnMode;
+  close(): void;
+}
+
 /**
  * One client's /ws/transcribe session through the proxy: a ResilientTranscriber towards the
  * backends (failover with replay, replies renumbered, server-mode offsets kept on the client's
  * timeline), with the proxy's own checks in front and the serving backend's name on every
  * transcript. A backend's permanent refusal ends the client's session with the same close code.
  */
-export function relayTranscribe(client: WebSocket, options: RelayOptions): void {
-  const toClient = (message: object) => {
-    if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify(message));
-  };
+export function relaySession(client: RelayClient, options: RelayOptions): RelaySession {
+  const toClient = (message: Record<string, unknown>) => client.send(message);
   const byUrl = new Map<string, Backend>();
   const endpoint = (backend: Backend): Endpoint => {
     const url = backend.wsUrl('/ws/transcribe', options.query);
@@ -82,23 +101,22 @@ export function relayTranscribe(client: WebSocket, options: RelayOptions): void 
         // stays open. Flush mode keeps its contract: errors for the waiting flushes, session open.
         if (droppedMs && upstream.turns === 'server') {
           upstream.close();
-          if (client.readyState === WebSocket.OPEN) client.close(1013, NO_BACKEND);
+          client.close(1013, NO_BACKEND);
         }
         return;
       }
       if (type === 'refused') {
         // The client's request is what was refused, not the backend: it stays up, and the client hears why.
         options.logger?.info({ backend: ep.name, code }, `transcription backend refused the session: ${reason}`);
-        if (client.readyState === WebSocket.OPEN) client.close(code!, closeReason(reason || `transcription backend refused the session (${code})`));
+        client.close(code!, reason || `transcription backend refused the session (${code})`);
         return;
       }
       byUrl.get(ep.url)?.markDown(detail ?? type);
       options.logger?.warn({ backend: ep.name, pending }, `transcription backend ${type}: ${detail}`);
     },
   });
-  client.on('message', (raw: RawData, isBinary: boolean) => {
-    const data = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer);
-    if (isBinary) {
+  return {
+    audio(data) {
       // Checked here too, so a bad frame is not replayed (and reported twice) after a failover;
       // against the format the backend acknowledged last.
       const frameBytes = upstream.frameBytes;
@@ -108,11 +126,36 @@ export function relayTranscribe(client: WebSocket, options: RelayOptions): void 
       }
       const refused = upstream.sendAudio(data);
       if (refused) toClient({ type: 'error', code: 'buffer_full', error: `proxy ${refused} (STT_PROXY_MAX_REPLAY_BYTES)` });
-      return;
-    }
-    const text = data.toString('utf8');
-    if (text === FLUSH_COMMAND) upstream.flush();
-    else if (!upstream.control(text)) toClient({ type: 'error', code: 'engine_unavailable', error: 'transcription backend is reconnecting; send the message again' });
+    },
+    text(text) {
+      if (text === FLUSH_COMMAND) upstream.flush();
+      else if (!upstream.control(text)) toClient({ type: 'error', code: 'engine_unavailable', error: 'transcription backend is reconnecting; send the message again' });
+    },
+    idle: () => upstream.idle(),
+    get turns() {
+      return upstream.turns;
+    },
+    close: () => upstream.close(),
+  };
+}
+
+/** A client's own /ws/transcribe socket, relayed. */
+export function relayTranscribe(socket: WebSocket, options: RelayOptions): void {
+  const session = relaySession(
+    {
+      send: (message) => {
+        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+      },
+      close: (code, reason) => {
+        if (socket.readyState === WebSocket.OPEN) socket.close(code, closeReason(reason));
+      },
+    },
+    options,
+  );
+  socket.on('message', (raw: RawData, isBinary: boolean) => {
+    const data = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer);
+    if (isBinary) session.audio(data);
+    else session.text(data.toString('utf8'));
   });
-  client.on('close', () => upstream.close());
+  socket.on('close', () => session.close());
 }

@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import { ConnectionGate, registerSocketRoute, type ErrorMessage } from '@vtuber-stt/core';
+import type { Logger } from 'pino';
+import { relaySession, type RelayOptions } from '../transcribe_relay.js';
+import { clientEventSchema, errorType } from './events.js';
+import { RealtimeSession } from './session.js';
+
+export interface RealtimePluginOptions {
+  /** Everything a relayed session needs but its query string. */
+  relay: Omit<RelayOptions, 'query'>;
+  maxConnections: number;
+  logger: Logger;
+}
+
+const USAGE = 'send JSON client events: session.update, input_audio_buffer.append, input_audio_buffer.commit, input_audio_buffer.clear';
+
+/** `/v1/realtime?intent=transcription`: OpenAI Realtime transcription sessions, relayed like /ws/transcribe. */
+export async function realtimePlugin(app: FastifyInstance, options: RealtimePluginOptions): Promise<void> {
+  const gate = new ConnectionGate(options.maxConnections, 'STT_PROXY_MAX_CONNECTIONS');
+  registerSocketRoute(
+    app,
+    '/v1/realtime',
+    {
+      open(peer, query) {
+        if (query.intent !== 'transcription') {
+          throw new Error('only transcription sessions are served here: connect to /v1/realtime?intent=transcription');
+        }
+        return new RealtimeSession({
+          relay: (client, q) => relaySession(client, { ...options.relay, query: q }),
+          send: (event) => peer.send(event),
+          close: (code, reason) => peer.close(code, reason),
+        });
+      },
+      binary(session) {
+        session.error('invalid_value', 'binary frames are not part of this protocol: send audio as input_audio_buffer.append events (base64)');
+      },
+      control: { schema: clientEventSchema, usage: USAGE, handle: (session, event) => session.handle(event) },
+      close: (session) => session.close(),
+      errorShape: (e: ErrorMessage) => ({
+        type: 'error',
+        event_id: `event_${Date.now().toString(36)}`,
+        error: { type: errorType(e.code), code: e.code === 'bad_message' ? 'invalid_request' : e.code, message: e.error, param: null, event_id: null },
+      }),
+    },
+    { gate, warn: (err) => options.logger.warn({ err }, 'realtime websocket error') },
+  );
+}
