@@ -62,8 +62,8 @@ log(`starting the stack (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join
 const stack = await startStack(env);
 let playback;
 try {
-  log(`ready on port ${stack.port}; playing ${seconds.toFixed(1)} s in real time (turns=${args.turns})`);
-  playback = await play(conv, { port: stack.port, turns: args.turns });
+  log(`ready on port ${stack.port}; playing ${seconds.toFixed(1)} s in real time (turns=${args.turns}${args.partials ? ', partials on' : ''})`);
+  playback = await play(conv, { port: stack.port, turns: args.turns, partials: args.partials });
 } finally {
   await stack.stop();
 }
@@ -101,6 +101,8 @@ const settings = {
   punctuated: !args.unpunctuated,
   quick: args.quick,
   early: true,
+  partials: args.partials,
+  partial_messages: playback.receipts.filter((r) => r.message.type === 'partial').length,
   git_commit: gitCommit,
   host: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, load_1m_before: loadBefore, load_1m_after: loadavg()[0] },
   models: { synthetic: true, tokens: TOKENS, text: models.text, base: models.base, tiny: models.tiny },
@@ -108,7 +110,7 @@ const settings = {
   floor: floorSettings(),
   playback: { chunk_ms: 32, chunks: playback.chunks, late_p99_ms: playback.late_p99_ms, late_max_ms: playback.late_max_ms },
 };
-const title = `Felt latency: ${args.label} (turns=${args.turns}, detector=${args.detector}, language=${args.language}, ${conv.turns.length} turns)`;
+const title = `Felt latency: ${args.label} (turns=${args.turns}, detector=${args.detector}, language=${args.language}${args.partials ? ', partials' : ''}, ${conv.turns.length} turns)`;
 const md = markdown(title, rows, summary);
 // Receipts relative to conversation time 0, so a surprising row can be traced message by message.
 const events = playback.receipts.map((r) => ({ t_ms: Math.round((r.at - playback.playStart) * 10) / 10, source: r.source, ...r.message }));

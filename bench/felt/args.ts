@@ -9,6 +9,8 @@ export interface FeltArgs {
   quick: boolean;
   /** Synthetic models say words without a closing period (the service's non-sentence end of turn). */
   unpunctuated: boolean;
+  /** Server turns: the client asks for live partials (they must not delay a final). */
+  partials: boolean;
   /** Print the conversation and the floor, start nothing. */
   plan: boolean;
   out: string;
@@ -16,7 +18,7 @@ export interface FeltArgs {
 }
 
 export const USAGE = `usage: npm run bench:felt -- [--turns server|detect] [--detector silero|hybrid] [--language auto|en|ko]
-                          [--threads N] [--quick] [--unpunctuated] [--plan] [--out DIR] [--label NAME]
+                          [--threads N] [--quick] [--unpunctuated] [--partials] [--plan] [--out DIR] [--label NAME]
   --turns     who ends a turn: the service (server, default) or the client after /ws/detect (detect)
   --detector  STT_DETECTOR for the stack (default hybrid)
   --language  STT_LANGUAGE for the stack (default auto)
@@ -24,6 +26,7 @@ export const USAGE = `usage: npm run bench:felt -- [--turns server|detect] [--de
   --quick     the first 4 turns only (English, Korean, a pause, the quiet turn)
   --unpunctuated  the synthetic models' sentence lacks its final "." (the service then waits
               end_of_turn_ms, not sentence_end_ms, after every turn)
+  --partials  server turns: the client asks for live partial transcripts (compare with and without)
   --plan      print the conversation and the floor; start no stack
   --out       where felt-<label>.json and .md go (default bench/results)
   --label     name of the result files (default <turns>-<detector>-<language>[-quick])`;
@@ -38,7 +41,7 @@ export function parseArgs(argv: string[]): FeltArgs {
   const flags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (['--quick', '--unpunctuated', '--plan', '--help'].includes(a)) flags.add(a);
+    if (['--quick', '--unpunctuated', '--partials', '--plan', '--help'].includes(a)) flags.add(a);
     else if (['--turns', '--detector', '--language', '--threads', '--out', '--label'].includes(a)) values.set(a, argv[++i]);
     else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
@@ -54,8 +57,10 @@ export function parseArgs(argv: string[]): FeltArgs {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads must be a whole number >= 1 (got ${rawThreads})`);
   const quick = flags.has('--quick');
   const unpunctuated = flags.has('--unpunctuated');
+  const partials = flags.has('--partials');
+  if (partials && turns !== 'server') throw new Error(`--partials needs --turns server\n${USAGE}`);
   const label =
-    values.get('--label') ?? [turns, detector, language, ...(threads ? [`t${threads}`] : []), ...(unpunctuated ? ['unpunctuated'] : []), ...(quick ? ['quick'] : [])].join('-');
+    values.get('--label') ?? [turns, detector, language, ...(threads ? [`t${threads}`] : []), ...(unpunctuated ? ['unpunctuated'] : []), ...(partials ? ['partials'] : []), ...(quick ? ['quick'] : [])].join('-');
   if (!/^[\w.-]+$/.test(label)) throw new Error(`--label must be letters, digits, . _ - (got ${label})`);
-  return { turns, detector, language, threads, quick, unpunctuated, plan: flags.has('--plan'), out: values.get('--out') ?? 'bench/results', label };
+  return { turns, detector, language, threads, quick, unpunctuated, partials, plan: flags.has('--plan'), out: values.get('--out') ?? 'bench/results', label };
 }

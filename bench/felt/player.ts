@@ -31,11 +31,13 @@ export interface Playback {
 export interface PlayOptions {
   port: number;
   turns: 'server' | 'detect';
+  /** Server turns: ask for live partials (their messages are recorded, never counted as held text). */
+  partials?: boolean;
 }
 
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
 
-export async function play(conv: Conversation, { port, turns }: PlayOptions): Promise<Playback> {
+export async function play(conv: Conversation, { port, turns, partials = false }: PlayOptions): Promise<Playback> {
   const receipts: Receipt[] = [];
   const options = {
     detectUrl: `ws://127.0.0.1:${port}/ws/detect`,
@@ -43,6 +45,7 @@ export async function play(conv: Conversation, { port, turns }: PlayOptions): Pr
     turns,
     // Speculative text sent at once: felt latency is about the first text the client can act on.
     early: true,
+    partials,
     preRollMs: 300,
     hangoverMs: 0,
     maxUtteranceMs: 30_000,

@@ -12,6 +12,7 @@ const program = new Command('vtuber-stt-client')
   .option('-s, --server <url>', 'the stack (proxy or nginx) to use', 'ws://127.0.0.1:8080')
   .addOption(new Option('--turns <who>', 'who hears the end of each utterance: the transcription service (one connection) or this client through /ws/detect').choices(['server', 'detect']).default('server'))
   .option('--early', 'also print the speculative text of each utterance as soon as the service has it ("final": false), before its final line')
+  .option('--partials', 'server turns: also print live partial text while each utterance runs ({"partial": true, "stable", "text"}; --text: "(partial) ")')
   .option('--detect-url <url>', 'speech detection endpoint, --turns detect (default: <server>/ws/detect)')
   .option('--transcribe-url <url>', 'transcription endpoint (default: <server>/ws/transcribe)')
   .option('-i, --input <file>', 'stream a WAV file (any rate) instead of the microphone; "-" reads raw PCM from stdin')
@@ -127,7 +128,9 @@ async function main(): Promise<void> {
     maxUtteranceMs: (o.maxUtteranceS as number) * 1000,
     language: o.language as string | undefined,
     prompt: o.prompt as string | undefined,
+    partials: Boolean(o.partials),
   };
+  if (settings.partials && turns !== 'server') throw new CaptureError('--partials needs --turns server: the service re-decodes the utterances it hears');
   if (turns === 'server') {
     // The service would refuse the whole config message; say which option is wrong instead.
     const checked = configMessageSchema.safeParse(serverTurnsConfig(settings));
@@ -152,6 +155,7 @@ async function main(): Promise<void> {
     maxBufferBytes: Math.round((o.maxBufferS as number) * 16000 * 2),
     log,
     onUtterance: print,
+    onPartial: (p) => process.stdout.write(`${o.text ? `(partial) ${p.text}` : JSON.stringify({ ...p, partial: true })}\n`),
   });
   let interrupted = false;
   process.once('SIGINT', () => {

@@ -12,8 +12,9 @@ export function serverTurnsUrl(transcribeUrl: string): string {
 }
 
 /** The client's settings as a config message: the service applies them to the turns it hears. */
-export function serverTurnsConfig(options: Pick<StreamerOptions, 'language' | 'prompt' | 'preRollMs' | 'maxUtteranceMs' | 'hangoverMs'>): Record<string, unknown> {
+export function serverTurnsConfig(options: Pick<StreamerOptions, 'language' | 'prompt' | 'preRollMs' | 'maxUtteranceMs' | 'hangoverMs' | 'partials'>): Record<string, unknown> {
   const config: Record<string, unknown> = { type: 'config', pre_roll_ms: Math.round(options.preRollMs), max_utterance_ms: Math.round(options.maxUtteranceMs) };
+  if (options.partials) config.partials = true;
   if (options.language) config.language = options.language;
   if (options.prompt) config.prompt = options.prompt;
   if (options.hangoverMs > 0) {
@@ -70,7 +71,9 @@ export class ServerTurns implements TurnFlow {
       this.starts.set(m.seq as number, m.start_ms as number);
       log.debug(`utterance ${String(m.seq)} started at ${String(m.start_ms)} ms`);
     } else if (m.type === 'speech_end') this.clock.end(m.seq as number, at);
-    else if (m.type === 'transcript' && m.final === false) {
+    else if (m.type === 'partial') {
+      if (typeof m.text === 'string') this.options.onPartial?.({ seq: m.seq as number, text: m.text, stable: String(m.stable ?? ''), language: String(m.language) });
+    } else if (m.type === 'transcript' && m.final === false) {
       if (this.options.early && m.text) this.options.onUtterance(this.utterance(m, num(m.latency_ms) ?? 0, false));
     } else if (m.type === 'error') log.warn(`transcription service: ${String(m.error)}`);
     else if (m.type === 'config') log.debug(`transcription settings: ${JSON.stringify(m)}`);

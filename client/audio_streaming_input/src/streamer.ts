@@ -9,6 +9,8 @@ export interface StreamerOptions {
   turns?: 'server' | 'detect';
   /** Server turns: also hand speculative text (`final: false`) to onUtterance as soon as it arrives. */
   early?: boolean;
+  /** Server turns: ask for live partial text while each utterance runs (handed to onPartial). */
+  partials?: boolean;
   preRollMs: number;
   /** End of utterance after this much silence; 0 leaves it to the detector (or the service's own end of turn). */
   hangoverMs: number;
@@ -20,6 +22,8 @@ export interface StreamerOptions {
   maxBufferBytes: number;
   log: Logger;
   onUtterance: (u: Utterance) => void;
+  /** Live partial text of an utterance still running (with `partials`); its final follows through onUtterance. */
+  onPartial?: (p: PartialText) => void;
   /** Every message from the transcription side (speech_start, speech_end, transcript final or not), seq already in the client's numbering, with performance.now() at receipt. */
   onServerMessage?: (m: Record<string, unknown>, receivedAt: number) => void;
 }
@@ -38,6 +42,14 @@ export interface Utterance {
   speculative?: 'hit' | 'miss' | 'none';
   inference_ms?: number;
   queue_ms?: number;
+}
+
+/** Interim text of utterance `seq`: `stable` (agreed on, only grows) then the words that may still change. */
+export interface PartialText {
+  seq: number;
+  text: string;
+  stable: string;
+  language: string;
 }
 
 /** How one turn-taking mode moves audio: input in, utterances out through the options' callbacks. */

@@ -76,6 +76,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     .addOption(opt('--pre-roll-ms <ms>', 'server turns: audio kept before the detected start', 'STT_PRE_ROLL_MS', int('STT_PRE_ROLL_MS')).default(DEFAULT_TURNS.preRollMs))
     .addOption(opt('--max-utterance-ms <ms>', 'server turns: longest utterance before it is cut', 'STT_MAX_UTTERANCE_MS', int('STT_MAX_UTTERANCE_MS')).default(DEFAULT_TURNS.maxUtteranceMs))
     .addOption(opt('--language-after-ms <ms>', 'auto language: speech heard before the language is identified on its own', 'STT_LANGUAGE_AFTER_MS', int('STT_LANGUAGE_AFTER_MS')).default(DEFAULT_TURNS.languageAfterMs))
+    .addOption(opt('--partial-interval-ms <ms>', 'live partials: speech grown between two partial decodes', 'STT_PARTIAL_INTERVAL_MS', int('STT_PARTIAL_INTERVAL_MS')).default(DEFAULT_TURNS.partialIntervalMs))
     .addOption(opt('--language <code>', 'auto, ko, en, ...', 'STT_LANGUAGE').default('auto'))
     .addOption(opt('--prompt <text>', 'initial prompt: names to spell right', 'STT_PROMPT').default(''))
     .addOption(opt('--audio-ctx <on|off>', 'size the encoder to the utterance', 'STT_AUDIO_CTX', bool('STT_AUDIO_CTX')).default(true))
@@ -104,6 +105,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
   const cores = Math.max(1, Math.min(8, availableParallelism()));
   const threads = (o.threads as number | undefined) ?? (roles.length === 2 ? cores : roles[0] === 'detect' ? 1 : Math.max(1, cores - 1));
   if (threads < 1) throw new Error('STT_THREADS must be at least 1');
+  if ((o.partialIntervalMs as number) < 100) throw new Error(`STT_PARTIAL_INTERVAL_MS must be at least 100 (got ${o.partialIntervalMs as number})`);
   if (o.maxUtteranceMs as number > (o.maxBufferSeconds as number) * 1000) throw new Error('STT_MAX_UTTERANCE_MS must not exceed STT_MAX_BUFFER_SECONDS');
   const detectThreshold = o.detectThreshold as number;
   if (detectThreshold <= 0 || detectThreshold >= 1) throw new Error(`STT_DETECT_THRESHOLD must be between 0 and 1 (got ${detectThreshold})`);
@@ -120,6 +122,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
       preRollMs: o.preRollMs as number,
       maxUtteranceMs: o.maxUtteranceMs as number,
       languageAfterMs: o.languageAfterMs as number,
+      partialIntervalMs: o.partialIntervalMs as number,
       threshold: detectThreshold,
       minSpeechMs: o.minSpeechMs as number,
     },

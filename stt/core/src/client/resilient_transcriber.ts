@@ -78,7 +78,8 @@ export interface ResilientOptions {
   onReply: (message: Record<string, unknown>, endpoint: Endpoint, latencyMs: number) => void;
   /**
    * Everything else: config and reset acks, errors about single frames, and (renumbered, on the
-   * caller's clock, each once) `speech_start`, `speech_end` and early `final: false` transcripts.
+   * caller's clock, each once) `speech_start`, `speech_end`, early `final: false` transcripts
+   * and `partial` texts (only before their seq's final, their `stable` never shrinking).
    */
   onMessage?: (message: Record<string, unknown>) => void;
   onConnectionChange?: (event: ConnectionEvent) => void;
@@ -107,6 +108,8 @@ export class ResilientTranscriber {
   private readonly log = new ReplayLog();
   private readonly ledger = new SeqLedger();
   private readonly replies = new ControlReplies();
+  /** Per open seq, the stable prefix of the last partial the caller has. */
+  private readonly stableSent = new Map<number, string>();
   /** The caller's clock (ms) at the current connection's offset 0. */
   private origin = 0;
   /** While replaying, errors about single frames were already reported once. */
@@ -244,6 +247,7 @@ export class ResilientTranscriber {
     if (seq === undefined || !this.ledger.finished(seq)) return; // nothing owed, or a replay repeating an answer the caller has
     this.failovers = 0;
     this.replaying = false;
+    this.stableSent.delete(seq);
     message.seq = seq;
     let settledAt: number | undefined;
     let since: number | undefined;
@@ -275,7 +279,27 @@ export class ResilientTranscriber {
     if (message.type === 'speech_start' && !this.ledger.started(seq)) return;
     if (message.type === 'speech_end' && !this.ledger.endedAt(seq, message.decided_ms as number | undefined)) return;
     if (message.type === 'transcript' && seq <= this.ledger.answered) return;
+    if (message.type === 'partial' && !this.keepsStable(seq, message)) return;
     this.options.onMessage?.(message);
+  }
+
+  /**
+   * A partial the caller may have: its seq not answered yet, and its stable prefix extending the
+   * one the caller holds. A replacement connection re-hears the utterance and starts its
+   * agreement from nothing: while its words still lead to what the caller holds as stable, that
+   * is kept as the stable part; a partial that contradicts it is not passed on (the final settles it).
+   */
+  private keepsStable(seq: number, message: Record<string, unknown>): boolean {
+    if (seq <= this.ledger.answered) return false;
+    const held = this.stableSent.get(seq) ?? '';
+    const stable = typeof message.stable === 'string' ? message.stable : '';
+    const text = typeof message.text === 'string' ? message.text : '';
+    if (!stable.startsWith(held)) {
+      if (!held.startsWith(stable) || !text.startsWith(held)) return false;
+      message.stable = held;
+    }
+    this.stableSent.set(seq, message.stable as string);
+    return true;
   }
 
   private onControlReply({ entry, replayed }: OwedReply, message: Record<string, unknown>): void {
@@ -385,6 +409,7 @@ export class ResilientTranscriber {
     const covered = Math.max(-Infinity, ...flushes.map((f) => f.at), ...(this.mode === 'server' ? this.ledger.decisionPoints() : []));
     const droppedMs = this.log.audioMsAfter(covered);
     const seqs = this.ledger.abandon(flushes);
+    this.stableSent.clear();
     for (const control of this.log.unansweredControls()) {
       this.options.onMessage?.({ type: 'error', code: 'engine_unavailable', error: `not connected: control message dropped (${control.text.slice(0, 60)})` });
     }

@@ -27,11 +27,18 @@ export function formatFromQuery(query: Record<string, unknown>): PcmFormat {
   return format;
 }
 
-/** `?turns=server&early=1`: who ends utterances, and whether speculative text is wanted. */
-export function turnsFromQuery(query: Record<string, unknown>): { turns: 'flush' | 'server'; early: boolean } {
+function flag(query: Record<string, unknown>, name: string): boolean {
+  const value = query[name];
+  if (value !== undefined && !['1', '0', 'true', 'false'].includes(String(value))) throw new QueryFormatError(`${name} must be 1, 0, true or false (got "${String(value)}")`);
+  return value === '1' || value === 'true';
+}
+
+/** `?turns=server&early=1&partials=1`: who ends utterances, and whether speculative and partial text is wanted. */
+export function turnsFromQuery(query: Record<string, unknown>): { turns: 'flush' | 'server'; early: boolean; partials: boolean } {
   const turns = query.turns ?? 'flush';
   if (turns !== 'flush' && turns !== 'server') throw new QueryFormatError(`turns must be "flush" or "server" (got "${String(turns)}")`);
-  const early = query.early;
-  if (early !== undefined && !['1', '0', 'true', 'false'].includes(String(early))) throw new QueryFormatError(`early must be 1, 0, true or false (got "${String(early)}")`);
-  return { turns, early: early === '1' || early === 'true' };
+  const early = flag(query, 'early');
+  const partials = flag(query, 'partials');
+  if (partials && turns !== 'server') throw new QueryFormatError('partials need server-side turns: add turns=server');
+  return { turns, early, partials };
 }

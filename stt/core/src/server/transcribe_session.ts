@@ -4,12 +4,14 @@ import type {
   ConfigAck,
   ConfigMessage,
   ErrorMessage,
+  PartialMessage,
   ResetAck,
   TranscribeServerMessage,
   TranscriptMessage,
   TurnMode,
 } from '../protocol/messages.js';
 import { AudioLog, WindowLog } from '../turns/audio_log.js';
+import { LocalAgreement } from '../turns/local_agreement.js';
 import { Segmenter, type SegmentAction } from '../turns/segmenter.js';
 import { endsSentence } from '../turns/sentence_end.js';
 import { applyTurnFields, turnFieldsOf, type TurnSettings } from '../turns/settings.js';
@@ -34,6 +36,8 @@ function errorOf(error: unknown): ErrorMessage {
 export interface SessionOptions {
   turns: TurnMode;
   early: boolean;
+  /** Live partials (server turns only). */
+  partials?: boolean;
   settings: TurnSettings;
 }
 
@@ -68,6 +72,7 @@ export class TranscribeSession {
   private options: Required<RequestOptions>;
   private mode: TurnMode;
   private early: boolean;
+  private partials: boolean;
   private turn: TurnSettings;
   private readonly abort = new AbortController();
 
@@ -84,8 +89,10 @@ export class TranscribeSession {
     this.options = transcriber.options();
     this.mode = options.turns;
     this.early = options.early;
+    this.partials = options.partials ?? false;
     this.turn = options.settings;
     if (this.mode === 'server' && !this.hearsTurns) throw Object.assign(new Error(SERVER_NEEDS_VAD), { code: 'bad_message' });
+    if (this.partials && this.mode !== 'server') throw Object.assign(new Error(PARTIALS_NEED_SERVER_TURNS), { code: 'bad_message' });
     this.tracker = new UtteranceTracker(this.trackerSettings());
     this.segmenter = new Segmenter(this.segmenterSettings());
     this.restartAudio();
@@ -154,6 +161,8 @@ export class TranscribeSession {
       if (this.log.end > 0) return { type: 'error', code: 'bad_message', error: 'turns can only be chosen before any audio is sent' };
       if (message.turns === 'server' && !this.hearsTurns) return { type: 'error', code: 'bad_message', error: SERVER_NEEDS_VAD };
     }
+    const nextMode = message.turns ?? this.mode;
+    if ((message.partials ?? this.partials) && nextMode !== 'server') return { type: 'error', code: 'bad_message', error: PARTIALS_NEED_SERVER_TURNS };
     const turn = applyTurnFields(this.turn, message);
     if (turn.maxUtteranceMs > this.limits.maxBufferSeconds * 1000) {
       return { type: 'error', code: 'bad_message', error: `max_utterance_ms must not exceed the buffer limit of ${this.limits.maxBufferSeconds} s (STT_MAX_BUFFER_SECONDS)` };
@@ -162,6 +171,10 @@ export class TranscribeSession {
     if (message.prompt !== undefined) this.options.prompt = message.prompt;
     if (message.translate !== undefined) this.options.translate = message.translate;
     if (message.early !== undefined) this.early = message.early;
+    if (message.partials !== undefined && message.partials !== this.partials) {
+      this.partials = message.partials;
+      if (this.current) this.current.partials = this.partialHooks(this.current);
+    }
     if (message.turns !== undefined && message.turns !== this.mode) {
       this.mode = message.turns;
       this.current?.cancel();
@@ -186,7 +199,7 @@ export class TranscribeSession {
       encoding: this.format.encoding,
       turns: this.mode,
       early: this.early,
-      partials: false,
+      partials: this.partials,
       word_timestamps: false,
       ...turnFieldsOf(this.turn),
     };
@@ -258,7 +271,29 @@ export class TranscribeSession {
       (t) => this.onSpeculative(utterance, t),
       this.metrics,
     );
+    utterance.partials = this.partialHooks(utterance);
     return utterance;
+  }
+
+  /**
+   * Interim text for `u` while it runs, each decode passed through the utterance's own
+   * LocalAgreement-2, so `stable` only grows within a seq. Nothing is sent once it has ended:
+   * the utterance stops calling back when its final is asked for.
+   */
+  private partialHooks(u: Utterance): Utterance['partials'] {
+    if (!this.partials || this.mode !== 'server') return undefined;
+    const agreement = new LocalAgreement();
+    let last: PartialMessage | undefined;
+    return {
+      intervalSamples: samplesOf(this.turn.partialIntervalMs),
+      onText: (t) => {
+        if (!t.text.trim() || this.current !== u) return;
+        const { stable, text } = agreement.push(t.text);
+        if (last && last.stable === stable && last.text === text) return;
+        last = { type: 'partial', seq: u.seq, text, stable, language: t.language, audio_ms: t.audio_ms, inference_ms: t.inference_ms };
+        this.emit(last);
+      },
+    };
   }
 
   /** Flush mode: the tracker only measures pauses (for speculation); the client ends utterances. */
@@ -383,4 +418,5 @@ export class TranscribeSession {
 }
 
 const SERVER_NEEDS_VAD = 'server-side turns need the Silero VAD (STT_VAD=on)';
+const PARTIALS_NEED_SERVER_TURNS = 'partials need server-side turns (turns=server): with <flush> the client decides the utterances';
 

@@ -12,6 +12,8 @@ export interface TurnSettings {
   maxUtteranceMs: number;
   /** Speech heard before the language is identified on its own (auto language only). */
   languageAfterMs: number;
+  /** Live partials: growth of the speech between two partial decodes. */
+  partialIntervalMs: number;
 }
 
 /**
@@ -28,6 +30,7 @@ export const DEFAULT_TURNS: TurnSettings = {
   minSpeechMs: 32,
   maxUtteranceMs: 30_000,
   languageAfterMs: 800,
+  partialIntervalMs: 1000,
 };
 
 /** Applies a config message's turn fields; the pre-roll is kept to whole VAD windows. */

@@ -13,6 +13,16 @@ interface Speculation extends ScheduledDecode {
   dropped: boolean;
   /** Engine time once it finished. */
   inferenceMs?: number;
+  /** A partial decode taken over as the speculation: its text already went out as a partial. */
+  partial?: boolean;
+}
+
+/** Live partials of one utterance (server turns, opt-in). */
+export interface PartialHooks {
+  /** Growth of the speech span (samples) between two partial decodes. */
+  intervalSamples: number;
+  /** A decode of the utterance so far is ready (a partial decode, or the speculative decode). */
+  onText: (t: Transcript) => void;
 }
 
 /**
@@ -20,6 +30,13 @@ interface Speculation extends ScheduledDecode {
  * probabilities, the speculative decode started at a pause, and its language when it is
  * identified early. A speculative decode is only ever used when its engine input equals the
  * final's, so using it never changes the text.
+ *
+ * With partials on, it also re-decodes itself while the speech goes on, at background priority
+ * and only when the engine is idle. whisper.cpp cannot be interrupted, so a partial started just
+ * before the speaker stops would hold up the speculative decode (and so the final) by up to its
+ * whole run: none is started once the speech probability falls (the fade that precedes the end of
+ * a turn), and a partial whose engine input turns out to equal the final's serves as its
+ * speculative decode.
  */
 export class Utterance {
   readonly probs: number[] = [];
@@ -30,6 +47,14 @@ export class Utterance {
   private speechWindows = 0;
   private counted = 0;
   private lang?: { job: JobHandle<EngineOutput>; language: Promise<string | undefined> };
+  /** The language check has answered (with or without a language). */
+  private langDone = false;
+  /** Set by the session when the connection asked for partials. */
+  partials?: PartialHooks;
+  /** The last partial decode (one at a time), and where its speech span ended. */
+  private partial?: Speculation;
+  private partialRunning = false;
+  private partialEnd = -1;
 
   constructor(
     readonly seq: number,
@@ -57,17 +82,59 @@ export class Utterance {
     if (this.closed) return;
     const total = upTo - this.from;
     this.identifyLanguage(log, total, turn);
-    if (silenceMs >= turn.speculateMs) {
-      const plan = this.transcriber.plan(total, this.probs, this.options());
-      // Only once the tail has fully arrived: until then the final's input would be longer.
-      if (!plan?.complete) return;
-      if (this.spec && samePlan(this.spec.plan, plan)) return;
-      this.dropSpeculation();
-      this.speculate(log.range(this.from, upTo), plan);
-    } else if (this.spec && !this.spec.job.started) {
+    if (silenceMs >= turn.speculateMs) this.stepSpeculation(log, upTo, total);
+    else if (this.spec && !this.spec.job.started) {
       const plan = this.transcriber.plan(total, this.probs, this.options());
       if (!plan || !samePlan(plan, this.spec.plan)) this.dropSpeculation();
     }
+    if (this.partials) this.stepPartial(log, upTo, total, silenceMs);
+  }
+
+  private stepSpeculation(log: AudioLog, upTo: number, total: number): void {
+    const plan = this.transcriber.plan(total, this.probs, this.options());
+    // Only once the tail has fully arrived: until then the final's input would be longer.
+    if (!plan?.complete) return;
+    if (this.spec && samePlan(this.spec.plan, plan)) return;
+    this.dropSpeculation();
+    const partial = this.partial;
+    if (partial && !partial.dropped && samePlan(partial.plan, plan)) this.adopt({ ...partial, dropped: false, partial: true });
+    else this.adopt({ ...this.transcriber.submit(log.range(this.from, upTo), plan, 'speculative', this.signal), dropped: false });
+  }
+
+  /**
+   * A partial decode when nothing more urgent can be held up by it: the engine idle (no final,
+   * speculation, language check or other connection's work running or waiting), the speech
+   * still going on (this window sure speech, not the fade at its end) or its tail complete (then
+   * the partial's input is what the final's would be), the language known, and the speech grown
+   * by the interval since the last one.
+   */
+  private stepPartial(log: AudioLog, upTo: number, total: number, silenceMs: number): void {
+    const hooks = this.partials!;
+    if (this.partialRunning || this.transcriber.queue.depth > 0 || !this.languageKnown) return;
+    const plan = this.transcriber.plan(total, this.probs, this.options());
+    if (!plan) return;
+    const speaking = silenceMs === 0 && (this.probs.at(-1) ?? 0) >= this.transcriber.settings.gate.threshold;
+    if (!speaking && !plan.complete) return;
+    if (plan.end - Math.max(this.partialEnd, plan.start) < hooks.intervalSamples) return;
+    if (this.spec && samePlan(this.spec.plan, plan)) return;
+    this.partialEnd = plan.end;
+    const decode: Speculation = { ...this.transcriber.submit(log.range(this.from, upTo), plan, 'background', this.signal), dropped: false };
+    this.partial = decode;
+    this.partialRunning = true;
+    decode.transcript.then(
+      (t) => {
+        decode.inferenceMs = t.inference_ms;
+        if (!this.closed && !decode.dropped) this.partials?.onText(t);
+      },
+      () => undefined,
+    ).finally(() => {
+      if (this.partial === decode) this.partialRunning = false;
+    });
+  }
+
+  /** Whether decodes use the utterance's own language by now (auto: once identified or given up on). */
+  private get languageKnown(): boolean {
+    return this.request().language !== 'auto' || !this.transcriber.engine.info.detectsLanguage || this.language !== undefined || this.langDone;
   }
 
   /** The final decode of [from, upTo): the speculative result when its input is the same. */
@@ -85,6 +152,12 @@ export class Utterance {
     if (!plan) {
       this.dropSpeculation();
       return undefined;
+    }
+    const partial = this.partial;
+    if (partial && !partial.dropped && samePlan(partial.plan, plan) && !(this.spec && samePlan(this.spec.plan, plan))) {
+      // The last partial decoded exactly the final's input: it is the speculative decode.
+      this.dropSpeculation();
+      this.adopt({ ...partial, dropped: false, partial: true });
     }
     const spec = this.spec;
     if (spec) {
@@ -105,6 +178,7 @@ export class Utterance {
   cancel(): void {
     this.closed = true;
     this.lang?.job.cancel();
+    this.partial?.job.cancel();
     this.dropSpeculation();
   }
 
@@ -120,20 +194,24 @@ export class Utterance {
     if (!lang) return;
     this.lang = lang;
     void lang.language.then((l) => {
+      this.langDone = true;
       if (!l) return;
       this.language = l;
       this.metrics?.languageIdentified.inc({ language: l });
     });
   }
 
-  private speculate(pcm: Float32Array, plan: DecodePlan): void {
-    const spec: Speculation = { ...this.transcriber.submit(pcm, plan, 'speculative', this.signal), dropped: false };
+  /** The speculative decode from now on: its text decides the end of turn (and is a partial too). */
+  private adopt(spec: Speculation): void {
     this.spec = spec;
     spec.transcript.then(
       (t) => {
         spec.inferenceMs = t.inference_ms;
         if (spec.dropped) this.metrics?.speculativeWasted.inc(t.inference_ms / 1000);
-        else if (!this.closed) this.onSpeculative(t);
+        else if (!this.closed) {
+          this.onSpeculative(t);
+          if (!spec.partial) this.partials?.onText(t);
+        }
       },
       () => undefined,
     );
