@@ -1,3 +1,4 @@
+import type { BackendPool } from './backend_pool.js';
 import { parseBuckets, quantileBetween, type Buckets } from './latency_histogram.js';
 
 /** What the proxy knows of one STT service, refreshed by polling its /ready and /metrics. */
@@ -17,6 +18,8 @@ export interface BackendStatus {
   p95_ms?: number;
   error?: string;
   checked_at?: string;
+  /** Sessions this proxy has on it now. */
+  sessions?: number;
 }
 
 const RECENT = 200;
@@ -37,10 +40,32 @@ export class Backend {
   private readonly latencies: number[] = [];
   private readonly snapshots: { at: number; buckets: Buckets }[] = [];
 
+  /** Sessions this proxy has on it now: what each still owes counts as its load. */
+  private readonly sessions = new Set<{ readonly waiting: number }>();
+
   constructor(
     readonly name: BackendName,
     readonly url: string,
+    /** The host name this member's address was resolved from (pools), if any. */
+    readonly host?: string,
   ) {}
+
+  /** Counts a session on this member until the returned function is called. */
+  attach(session: { readonly waiting: number }): () => void {
+    this.sessions.add(session);
+    return () => this.sessions.delete(session);
+  }
+
+  /**
+   * How busy it is, for choosing where a new session goes: its inference queue as its /metrics
+   * last said plus the flushes and utterances our sessions on it still wait for; then how many
+   * sessions it has.
+   */
+  get load(): number {
+    let owed = 0;
+    for (const s of this.sessions) owed += s.waiting;
+    return ((this.queueDepth ?? 0) + owed) * 1000 + this.sessions.size;
+  }
 
   /** ws:// URL of a path on this backend. */
   wsUrl(path: string, query = ''): string {
@@ -98,16 +123,17 @@ export class Backend {
       p95_ms: round(measured(0.95) ?? percentile(sorted, 95)),
       error: this.state === 'ready' ? undefined : this.error,
       checked_at: this.checkedAt?.toISOString(),
+      sessions: this.sessions.size,
     };
   }
 }
 
 export interface Backends {
-  cpu: Backend;
-  gpu?: Backend;
+  cpu: BackendPool;
+  gpu?: BackendPool;
   detect?: Backend;
 }
 
-export function allBackends(b: Backends): Backend[] {
-  return [b.cpu, b.gpu, b.detect].filter((x): x is Backend => x !== undefined);
+export function allBackends(b: Backends): (Backend | BackendPool)[] {
+  return [b.cpu, b.gpu, b.detect].filter((x): x is Backend | BackendPool => x !== undefined);
 }

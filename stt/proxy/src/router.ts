@@ -1,13 +1,21 @@
 import type { Backend, Backends } from './backends.js';
+import type { BackendPool } from './backend_pool.js';
 import type { ToggleStore } from './toggle_store.js';
 
 /**
- * Which transcription backend a new session uses: the GPU when the toggle is on and the GPU
- * backend is ready, else the CPU. `avoid` is the one that just failed.
+ * Which transcription member a new session (or a failover) uses. The GPU pool when the toggle is
+ * on and it has a ready member, else the CPU pool; within a pool, the least loaded ready member.
+ * `avoid` just failed: its sessions go to another member of its own pool first, then to the
+ * other device. With nothing ready anywhere, some member is still named, so the caller's
+ * retries reach whichever comes back first.
  */
 export function chooseTranscriber(backends: Backends, toggle: ToggleStore, avoid?: Backend): Backend {
   const { cpu, gpu } = backends;
-  const candidates = toggle.gpuEnabled && gpu ? [gpu, cpu] : gpu ? [cpu, gpu] : [cpu];
-  const usable = candidates.filter((b) => b !== avoid);
-  return usable.find((b) => b.state === 'ready') ?? usable.find((b) => b === cpu) ?? usable[0] ?? cpu;
+  let pools: BackendPool[] = toggle.gpuEnabled && gpu ? [gpu, cpu] : gpu ? [cpu, gpu] : [cpu];
+  if (avoid) pools = [...pools.filter((p) => p.has(avoid)), ...pools.filter((p) => !p.has(avoid))];
+  for (const pool of pools) {
+    const member = pool.leastLoaded(avoid);
+    if (member) return member;
+  }
+  return cpu.any(avoid) ?? gpu?.any(avoid) ?? avoid ?? cpu.all()[0]!;
 }

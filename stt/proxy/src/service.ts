@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { Backend, allBackends, type Backends } from './backends.js';
+import { BackendPool, type Resolver } from './backend_pool.js';
 import type { ProxyConfig } from './config.js';
 import { buildProxy } from './app.js';
 import { ToggleStore } from './toggle_store.js';
@@ -13,11 +14,16 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(config: ProxyConfig, logger?: Logger): Promise<RunningProxy> {
+export interface ProxyOptions {
+  /** How pool host names are resolved (default: the system resolver). */
+  resolver?: Resolver;
+}
+
+export async function startProxy(config: ProxyConfig, logger?: Logger, options: ProxyOptions = {}): Promise<RunningProxy> {
   const log = logger ?? pino({ name: 'stt_proxy', level: config.logLevel });
   const backends: Backends = {
-    cpu: new Backend('cpu', config.cpuUrl),
-    gpu: config.gpuUrl ? new Backend('gpu', config.gpuUrl) : undefined,
+    cpu: new BackendPool('cpu', config.cpuUrls, options.resolver),
+    gpu: config.gpuUrls.length ? new BackendPool('gpu', config.gpuUrls, options.resolver) : undefined,
     detect: config.detectUrl ? new Backend('detect', config.detectUrl) : undefined,
   };
   const toggle = new ToggleStore(config.statePath);

@@ -69,9 +69,23 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     byUrl.set(url, backend);
     return { name: backend.name, url };
   };
-  const upstream = new ResilientTranscriber({
+  let detach: (() => void) | undefined;
+  // Read lazily: the first member is chosen while the transcriber is still being constructed.
+  const owed = {
+    get waiting() {
+      return started ? upstream.waiting : 0;
+    },
+  };
+  let started = false;
+  const upstream: ResilientTranscriber = new ResilientTranscriber({
     ...sessionOf(options.query),
-    next: (failed) => endpoint(options.choose(failed ? byUrl.get(failed.url) : undefined)),
+    next: (failed) => {
+      const backend = options.choose(failed ? byUrl.get(failed.url) : undefined);
+      // The member carries this session's load (what it still owes) while it serves it.
+      detach?.();
+      detach = backend.attach(owed);
+      return endpoint(backend);
+    },
     maxReplayBytes: options.maxReplayBytes,
     attempts: options.attempts ?? 3,
     onReply: (message, ep, latencyMs) => {
@@ -115,6 +129,8 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       options.logger?.warn({ backend: ep.name, pending }, `transcription backend ${type}: ${detail}`);
     },
   });
+  started = true;
+
   return {
     audio(data) {
       // Checked here too, so a bad frame is not replayed (and reported twice) after a failover;
@@ -135,7 +151,10 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     get turns() {
       return upstream.turns;
     },
-    close: () => upstream.close(),
+    close: () => {
+      detach?.();
+      upstream.close();
+    },
   };
 }
 

@@ -1,0 +1,138 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { Backend, type BackendName, type BackendState, type BackendStatus } from './backends.js';
+
+/** Addresses of a host name: several for a headless Service or `docker compose --scale`. */
+export type Resolver = (host: string) => Promise<string[]>;
+
+/**
+ * One address family only: `localhost` is both 127.0.0.1 and ::1, which is one server, not two.
+ * IPv4 first (what Docker and Kubernetes hand out), IPv6 when a name has no IPv4 address.
+ */
+export const resolveHost: Resolver = async (host) => {
+  const v4 = await lookup(host, { all: true, family: 4 }).catch(() => []);
+  if (v4.length > 0) return v4.map((a) => a.address);
+  return (await lookup(host, { all: true, family: 6 })).map((a) => a.address);
+};
+
+export interface PoolStatus extends BackendStatus {
+  members: BackendStatus[];
+}
+
+const RANK: Record<BackendState, number> = { ready: 0, loading: 1, down: 2 };
+
+/**
+ * The members serving one device (cpu or gpu): every URL configured, with each host name that
+ * resolves to several addresses expanded to one member per address. Names are resolved again on
+ * every poll, so members that a scaler adds or removes come and go without a restart; a member
+ * that disappears from the name keeps its open sessions until they end or fail over.
+ */
+export class BackendPool {
+  private readonly members = new Map<string, Backend>();
+  private resolveError?: string;
+
+  constructor(
+    readonly name: BackendName,
+    /** The configured URLs, as given. */
+    readonly urls: string[],
+    private readonly resolver: Resolver = resolveHost,
+  ) {
+    // Until the first resolution, each URL stands for itself, so the pool is never empty.
+    for (const url of urls) this.members.set(url, new Backend(name, url));
+  }
+
+  /** The configured URLs, for logs. */
+  get url(): string {
+    return this.urls.join(',');
+  }
+
+  get state(): BackendState {
+    let best: BackendState = 'down';
+    for (const m of this.members.values()) if (RANK[m.state] < RANK[best]) best = m.state;
+    return best;
+  }
+
+  all(): Backend[] {
+    return [...this.members.values()];
+  }
+
+  /**
+   * The member a new session should use: the ready one with the least work (its queue as its
+   * /metrics last said, plus the sessions and flushes this proxy has given it since), not `avoid`.
+   */
+  leastLoaded(avoid?: Backend): Backend | undefined {
+    let best: Backend | undefined;
+    for (const m of this.members.values()) {
+      if (m === avoid || m.state !== 'ready') continue;
+      if (!best || m.load < best.load) best = m;
+    }
+    return best;
+  }
+
+  /** Any member but `avoid`, ready or not: what to try when no member is ready. */
+  any(avoid?: Backend): Backend | undefined {
+    return this.all().find((m) => m !== avoid);
+  }
+
+  has(member: Backend): boolean {
+    return [...this.members.values()].includes(member);
+  }
+
+  /** Resolves every URL's host again, then polls every member. */
+  async poll(): Promise<void> {
+    await this.resolve();
+    await Promise.all(this.all().map((m) => m.poll()));
+  }
+
+  status(): PoolStatus {
+    const members = this.all().map((m) => m.status());
+    const lead = members.find((m) => m.state === 'ready') ?? members[0];
+    const known = members.filter((m) => m.queue_depth !== undefined);
+    return {
+      ...(lead ?? { name: this.name, url: this.url }),
+      name: this.name,
+      url: this.url,
+      state: this.state,
+      queue_depth: known.length ? known.reduce((n, m) => n + m.queue_depth!, 0) : undefined,
+      sessions: members.reduce((n, m) => n + (m.sessions ?? 0), 0),
+      error: this.state === 'ready' ? undefined : (this.resolveError ?? lead?.error),
+      members,
+    };
+  }
+
+  private async resolve(): Promise<void> {
+    const next = new Map<string, Backend>();
+    const errors: string[] = [];
+    for (const url of this.urls) {
+      const u = new URL(url);
+      const host = u.hostname.replace(/^\[|\]$/g, '');
+      if (isIP(host)) {
+        next.set(url, this.members.get(url) ?? new Backend(this.name, url));
+        continue;
+      }
+      let addresses: string[];
+      try {
+        addresses = await this.resolver(host);
+      } catch (error) {
+        errors.push(`${host}: ${(error as Error).message}`);
+        // Keep what we had: a resolver hiccup must not drop live members.
+        for (const [key, m] of this.members) if (key === url || m.host === host) next.set(key, m);
+        continue;
+      }
+      if (addresses.length <= 1) {
+        // One address: the URL as written (keeps TLS names and Host headers right).
+        next.set(url, this.members.get(url) ?? new Backend(this.name, url));
+        continue;
+      }
+      for (const address of addresses) {
+        const member = new URL(url);
+        member.hostname = isIP(address) === 6 ? `[${address}]` : address;
+        const key = member.toString().replace(/\/+$/, '');
+        next.set(key, this.members.get(key) ?? new Backend(this.name, key, host));
+      }
+    }
+    this.resolveError = errors.length ? `cannot resolve ${errors.join('; ')}` : undefined;
+    this.members.clear();
+    for (const [k, m] of next) this.members.set(k, m);
+  }
+}
