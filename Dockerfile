@@ -30,6 +30,8 @@ RUN npm run build:panel
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 STT_MODEL_DIR=/models
+# ffmpeg decodes compressed REST uploads (mp3, m4a, webm, ogg, flac, ...) in a subprocess on the proxy.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
 COPY package.json .npmrc ./

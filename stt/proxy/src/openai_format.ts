@@ -11,8 +11,11 @@ function clock(ms: number, separator: ',' | '.'): string {
   return `${pad(h)}:${pad(m)}:${pad(s)}${separator}${pad(Math.round(ms % 1000), 3)}`;
 }
 
-/** A transcript in the shape OpenAI's /v1/audio/transcriptions returns for each response_format. */
-export function formatTranscript(t: TranscriptMessage, format: ResponseFormat): { body: string | object; type: string } {
+/**
+ * A transcript in the shape OpenAI's /v1/audio/transcriptions (and /translations) returns for each
+ * response_format. verbose_json carries `words` (OpenAI's top-level list) when word times were asked for.
+ */
+export function formatTranscript(t: TranscriptMessage, format: ResponseFormat, task: 'transcribe' | 'translate' = 'transcribe', words = false): { body: string | object; type: string } {
   switch (format) {
     case 'text':
       return { body: `${t.text}\n`, type: 'text/plain; charset=utf-8' };
@@ -29,7 +32,7 @@ export function formatTranscript(t: TranscriptMessage, format: ResponseFormat): 
     case 'verbose_json':
       return {
         body: {
-          task: 'transcribe',
+          task,
           language: t.language,
           duration: t.audio_ms / 1000,
           text: t.text,
@@ -41,6 +44,7 @@ export function formatTranscript(t: TranscriptMessage, format: ResponseFormat): 
             ...(s.avg_logprob !== undefined ? { avg_logprob: s.avg_logprob } : {}),
             ...(s.no_speech_prob !== undefined ? { no_speech_prob: s.no_speech_prob } : {}),
           })),
+          ...(words ? { words: t.segments.flatMap((s) => (s.words ?? []).map((w) => ({ word: w.word, start: w.start_ms / 1000, end: w.end_ms / 1000 }))) } : {}),
         },
         type: 'application/json; charset=utf-8',
       };

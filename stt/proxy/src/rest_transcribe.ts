@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
-import { FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
+import { bytesPerFrame, FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
 import type { Backend } from './backends.js';
+import type { UpstreamAudio } from './decode/audio_input.js';
 
 export class UpstreamError extends Error {
   constructor(
@@ -15,19 +16,64 @@ export class UpstreamError extends Error {
 export interface OneShotOptions {
   language?: string;
   prompt?: string;
+  translate?: boolean;
+  /** Word times in each segment (whisper.cpp token timestamps). */
+  words?: boolean;
   timeoutMs?: number;
 }
 
-const CHUNK = 256 * 1024;
+export const DEFAULT_TIMEOUT_MS = 120_000;
+const CHUNK_BYTES = 256 * 1024;
 
-/** One utterance (16 kHz s16le) through a backend's /ws/transcribe: the REST routes' only path to an engine. */
-function transcribeVia(backend: Backend, pcm: Buffer, options: OneShotOptions): Promise<TranscriptMessage> {
+/** The `/ws/transcribe` query string that declares the audio's format to the service. */
+export function formatQuery(audio: UpstreamAudio, extra: Record<string, string> = {}): string {
+  const { sampleRate, encoding, channels } = audio.format;
+  return `?${new URLSearchParams({ ...extra, sample_rate: String(sampleRate), encoding, channels: String(channels) })}`;
+}
+
+/** The audio in frames of whole samples, each well under the services' frame limit. */
+export function* chunksOf(audio: UpstreamAudio, bytes = CHUNK_BYTES): Generator<Buffer> {
+  const frame = bytesPerFrame(audio.format);
+  const size = Math.max(frame, bytes - (bytes % frame));
+  for (let i = 0; i < audio.pcm.length; i += size) yield audio.pcm.subarray(i, i + size);
+}
+
+/** The config message for the options a request carries; undefined when the defaults do. */
+export function configFor(options: OneShotOptions): string | undefined {
+  const config: Record<string, unknown> = { type: 'config' };
+  if (options.language) config.language = options.language;
+  if (options.prompt) config.prompt = options.prompt;
+  if (options.translate) config.translate = true;
+  if (options.words) config.word_timestamps = true;
+  return Object.keys(config).length > 1 ? JSON.stringify(config) : undefined;
+}
+
+/** A service's error code as an HTTP status, with a message that fits a REST caller. */
+export function restError(code: string, message: string): UpstreamError {
+  switch (code) {
+    case 'overloaded':
+      return new UpstreamError(message, 503, code);
+    case 'buffer_full':
+      return new UpstreamError('the audio is longer than the transcription service keeps for one request (STT_MAX_BUFFER_SECONDS on the service); send shorter audio, or stream=true on /v1/audio/transcriptions', 413, 'audio_too_long');
+    case 'frame_too_large':
+      return new UpstreamError('the transcription service refused a chunk of this upload as too large (STT_MAX_FRAME_BYTES on the service)', 413, code);
+    case 'bad_message':
+    case 'bad_audio':
+      return new UpstreamError(message, 400, code);
+    default:
+      return new UpstreamError(message, 502, code);
+  }
+}
+
+/** One utterance through a backend's /ws/transcribe: the REST routes' only path to an engine. */
+function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptions): Promise<TranscriptMessage> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(backend.wsUrl('/ws/transcribe'));
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio)));
     const timer = setTimeout(() => {
       socket.terminate();
-      reject(new UpstreamError(`${backend.name} backend did not answer within ${options.timeoutMs ?? 120_000} ms`, 504, 'timeout'));
-    }, options.timeoutMs ?? 120_000);
+      reject(new UpstreamError(`${backend.name} backend did not answer within ${timeoutMs} ms`, 504, 'timeout'));
+    }, timeoutMs);
     let settled = false;
     const finish = (fn: () => void) => {
       if (settled) return;
@@ -37,21 +83,15 @@ function transcribeVia(backend: Backend, pcm: Buffer, options: OneShotOptions): 
       fn();
     };
     socket.on('open', () => {
-      const config: Record<string, unknown> = { type: 'config' };
-      if (options.language) config.language = options.language;
-      if (options.prompt) config.prompt = options.prompt;
-      if (Object.keys(config).length > 1) socket.send(JSON.stringify(config));
-      for (let i = 0; i < pcm.length; i += CHUNK) socket.send(pcm.subarray(i, i + CHUNK));
+      const config = configFor(options);
+      if (config) socket.send(config);
+      for (const chunk of chunksOf(audio)) socket.send(chunk);
       socket.send(FLUSH_COMMAND);
     });
     socket.on('message', (data) => {
       const message = JSON.parse(data.toString()) as Record<string, unknown>;
       if (message.type === 'transcript') finish(() => resolve(message as unknown as TranscriptMessage));
-      else if (message.type === 'error') {
-        const code = String(message.code);
-        const status = code === 'overloaded' ? 503 : code === 'buffer_full' || code === 'frame_too_large' ? 413 : code === 'bad_message' || code === 'bad_audio' ? 400 : 502;
-        finish(() => reject(new UpstreamError(String(message.error), status, code)));
-      }
+      else if (message.type === 'error') finish(() => reject(restError(String(message.code), String(message.error))));
     });
     socket.on('error', (error) => finish(() => reject(new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 502, 'unreachable'))));
     socket.on('close', (code, reason) =>
@@ -60,20 +100,24 @@ function transcribeVia(backend: Backend, pcm: Buffer, options: OneShotOptions): 
   });
 }
 
-/** Tries the chosen backend, then the other one if the first could not be reached or broke. */
-export async function transcribeOnce(
-  choose: (avoid?: Backend) => Backend,
-  pcm: Buffer,
-  options: OneShotOptions,
-): Promise<{ result: TranscriptMessage; backend: Backend }> {
-  const first = choose();
+/** Tries the chosen backend, then the other one if the first could not be reached or was overloaded. */
+export async function withFailover<T>(choose: (avoid?: Backend) => Backend, run: (backend: Backend) => Promise<T>, first = choose()): Promise<{ result: T; backend: Backend }> {
   try {
-    return { result: await transcribeVia(first, pcm, options), backend: first };
+    return { result: await run(first), backend: first };
   } catch (error) {
     if (!(error instanceof UpstreamError) || (error.code !== 'unreachable' && error.code !== 'overloaded')) throw error;
     if (error.code === 'unreachable') first.markDown(error.message);
     const second = choose(first);
     if (second === first) throw error;
-    return { result: await transcribeVia(second, pcm, options), backend: second };
+    return { result: await run(second), backend: second };
   }
+}
+
+export function transcribeOnce(
+  choose: (avoid?: Backend) => Backend,
+  audio: UpstreamAudio,
+  options: OneShotOptions,
+  first?: Backend,
+): Promise<{ result: TranscriptMessage; backend: Backend }> {
+  return withFailover(choose, (backend) => transcribeVia(backend, audio, options), first);
 }

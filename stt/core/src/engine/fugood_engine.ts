@@ -54,6 +54,8 @@ export class CudaWhisperEngine implements SpeechEngine {
   async transcribe(pcm: Float32Array, options: DecodeOptions, signal?: AbortSignal): Promise<EngineOutput> {
     // This binding reads the buffer as 16-bit PCM, and has no audio_ctx option for Whisper (its
     // padded 30 s window costs little on a GPU).
+    // Word times (options.words) are not asked of it: its declared result has segment times only,
+    // so segments from this engine carry no `words` (the @napi-rs/whisper engine gives them).
     const wire = encodeS16le(pcm);
     const audio = new Uint8Array(wire).buffer;
     const task = this.ctx.transcribeData(audio, {

@@ -36,16 +36,43 @@ async function run({ pcm, options }) {
     whisper.full(params, pcm);
     return { text: '', language: Whisper.lang(whisper.fullLangId) ?? 'auto', segments: [] };
   }
-  const segments = [];
+  if (options.words) {
+    // whisper.cpp's word-level mode: token timestamps, and every segment cut to one word.
+    params.tokenTimestamps = true;
+    params.maxLen = 1;
+    params.splitOnWord = true;
+  }
+  const pieces = [];
   params.onNewSegment = (s) => {
     // whisper.cpp reports segment times in 10 ms units.
-    segments.push({ start_ms: s.start * 10, end_ms: s.end * 10, text: s.text });
+    pieces.push({ start_ms: s.start * 10, end_ms: s.end * 10, text: s.text });
   };
   const text = whisper.full(params, pcm);
   await drainCallbacks();
   // English-only models ignore the language setting: say what they actually did.
   const language = !multilingual ? 'en' : options.language === 'auto' ? (Whisper.lang(whisper.fullLangId) ?? 'auto') : options.language;
-  return { text: text.trim(), language, segments };
+  return { text: text.trim(), language, segments: options.words ? sentencesOf(pieces) : pieces };
+}
+
+const SENTENCE_END = /[.?!。？！]$/;
+
+/** Word-level segments back into sentence segments, each carrying its words. */
+function sentencesOf(pieces) {
+  const segments = [];
+  let words = [];
+  const close = () => {
+    if (words.length === 0) return;
+    segments.push({ start_ms: words[0].start_ms, end_ms: words.at(-1).end_ms, text: words.map((w) => w.word).join(' '), words });
+    words = [];
+  };
+  for (const p of pieces) {
+    const word = p.text.trim();
+    if (!word) continue;
+    words.push({ word, start_ms: p.start_ms, end_ms: Math.max(p.start_ms, p.end_ms) });
+    if (SENTENCE_END.test(word)) close();
+  }
+  close();
+  return segments;
 }
 
 port.on('message', (request) => {

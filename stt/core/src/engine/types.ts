@@ -10,8 +10,16 @@ export interface DecodeOptions {
   /** Encoder context in frames (20 ms each); 0 keeps whisper's full 30 s window. */
   audioCtx: number;
   translate: boolean;
+  /** Word times (whisper.cpp token timestamps, one word per segment internally); engines that cannot give them ignore it. */
+  words?: boolean;
   /** Only identify the language (one encoder pass, no text): `language` of the output says which. */
   detectOnly?: boolean;
+}
+
+export interface EngineWord {
+  word: string;
+  start_ms: number;
+  end_ms: number;
 }
 
 export interface EngineSegment {
@@ -20,6 +28,8 @@ export interface EngineSegment {
   text: string;
   no_speech_prob?: number;
   avg_logprob?: number;
+  /** With DecodeOptions.words, on engines that give word times. */
+  words?: EngineWord[];
 }
 
 export interface EngineOutput {

@@ -170,6 +170,7 @@ export class TranscribeSession {
     if (message.language !== undefined) this.options.language = message.language;
     if (message.prompt !== undefined) this.options.prompt = message.prompt;
     if (message.translate !== undefined) this.options.translate = message.translate;
+    if (message.word_timestamps !== undefined) this.options.word_timestamps = message.word_timestamps;
     if (message.early !== undefined) this.early = message.early;
     if (message.partials !== undefined && message.partials !== this.partials) {
       this.partials = message.partials;
@@ -200,7 +201,7 @@ export class TranscribeSession {
       turns: this.mode,
       early: this.early,
       partials: this.partials,
-      word_timestamps: false,
+      word_timestamps: this.options.word_timestamps,
       ...turnFieldsOf(this.turn),
     };
   }

@@ -23,6 +23,8 @@ export interface RequestOptions {
   language?: string;
   prompt?: string;
   translate?: boolean;
+  /** Word times in each segment's `words`, where the engine gives them. */
+  word_timestamps?: boolean;
 }
 
 export interface Transcript {
@@ -63,7 +65,8 @@ export function samePlan(a: DecodePlan, b: DecodePlan): boolean {
     a.end === b.end &&
     a.options.language === b.options.language &&
     a.options.prompt === b.options.prompt &&
-    a.options.translate === b.options.translate
+    a.options.translate === b.options.translate &&
+    a.options.word_timestamps === b.options.word_timestamps
   );
 }
 
@@ -119,6 +122,7 @@ export class Transcriber {
       language: request.language ?? this.settings.language,
       prompt: request.prompt ?? this.settings.prompt,
       translate: request.translate ?? false,
+      word_timestamps: request.word_timestamps ?? false,
     };
   }
 
@@ -203,7 +207,12 @@ export class Transcriber {
     const span = ms(plan.end - plan.start);
     const segments = output.segments
       .filter((s) => s.text.length > 0 && !isHallucination(s.text, plan.speechMs))
-      .map((s) => ({ ...s, start_ms: Math.min(s.start_ms, span) + offset, end_ms: Math.min(s.end_ms, span) + offset }));
+      .map((s) => ({
+        ...s,
+        start_ms: Math.min(s.start_ms, span) + offset,
+        end_ms: Math.min(s.end_ms, span) + offset,
+        ...(s.words ? { words: s.words.map((w) => ({ ...w, start_ms: Math.min(w.start_ms, span) + offset, end_ms: Math.min(w.end_ms, span) + offset })) } : {}),
+      }));
     const result: Transcript = {
       text: output.text,
       language: output.language,
@@ -222,10 +231,12 @@ export class Transcriber {
   }
 
   /** The one way audio reaches the engine: padded past whisper.cpp's 1 s cut-off, encoder sized to it. */
-  private async decode(pcm: Float32Array, request: Pick<DecodeOptions, 'language' | 'prompt' | 'translate'>, signal?: AbortSignal) {
+  private async decode(pcm: Float32Array, request: RequestOptions & Pick<DecodeOptions, 'language' | 'prompt' | 'translate'>, signal?: AbortSignal) {
     const audio = padForEngine(pcm);
     const audioCtx = audioCtxFor(audio.length, this.settings.audioCtx);
-    const output = await this.engine.transcribe(audio, { ...request, threads: this.settings.threads, audioCtx }, signal);
+    const { language, prompt, translate } = request;
+    const options: DecodeOptions = { language, prompt, translate, words: request.word_timestamps ?? false, threads: this.settings.threads, audioCtx };
+    const output = await this.engine.transcribe(audio, options, signal);
     return { output, audioCtx };
   }
 }

@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AudioDecodeError } from './errors.js';
+
+export interface FfmpegLimits {
+  /** Longest audio decoded; past it ffmpeg is killed and the file refused (never unbounded output). */
+  maxSeconds: number;
+  /** Wall-clock bound on one decode; ffmpeg is killed past it. */
+  timeoutMs: number;
+  /** ffmpeg's input format (`-f`), from the sniffed container, so it never guesses on junk. */
+  inputFormat?: string;
+  /** The executable, for tests and for installs outside PATH. */
+  binary?: string;
+}
+
+/** What ffmpeg writes: 16 kHz mono float32, the format every service takes without converting. */
+export const FFMPEG_OUTPUT = { sampleRate: 16_000, encoding: 'f32le', channels: 1 } as const;
+const BYTES_PER_SECOND = FFMPEG_OUTPUT.sampleRate * 4;
+const STDERR_KEEP = 4096;
+
+/**
+ * Decodes any container ffmpeg reads into 16 kHz mono f32le, in a subprocess: a decoder crash on
+ * a hostile file kills ffmpeg, not the proxy, and a decode can always be stopped. The input goes
+ * through a temporary file rather than a pipe because MP4/M4A files usually keep their index
+ * (moov) at the end, which a pipe cannot seek back to.
+ */
+export async function decodeWithFfmpeg(input: Uint8Array, limits: FfmpegLimits): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'stt-decode-'));
+  try {
+    const path = join(dir, 'input');
+    await writeFile(path, input);
+    return await run(path, limits);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function run(path: string, limits: FfmpegLimits): Promise<Buffer> {
+  const maxBytes = Math.ceil(limits.maxSeconds * BYTES_PER_SECOND);
+  const args = ['-nostdin', '-hide_banner', '-v', 'error', '-threads', '1'];
+  if (limits.inputFormat) args.push('-f', limits.inputFormat);
+  // -xerror: a decode error ends the run with ffmpeg's reason instead of concealed garbage.
+  args.push('-xerror', '-i', path, '-vn', '-sn', '-dn', '-ac', '1', '-ar', String(FFMPEG_OUTPUT.sampleRate), '-f', 'f32le', 'pipe:1');
+  return new Promise((resolve, reject) => {
+    const child = spawn(limits.binary ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let stderr = '';
+    let failure: AudioDecodeError | undefined;
+    const stop = (error: AudioDecodeError) => {
+      failure ??= error;
+      child.kill('SIGKILL');
+    };
+    const timer = setTimeout(
+      () => stop(new AudioDecodeError(`decoding took longer than ${limits.timeoutMs} ms (STT_PROXY_DECODE_TIMEOUT_MS) and was stopped`, 'decode_timeout', 400)),
+      limits.timeoutMs,
+    );
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (failure) return;
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        stop(new AudioDecodeError(`the audio is longer than ${limits.maxSeconds} s (STT_PROXY_MAX_AUDIO_SECONDS); send a shorter file`, 'audio_too_long', 413));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < STDERR_KEEP) stderr += chunk.toString('utf8');
+    });
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (error.code === 'ENOENT') {
+        reject(new AudioDecodeError('this audio format needs ffmpeg, which is not installed on the proxy: install it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg), or send WAV', 'decoder_missing', 501));
+      } else reject(new AudioDecodeError(`cannot start ffmpeg: ${error.message}`, 'decoder_missing', 501));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (failure) return reject(failure);
+      if (code !== 0) {
+        return reject(new AudioDecodeError(`the audio could not be decoded: ${reason(stderr, path) || `ffmpeg exited with ${signal ?? `code ${code}`}`}`, 'bad_audio', 400));
+      }
+      const out = Buffer.concat(chunks, bytes);
+      if (out.length < 4) return reject(new AudioDecodeError('the file holds no audio', 'bad_audio', 400));
+      // Whole samples only: a partial float at the end would misalign everything after it.
+      resolve(out.subarray(0, out.length - (out.length % 4)));
+    });
+  });
+}
+
+/** ffmpeg's last distinct lines, without the temporary path that means nothing to the caller. */
+function reason(stderr: string, path: string): string {
+  const lines = [...new Set(stderr.split('\n').map((l) => l.replaceAll(path, 'input').trim()).filter(Boolean))];
+  return lines.slice(-3).join('; ').slice(0, 500);
+}

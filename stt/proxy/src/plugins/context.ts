@@ -1,0 +1,37 @@
+import type { Logger } from 'pino';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Backend, Backends } from '../backends.js';
+import type { ProxyConfig } from '../config.js';
+import type { ToggleStore } from '../toggle_store.js';
+
+/** Metrics every surface reports into; one registry, served by the health plugin. */
+export interface ProxyMetrics {
+  registry: Registry;
+  requests: Counter<'route' | 'backend' | 'outcome'>;
+  sessions: Gauge<'route'>;
+}
+
+export function createMetrics(): ProxyMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: 'stt_proxy' });
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    requests: new Counter({ name: 'stt_proxy_requests_total', help: 'Requests by route, backend and outcome', labelNames: ['route', 'backend', 'outcome'] as const, registers: [registry] }),
+    sessions: new Gauge({ name: 'stt_proxy_sessions', help: 'Open relayed WebSocket sessions', labelNames: ['route'] as const, registers: [registry] }),
+  };
+}
+
+/**
+ * What the surfaces share, passed to each plugin as its options (never through decorators), so
+ * a plugin's scope holds its own hooks (an API key check, say) and nothing leaks between them.
+ */
+export interface ProxyContext {
+  config: ProxyConfig;
+  backends: Backends;
+  toggle: ToggleStore;
+  logger: Logger;
+  metrics: ProxyMetrics;
+  /** The transcription backend for a new request or session; `avoid` is one that just failed. */
+  choose: (avoid?: Backend) => Backend;
+}

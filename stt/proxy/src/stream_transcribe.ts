@@ -1,0 +1,138 @@
+import WebSocket from 'ws';
+import { FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
+import type { Backend } from './backends.js';
+import type { UpstreamAudio } from './decode/audio_input.js';
+import { chunksOf, configFor, DEFAULT_TIMEOUT_MS, formatQuery, restError, UpstreamError, withFailover, type OneShotOptions } from './rest_transcribe.js';
+
+/** Seconds of audio per frame: small enough that a refused frame costs little to resend. */
+const STREAM_CHUNK_SECONDS = 2;
+/** How long to wait before resending a frame the service refused because its buffer was full. */
+const RETRY_MS = 100;
+/** A config message with no fields changes nothing; its ack tells that every earlier frame was taken or refused. */
+const PROBE = JSON.stringify({ type: 'config' });
+
+export interface StreamHandle {
+  /** Resolves once the session is open, so a caller can commit to a streaming response only then. */
+  opened: Promise<void>;
+  /** Resolves after the last final; rejects with the service's reason. */
+  done: Promise<void>;
+  /** The caller went away: stop at once. */
+  abort(): void;
+}
+
+/**
+ * A whole file through a backend's `/ws/transcribe?turns=server`: the service cuts it into
+ * utterances with its own VAD and sends each final as soon as it is decoded, so the first text
+ * arrives after the first utterance, not after the whole file. Frames are sent one at a time,
+ * each followed by an empty config whose ack says the frame was taken; one refused with
+ * `buffer_full` (VAD still catching up) is sent again shortly, so a long file never overruns the
+ * service. The last frame is followed by `<flush>`, whose final (`ended_by: "flush"`) ends the stream.
+ */
+function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptions, onFinal: (t: TranscriptMessage) => void): StreamHandle {
+  const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio, { turns: 'server' })));
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let opened!: () => void;
+  const openedPromise = new Promise<void>((resolve) => (opened = resolve));
+  let abort = () => {};
+  const done = new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const quiet = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(new UpstreamError(`${backend.name} backend sent nothing for ${timeoutMs} ms`, 504, 'timeout')), timeoutMs);
+    };
+    const finish = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.close();
+      if (error) reject(error);
+      else resolve();
+    };
+    abort = () => finish(new UpstreamError('the client went away', 499, 'aborted'));
+    // Frame acknowledgements: each probe's ack, or the refusal that precedes it.
+    let refused = false;
+    let ack: (() => void) | undefined;
+    const sendFrame = async (frame: Buffer) => {
+      for (;;) {
+        refused = false;
+        const acked = new Promise<void>((r) => (ack = r));
+        socket.send(frame);
+        socket.send(PROBE);
+        await acked;
+        if (settled) return;
+        if (!refused) return;
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    };
+    socket.on('open', async () => {
+      quiet();
+      try {
+        // The request's options first: a refusal (a bad language, say) ends it before anything was streamed.
+        const config = configFor(options);
+        if (config) await new Promise<void>((r) => {
+          ack = r;
+          socket.send(config);
+        });
+        if (settled) return;
+        opened();
+        for (const frame of chunksOf(audio, frameBytes(audio))) {
+          await sendFrame(frame);
+          if (settled) return;
+        }
+        socket.send(FLUSH_COMMAND);
+      } catch (error) {
+        finish(error as Error);
+      }
+    });
+    socket.on('message', (data) => {
+      quiet();
+      const message = JSON.parse(data.toString()) as Record<string, unknown>;
+      if (message.type === 'config' && ack) {
+        const a = ack;
+        ack = undefined;
+        a();
+      } else if (message.type === 'error') {
+        if (message.code === 'buffer_full' && ack) refused = true;
+        else finish(restError(String(message.code), String(message.error)));
+      } else if (message.type === 'transcript' && message.final !== false) {
+        const t = message as unknown as TranscriptMessage;
+        onFinal(t);
+        if (t.ended_by === 'flush') finish();
+      }
+    });
+    socket.on('error', (error) => finish(new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 502, 'unreachable')));
+    socket.on('close', (code, reason) => finish(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 502, 'unreachable')));
+  });
+  done.catch(() => undefined);
+  return { opened: openedPromise, done, abort: () => abort() };
+}
+
+/** Bytes of STREAM_CHUNK_SECONDS of this audio. */
+function frameBytes(audio: UpstreamAudio): number {
+  const { sampleRate, encoding, channels } = audio.format;
+  return sampleRate * STREAM_CHUNK_SECONDS * channels * (encoding === 's16le' ? 2 : 4);
+}
+
+/**
+ * Opens a streaming session on the chosen backend, or on the other one when the first cannot be
+ * reached; resolves once one is open (nothing has been sent to the client yet, so a failure here
+ * can still be an HTTP error).
+ */
+export async function openStream(
+  choose: (avoid?: Backend) => Backend,
+  audio: UpstreamAudio,
+  options: OneShotOptions,
+  onFinal: (t: TranscriptMessage) => void,
+  first?: Backend,
+): Promise<{ result: StreamHandle; backend: Backend }> {
+  return withFailover(
+    choose,
+    async (backend) => {
+      const handle = streamVia(backend, audio, options, onFinal);
+      await Promise.race([handle.opened, handle.done]);
+      return handle;
+    },
+    first,
+  );
+}

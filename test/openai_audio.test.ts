@@ -1,0 +1,279 @@
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeWav, type RunningService } from '@vtuber-stt/core';
+import { audioPath, fixtureModel } from './helpers/fixtures.js';
+import { startTestProxy } from './helpers/proxy.js';
+import { startTestService } from './helpers/service.js';
+import { syntheticText } from './helpers/synthetic_model.js';
+import { TestClient } from './helpers/ws_client.js';
+
+const json = (r: Response): Promise<any> => r.json();
+const WORDS = syntheticText(fixtureModel('base'), 20);
+const SHORT = audioPath('speechbrain/spk1_snt1.wav');
+const JFK = audioPath('whisper.cpp/jfk.wav');
+
+/** Every file type OpenAI's audio API accepts, made by ffmpeg from fixture speech. */
+const TYPES: Record<string, string[]> = {
+  mp3: ['-c:a', 'libmp3lame', '-b:a', '48k', '-f', 'mp3'],
+  mpga: ['-c:a', 'libmp3lame', '-b:a', '48k', '-f', 'mp3'],
+  mpeg: ['-c:a', 'mp2', '-f', 'mpeg'],
+  mp4: ['-c:a', 'aac', '-f', 'mp4'],
+  m4a: ['-c:a', 'aac', '-f', 'ipod'],
+  wav: ['-c:a', 'pcm_s16le', '-f', 'wav'],
+  webm: ['-c:a', 'libopus', '-f', 'webm'],
+  ogg: ['-c:a', 'libopus', '-f', 'ogg'],
+  flac: ['-c:a', 'flac', '-f', 'flac'],
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'openai-audio-'));
+function make(source: string, type: string, name = `${basename(source, '.wav')}.${type}`, extra: string[] = []): string {
+  const out = join(dir, name);
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', source, ...extra, ...TYPES[type]!, out]);
+  return out;
+}
+
+function form(file: string | Blob, fields: Record<string, string | string[]> = {}, name = typeof file === 'string' ? basename(file) : 'audio.bin'): FormData {
+  const f = new FormData();
+  f.append('file', typeof file === 'string' ? new Blob([readFileSync(file)]) : file, name);
+  for (const [k, v] of Object.entries(fields)) for (const one of [v].flat()) f.append(k, one);
+  return f;
+}
+
+/** The events of a server-sent event stream, parsed by a real SSE parser. */
+async function sseEvents(response: Response): Promise<any[]> {
+  const events: any[] = [];
+  const parser = createParser({ onEvent: (e: EventSourceMessage) => events.push(JSON.parse(e.data)) });
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body!) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+  return events;
+}
+
+describe('OpenAI audio REST surface through the proxy', () => {
+  let service: RunningService;
+  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+  const post = (path: string, body: FormData) => fetch(`${proxy.url}${path}`, { method: 'POST', body });
+  /** The service still answers a normal request after whatever came before. */
+  const stillServes = async () => {
+    expect((await fetch(`${proxy.url}/ready`)).status).toBe(200);
+    expect(await json(await post('/v1/audio/transcriptions', form(SHORT, { model: 'whisper-1', language: 'en' })))).toEqual({ text: WORDS });
+  };
+
+  beforeAll(async () => {
+    service = await startTestService();
+    proxy = await startTestProxy({ cpu: service.url });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await service?.close();
+  });
+
+  it('transcribes every file type OpenAI accepts', async () => {
+    for (const type of Object.keys(TYPES)) {
+      const file = make(SHORT, type);
+      const r = await post('/v1/audio/transcriptions', form(file, { model: 'whisper-1', language: 'en' }));
+      expect(r.status, type).toBe(200);
+      expect(await json(r), type).toEqual({ text: WORDS });
+    }
+    // /api/transcribe takes the same files as a plain body, whatever content type they are sent under.
+    const mp3 = readFileSync(join(dir, 'spk1_snt1.mp3'));
+    for (const type of ['audio/mpeg', 'application/octet-stream']) {
+      const r = await fetch(`${proxy.url}/api/transcribe?language=en`, { method: 'POST', headers: { 'content-type': type }, body: mp3 });
+      expect(await json(r), type).toMatchObject({ type: 'transcript', text: WORDS, backend: 'cpu' });
+    }
+    // WAV at another rate, in stereo and as float: passed to the service as it is, converted there.
+    const stereo = make(SHORT, 'wav', 'stereo-44k.wav', ['-ar', '44100', '-ac', '2']);
+    const float = join(dir, 'float.wav');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', SHORT, '-c:a', 'pcm_f32le', '-ar', '48000', float]);
+    for (const file of [stereo, float]) {
+      const r = await fetch(`${proxy.url}/api/transcribe?language=en`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: readFileSync(file) });
+      expect(await json(r), file).toMatchObject({ text: WORDS, audio_ms: 2870 });
+    }
+  });
+
+  it('refuses corrupt and truncated files with 400 and the decoder\'s reason, and keeps serving', async () => {
+    const m4a = readFileSync(make(SHORT, 'm4a'));
+    const flac = readFileSync(make(SHORT, 'flac'));
+    const mp3 = readFileSync(make(JFK, 'mp3'));
+    const noise = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251));
+    const cases: [string, Buffer, RegExp][] = [
+      ['m4a cut to 30 %', m4a.subarray(0, Math.floor(m4a.length * 0.3)), /could not be decoded: .*moov atom not found/],
+      ['flac cut to 64 bytes', flac.subarray(0, 64), /could not be decoded/],
+      ['mp3 with its middle overwritten', Buffer.concat([mp3.subarray(0, mp3.length / 3), noise, noise, noise, noise, mp3.subarray(mp3.length / 3 + 16384)]), /could not be decoded/],
+      ['random bytes', noise, /not a recognised audio file .*supported: wav, mp3/],
+    ];
+    for (const [label, bytes, reason] of cases) {
+      const r = await post('/v1/audio/transcriptions', form(new Blob([bytes]), { model: 'whisper-1' }, 'upload.mp3'));
+      expect(r.status, label).toBe(400);
+      expect((await json(r)).error, label).toMatchObject({ type: 'invalid_request_error', param: 'file', message: expect.stringMatching(reason) });
+    }
+    await stillServes();
+  });
+
+  it('answers bad /api/transcribe bodies with 4xx and a reason that fits REST (issue 12)', async () => {
+    const good = readFileSync(SHORT);
+    const withRate = (rate: number) => {
+      const b = Buffer.from(good.subarray(0, 4444));
+      b.writeUInt32LE(rate, 24);
+      return b;
+    };
+    const wav = (body: Buffer, type = 'audio/wav') => fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': type }, body });
+    const cases: [string, Response, number, RegExp][] = [
+      ['24-byte WAV', await wav(good.subarray(0, 24)), 400, /truncated inside its fmt chunk/],
+      ['WAV cut inside its data', await wav(good.subarray(0, 1000)), 400, /truncated: its data chunk declares \d+ bytes, the file holds 956/],
+      ['WAV at 1 Hz', await wav(withRate(1)), 400, /says 1 Hz; sample rates from 8000 to 192000 Hz/],
+      ['WAV at 4294967295 Hz', await wav(withRate(4294967295)), 400, /says 4294967295 Hz/],
+      ['random bytes as audio/wav', await wav(Buffer.from('just some bytes, not audio at all')), 415, /sent as audio\/wav but is not a WAV file/],
+      ['MP3 as audio/wav', await wav(readFileSync(make(SHORT, 'mp3'))), 415, /sent as audio\/wav but is an MP3 file/],
+      ['unknown type', await wav(good, 'image/png'), 415, /post audio as a file/],
+    ];
+    for (const [label, r, status, reason] of cases) {
+      expect(r.status, label).toBe(status);
+      expect((await json(r)).error, label).toMatch(reason);
+    }
+    await stillServes();
+  });
+
+  it('bounds decoding in duration, size and time, and says what to install without ffmpeg', async () => {
+    const mp3 = readFileSync(make(JFK, 'mp3'));
+    const small = await startTestProxy({ cpu: service.url }, { maxAudioSeconds: 5, maxBodyBytes: 200_000, decodeTimeoutMs: 30_000 });
+    const slow = await startTestProxy({ cpu: service.url }, { decodeTimeoutMs: 1 });
+    const bare = await startTestProxy({ cpu: service.url }, { ffmpegPath: join(dir, 'no-such-ffmpeg') });
+    try {
+      const long = await fetch(`${small.url}/v1/audio/transcriptions`, { method: 'POST', body: form(new Blob([mp3]), {}, 'jfk.mp3') });
+      expect(long.status).toBe(413);
+      expect((await json(long)).error.message).toMatch(/longer than 5 s \(STT_PROXY_MAX_AUDIO_SECONDS\)/);
+      const longWav = await fetch(`${small.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: encodeWav(new Float32Array(16000 * 6), 16000) });
+      expect(longWav.status).toBe(413);
+      expect((await json(longWav)).error).toMatch(/6\.0 s long; at most 5 s is accepted \(STT_PROXY_MAX_AUDIO_SECONDS\)/);
+      const big = await fetch(`${small.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: readFileSync(JFK) });
+      expect(big.status).toBe(413);
+      expect((await json(big)).error).toMatch(/larger than 200000 bytes \(STT_PROXY_MAX_BODY_BYTES\)/);
+      const bigForm = await fetch(`${small.url}/v1/audio/transcriptions`, { method: 'POST', body: form(JFK) });
+      expect(bigForm.status).toBe(413);
+      expect((await json(bigForm)).error).toMatchObject({ code: 'file_too_large', message: expect.stringMatching(/STT_PROXY_MAX_BODY_BYTES/) });
+      const timedOut = await fetch(`${slow.url}/v1/audio/transcriptions`, { method: 'POST', body: form(new Blob([mp3]), {}, 'jfk.mp3') });
+      expect(timedOut.status).toBe(400);
+      expect((await json(timedOut)).error).toMatchObject({ code: 'decode_timeout', message: expect.stringMatching(/longer than 1 ms \(STT_PROXY_DECODE_TIMEOUT_MS\)/) });
+      const missing = await fetch(`${bare.url}/v1/audio/transcriptions`, { method: 'POST', body: form(new Blob([mp3]), {}, 'jfk.mp3') });
+      expect(missing.status).toBe(501);
+      expect((await json(missing)).error.message).toMatch(/needs ffmpeg.*apt-get install ffmpeg/);
+      // WAV needs no decoder.
+      expect(await json(await fetch(`${bare.url}/v1/audio/transcriptions`, { method: 'POST', body: form(SHORT) }))).toEqual({ text: WORDS });
+    } finally {
+      await Promise.all([small.close(), slow.close(), bare.close()]);
+    }
+    await stillServes();
+  });
+
+  it('streams each utterance as transcript.text.delta, then transcript.text.done (stream=true)', async () => {
+    const r = await post('/v1/audio/transcriptions', form(make(JFK, 'webm'), { model: 'gpt-4o-transcribe', language: 'en', stream: 'true' }));
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = await sseEvents(r);
+    const deltas = events.filter((e) => e.type === 'transcript.text.delta');
+    expect(deltas.length).toBeGreaterThanOrEqual(1);
+    // The synthetic model says the same words for every utterance the service hears.
+    for (const d of deltas) expect(d.delta.trim()).toBe(WORDS);
+    expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', text: deltas.map((d) => d.delta).join(''), usage: { type: 'duration', seconds: 11 } });
+    expect(events.filter((e) => e.type === 'transcript.text.done')).toHaveLength(1);
+    // Errors before streaming starts are plain HTTP errors in OpenAI's shape.
+    const bad = await post('/v1/audio/transcriptions', form(new Blob([Buffer.from('nope')]), { stream: 'true' }, 'x.mp3'));
+    expect(bad.status).toBe(400);
+  });
+
+  it('translates (/v1/audio/translations) in every response format', async () => {
+    const file = make(SHORT, 'mp3');
+    const verbose = await json(await post('/v1/audio/translations', form(file, { model: 'whisper-1', response_format: 'verbose_json' })));
+    expect(verbose).toMatchObject({ task: 'translate', text: WORDS });
+    expect(await (await post('/v1/audio/translations', form(file, { response_format: 'text' }))).text()).toBe(`${WORDS}\n`);
+    expect(await json(await post('/v1/audio/translations', form(file)))).toEqual({ text: WORDS });
+  });
+
+  it('lists the loaded models and accepts any model name', async () => {
+    const list = await json(await fetch(`${proxy.url}/v1/models`));
+    const loaded = (await json(await fetch(`${service.url}/ready`))).model as string;
+    const id = basename(loaded).replace(/^ggml-/, '').replace(/\.bin$/, '');
+    expect(list).toEqual({ object: 'list', data: [{ id, object: 'model', created: expect.any(Number), owned_by: 'vtuber-stt' }] });
+    expect(await json(await fetch(`${proxy.url}/v1/models/${id}`))).toMatchObject({ id, object: 'model' });
+    const missing = await fetch(`${proxy.url}/v1/models/whisper-9`);
+    expect(missing.status).toBe(404);
+    expect((await json(missing)).error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'invalid_request_error' });
+    for (const model of [id, 'whisper-1', 'gpt-4o-transcribe', 'anything']) {
+      expect(await json(await post('/v1/audio/transcriptions', form(SHORT, { model })))).toEqual({ text: WORDS });
+    }
+  });
+
+  it('gives word times from whisper.cpp token timestamps (timestamp_granularities[]=word)', async () => {
+    const check = (words: { start: number; end: number }[], segment: { start: number; end: number }) => {
+      for (let i = 0; i < words.length; i++) {
+        expect(words[i]!.start).toBeLessThanOrEqual(words[i]!.end);
+        expect(words[i]!.start).toBeGreaterThanOrEqual(segment.start);
+        expect(words[i]!.end).toBeLessThanOrEqual(segment.end);
+        if (i > 0) expect(words[i]!.start).toBeGreaterThanOrEqual(words[i - 1]!.start);
+      }
+    };
+    const verbose = await json(await post('/v1/audio/transcriptions', form(JFK, { language: 'en', response_format: 'verbose_json', 'timestamp_granularities[]': ['word', 'segment'] })));
+    expect(verbose.words.map((w: { word: string }) => w.word).join(' ')).toBe(WORDS);
+    expect(verbose.segments.length).toBeGreaterThanOrEqual(1);
+    for (const s of verbose.segments) check(verbose.words.filter((w: { start: number }) => w.start >= s.start && w.start <= s.end), s);
+    expect(verbose.words.at(-1).end).toBeLessThanOrEqual(11);
+    // Without the option: no words, and no word-level decode.
+    expect(await json(await post('/v1/audio/transcriptions', form(JFK, { language: 'en', response_format: 'verbose_json' })))).not.toHaveProperty('words');
+    // /api/transcribe: words inside each segment, on the transcript's own timeline (ms).
+    const rest = await json(await fetch(`${proxy.url}/api/transcribe?language=en&word_timestamps=1`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: readFileSync(JFK) }));
+    for (const s of rest.segments) {
+      expect(s.words.length).toBeGreaterThan(0);
+      check(s.words.map((w: { start_ms: number; end_ms: number }) => ({ start: w.start_ms, end: w.end_ms })), { start: s.start_ms, end: s.end_ms });
+    }
+    // The service acknowledges the option for real.
+    const c = await TestClient.connect(`${service.url.replace(/^http/, 'ws')}/ws/transcribe`);
+    c.ws.send(JSON.stringify({ type: 'config', word_timestamps: true }));
+    expect(await c.next()).toMatchObject({ type: 'config', word_timestamps: true });
+    await c.close();
+  });
+
+  it('answers every /v1 error in OpenAI\'s shape, 404s included', async () => {
+    const shape = { error: { message: expect.any(String), type: 'invalid_request_error', code: expect.any(String), param: expect.anything() } };
+    const notFound = await fetch(`${proxy.url}/v1/audio/speech`, { method: 'POST' });
+    expect(notFound.status).toBe(404);
+    expect(await json(notFound)).toMatchObject({ error: { type: 'invalid_request_error', code: 'unknown_url', param: null } });
+    const cases: [FormData | string, string][] = [
+      [form(SHORT, { response_format: 'xml' }), 'response_format'],
+      [form(SHORT, { language: 'english!' }), 'language'],
+      [form(SHORT, { 'timestamp_granularities[]': 'sentence' }), 'timestamp_granularities'],
+      [(() => { const f = new FormData(); f.append('model', 'whisper-1'); return f; })(), 'file'],
+      ['{"file": "x"}', 'file'],
+    ];
+    for (const [body, param] of cases) {
+      const r = await fetch(`${proxy.url}/v1/audio/transcriptions`, { method: 'POST', body, ...(typeof body === 'string' ? { headers: { 'content-type': 'application/json' } } : {}) });
+      expect(r.status, param).toBe(400);
+      expect(await json(r), param).toMatchObject({ ...shape, error: { ...shape.error, param } });
+    }
+  });
+
+  it('works with the official openai SDK', async () => {
+    const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'not-checked' });
+    const mp3 = make(SHORT, 'mp3');
+    const plain = await client.audio.transcriptions.create({ file: createReadStream(mp3), model: 'whisper-1', language: 'en' });
+    expect(plain.text).toBe(WORDS);
+    const verbose = await client.audio.transcriptions.create({ file: createReadStream(JFK), model: 'whisper-1', response_format: 'verbose_json', timestamp_granularities: ['word'] });
+    expect(verbose.words?.map((w) => w.word).join(' ')).toBe(WORDS);
+    const stream = await client.audio.transcriptions.create({ file: createReadStream(make(JFK, 'ogg')), model: 'gpt-4o-transcribe', stream: true });
+    const events: { type: string; delta?: string; text?: string }[] = [];
+    for await (const event of stream) events.push(event);
+    expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', text: events.filter((e) => e.type === 'transcript.text.delta').map((e) => e.delta).join('') });
+    const translated = await client.audio.translations.create({ file: createReadStream(mp3), model: 'whisper-1' });
+    expect(translated.text).toBe(WORDS);
+    const models = await client.models.list();
+    expect(models.data.length).toBe(1);
+    const error = await client.audio.transcriptions.create({ file: new File([Buffer.from('garbage!')], 'x.mp3'), model: 'whisper-1' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/not a recognised audio file/);
+    writeFileSync(join(dir, 'done'), '');
+  });
+});
