@@ -2,6 +2,8 @@ export type Lang = 'ko' | 'en';
 
 const STRINGS = {
   title: { ko: '음성 입력 제어판', en: 'Speech input control panel' },
+  apiKeyPrompt: { ko: '이 스택은 API 키가 필요합니다. 키를 입력하세요 (이 브라우저에 저장됩니다):', en: 'This stack needs an API key. Enter it (it is kept in this browser):' },
+  apiKeyWrong: { ko: 'API 키가 맞지 않습니다. 다시 입력하세요:', en: 'That API key was refused. Enter it again:' },
   gpuTitle: { ko: 'GPU 가속', en: 'GPU acceleration' },
   gpuLabel: { ko: 'GPU로 인식하기', en: 'Transcribe on the GPU' },
   statusTitle: { ko: '서비스 상태', en: 'Service status' },
@@ -12,6 +14,7 @@ const STRINGS = {
   modeServer: { ko: '서버 (기본, 빠른 미리보기)', en: 'Server (default, early text)' },
   modeDetect: { ko: '클라이언트 (감지 + flush)', en: 'Client (detect + flush)' },
   early: { ko: '미리보기', en: 'early' },
+  partial: { ko: '인식 중', en: 'live' },
   silent: { ko: '조용함', en: 'Silent' },
   speaking: { ko: '말하는 중', en: 'Speaking' },
   ready: { ko: '준비됨', en: 'ready' },

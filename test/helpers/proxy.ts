@@ -1,14 +1,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { parseProxyConfig, startProxy, type ProxyConfig, type ProxyOptions, type RunningProxy } from '@vtuber-stt/proxy';
 
 /** A real proxy on an ephemeral port in front of the given service URLs. */
 export async function startTestProxy(
   urls: { cpu: string; gpu?: string; detect?: string },
   overrides: Partial<ProxyConfig> = {},
-  options: ProxyOptions = {},
+  { logger, ...options }: ProxyOptions & { logger?: Logger } = {},
 ): Promise<RunningProxy & { ws: string }> {
   const config = parseProxyConfig(['node', 'proxy'], {
     PORT: '0',
@@ -18,6 +18,6 @@ export async function startTestProxy(
     STT_PROXY_STATE: join(mkdtempSync(join(tmpdir(), 'proxy-state-')), 'state.json'),
     STT_PROXY_POLL_MS: '500',
   });
-  const proxy = await startProxy({ ...config, ...overrides }, pino({ level: 'silent' }), options);
+  const proxy = await startProxy({ ...config, ...overrides }, logger ?? pino({ level: 'silent' }), options);
   return { ...proxy, ws: proxy.url.replace(/^http/, 'ws') };
 }

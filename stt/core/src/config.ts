@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { envOption as opt, intArg as int, numberArg as num, parseWithEnv, switchArg as bool } from './cli_options.js';
 import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
+import { loadApiKeys } from './server/api_keys.js';
 import type { Role } from './server/context.js';
 import type { Detector } from './server/detect_session.js';
 import { DEFAULT_SPEECH_GATE, type SpeechGate } from './vad/speech_span.js';
@@ -38,6 +39,8 @@ export interface ServiceConfig {
   vad: boolean;
   gate: SpeechGate;
   limits: Limits;
+  /** Keys every route but /health and /ready asks for; none: no checks. */
+  apiKeys: string[];
   logLevel: string;
 }
 
@@ -91,6 +94,8 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     .addOption(opt('--max-queue <n>', 'inference jobs waiting', 'STT_MAX_QUEUE', int('STT_MAX_QUEUE')).default(DEFAULT_LIMITS.maxQueue))
     .addOption(opt('--max-frame-bytes <n>', 'largest audio frame', 'STT_MAX_FRAME_BYTES', int('STT_MAX_FRAME_BYTES')).default(DEFAULT_LIMITS.maxFrameBytes))
     .addOption(opt('--max-buffer-seconds <n>', 'audio buffered per connection', 'STT_MAX_BUFFER_SECONDS', int('STT_MAX_BUFFER_SECONDS')).default(DEFAULT_LIMITS.maxBufferSeconds))
+    .addOption(opt('--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', 'STT_API_KEYS'))
+    .addOption(opt('--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', 'STT_API_KEY_FILE'))
     .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'));
   const o = parseWithEnv(program, argv, env);
   const threshold = o.vadThreshold as number;
@@ -152,6 +157,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
       maxFrameBytes: o.maxFrameBytes as number,
       maxBufferSeconds: o.maxBufferSeconds as number,
     },
+    apiKeys: loadApiKeys(o.apiKeys as string | undefined, o.apiKeyFile as string | undefined),
     logLevel: o.logLevel as string,
   };
 }

@@ -22,6 +22,7 @@ export * from './config.js';
 export * from './service.js';
 export * from './server/query_format.js';
 export * from './server/socket_route.js';
+export * from './server/api_keys.js';
 export { DEFAULT_TURNS, type TurnSettings } from './turns/settings.js';
 export * from './client/resilient_transcriber.js';
 export * from './cli_options.js';

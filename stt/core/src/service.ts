@@ -8,6 +8,7 @@ import { InferenceQueue } from './engine/queue.js';
 import type { Device, SpeechEngine } from './engine/types.js';
 import { resolveModel, type ResolvedModel } from './models/store.js';
 import { buildApp } from './server/app.js';
+import { ApiKeys, warnIfOpen } from './server/api_keys.js';
 import type { ServiceState } from './server/context.js';
 import { DEFAULT_DETECT } from './server/detect_session.js';
 import { createMetrics, type Metrics } from './server/metrics.js';
@@ -89,7 +90,9 @@ export async function startService(config: ServiceConfig, options: StartOptions 
       device_reason: choice.reason,
     },
   };
-  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state });
+  const apiKeys = new ApiKeys(config.apiKeys);
+  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state, apiKeys });
+  warnIfOpen(log, config.host, apiKeys.enabled);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -3,7 +3,9 @@ import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import type { Backend, Backends } from './backends.js';
 import type { ProxyConfig } from './config.js';
-import { healthPlugin } from './plugins/health.js';
+import { healthPlugin, metricsPlugin } from './plugins/health.js';
+import { ApiKeys, ConnectionGate, guardWithApiKeys } from '@vtuber-stt/core';
+import { openAIErrorBody } from './openai_errors.js';
 import { createMetrics, type ProxyContext } from './plugins/context.js';
 import { openaiPlugin } from './plugins/openai.js';
 import { panelPlugin } from './plugins/panel.js';
@@ -38,34 +40,45 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     },
   });
 
+  const metrics = createMetrics();
   const ctx: ProxyContext = {
     config,
     backends,
     toggle,
     logger,
-    metrics: createMetrics(),
+    metrics,
     choose: (avoid?: Backend) => chooseTranscriber(backends, toggle, avoid),
+    gate: new ConnectionGate(config.maxConnections, 'STT_PROXY_MAX_CONNECTIONS', (open) => metrics.sessions.set({ route: 'all' }, open)),
   };
+  const keys = new ApiKeys(config.apiKeys);
 
-  await app.register(healthPlugin, ctx); //      /health /ready /metrics
-  await app.register(statusPlugin, ctx); //      /api/status, /api/gpu
-  await app.register(restPlugin, ctx); //        POST /api/transcribe
-  await app.register(openaiPlugin, { ...ctx, prefix: '/v1' }); // /v1/audio/*, /v1/models
-  await app.register(websocketPlugin, ctx); //   /ws/transcribe, /ws/detect
-  // OpenAI Realtime transcription sessions: /v1/realtime?intent=transcription.
-  await app.register(realtimePlugin, {
-    relay: {
-      choose: ctx.choose,
-      maxReplayBytes: config.maxReplayBytes,
-      logger,
-      onReply: (backend, latency) => {
-        backend.observe(latency);
-        ctx.metrics.requests.inc({ route: 'realtime', backend: backend.name, outcome: 'ok' });
-      },
-    },
-    maxConnections: 256,
-    logger,
-  });
+  await app.register(healthPlugin, ctx); //      /health /ready: open to probes
+  // The page itself must load to ask for a key; it holds nothing but the panel's code.
   await app.register(panelPlugin, ctx); //       / (the control panel)
+  // Everything else sits behind the API keys when there are any: one hook, in this scope.
+  await app.register(async (guarded) => {
+    guardWithApiKeys(guarded, keys, (message, request) =>
+      request.url.startsWith('/v1/') ? openAIErrorBody(401, message, 'invalid_api_key') : { type: 'error', code: 'unauthorized', error: message },
+    );
+    await guarded.register(metricsPlugin, ctx); //   /metrics
+    await guarded.register(statusPlugin, ctx); //    /api/status, /api/gpu
+    await guarded.register(restPlugin, ctx); //      POST /api/transcribe
+    await guarded.register(openaiPlugin, { ...ctx, prefix: '/v1' }); // /v1/audio/*, /v1/models
+    await guarded.register(websocketPlugin, ctx); // /ws/transcribe, /ws/detect
+    // OpenAI Realtime transcription sessions: /v1/realtime?intent=transcription.
+    await guarded.register(realtimePlugin, {
+      relay: {
+        choose: ctx.choose,
+        maxReplayBytes: config.maxReplayBytes,
+        logger,
+        onReply: (backend, latency) => {
+          backend.observe(latency);
+          metrics.requests.inc({ route: 'realtime', backend: backend.name, outcome: 'ok' });
+        },
+      },
+      gate: ctx.gate,
+      logger,
+    });
+  });
   return app;
 }

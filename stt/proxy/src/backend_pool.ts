@@ -36,9 +36,15 @@ export class BackendPool {
     /** The configured URLs, as given. */
     readonly urls: string[],
     private readonly resolver: Resolver = resolveHost,
+    /** Sent to every member (the proxy's API key for the backends). */
+    private readonly headers: Record<string, string> = {},
   ) {
     // Until the first resolution, each URL stands for itself, so the pool is never empty.
-    for (const url of urls) this.members.set(url, new Backend(name, url));
+    for (const url of urls) this.members.set(url, this.member(url));
+  }
+
+  private member(url: string, host?: string): Backend {
+    return new Backend(this.name, url, host, this.headers);
   }
 
   /** The configured URLs, for logs. */
@@ -107,7 +113,7 @@ export class BackendPool {
       const u = new URL(url);
       const host = u.hostname.replace(/^\[|\]$/g, '');
       if (isIP(host)) {
-        next.set(url, this.members.get(url) ?? new Backend(this.name, url));
+        next.set(url, this.members.get(url) ?? this.member(url));
         continue;
       }
       let addresses: string[];
@@ -121,14 +127,14 @@ export class BackendPool {
       }
       if (addresses.length <= 1) {
         // One address: the URL as written (keeps TLS names and Host headers right).
-        next.set(url, this.members.get(url) ?? new Backend(this.name, url));
+        next.set(url, this.members.get(url) ?? this.member(url));
         continue;
       }
       for (const address of addresses) {
         const member = new URL(url);
         member.hostname = isIP(address) === 6 ? `[${address}]` : address;
         const key = member.toString().replace(/\/+$/, '');
-        next.set(key, this.members.get(key) ?? new Backend(this.name, key, host));
+        next.set(key, this.members.get(key) ?? this.member(key, host));
       }
     }
     this.resolveError = errors.length ? `cannot resolve ${errors.join('; ')}` : undefined;

@@ -48,6 +48,8 @@ export class Backend {
     readonly url: string,
     /** The host name this member's address was resolved from (pools), if any. */
     readonly host?: string,
+    /** Sent with every request to it: the proxy's own API key, when the backends ask for one. */
+    readonly headers: Record<string, string> = {},
   ) {}
 
   /** Counts a session on this member until the returned function is called. */
@@ -91,7 +93,7 @@ export class Backend {
       this.detail = body;
       this.state = ready.status === 200 ? 'ready' : body.status === 'failed' ? 'down' : 'loading';
       this.error = typeof body.error === 'string' ? body.error : undefined;
-      const metrics = await fetch(`${this.url}/metrics`, { signal }).then((r) => r.text());
+      const metrics = await fetch(`${this.url}/metrics`, { signal, headers: this.headers }).then((r) => r.text());
       const q = /^stt_queue_depth(?:\{[^}]*\})? ([\d.]+)/m.exec(metrics);
       this.queueDepth = q ? Number(q[1]) : undefined;
       const now = Date.now();

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { envOption as opt, intArg as int, parseWithEnv } from '@vtuber-stt/core';
+import { envOption as opt, intArg as int, loadApiKeys, parseWithEnv } from '@vtuber-stt/core';
 
 export interface ProxyConfig {
   host: string;
@@ -15,12 +15,18 @@ export interface ProxyConfig {
   panelDir: string;
   maxBodyBytes: number;
   maxReplayBytes: number;
+  /** WebSocket sessions at once, all routes together. */
+  maxConnections: number;
   /** REST uploads: longest audio accepted, and how long a decoder may run on one file. */
   maxAudioSeconds: number;
   decodeTimeoutMs: number;
   /** The ffmpeg executable that decodes compressed uploads. */
   ffmpegPath: string;
   pollMs: number;
+  /** Keys every route but /health and /ready asks for (none: no checks). */
+  apiKeys: string[];
+  /** The key this proxy presents to backends that ask for one. */
+  backendApiKey?: string;
   logLevel: string;
 }
 
@@ -56,12 +62,17 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     .addOption(opt('--panel-dir <dir>', 'built control panel to serve at /', 'STT_PANEL_DIR').default(DEFAULT_PANEL))
     .addOption(opt('--max-body-bytes <n>', 'largest REST upload', 'STT_PROXY_MAX_BODY_BYTES', int('STT_PROXY_MAX_BODY_BYTES')).default(50 * 1024 * 1024))
     .addOption(opt('--max-replay-bytes <n>', 'unanswered audio kept per session for failover', 'STT_PROXY_MAX_REPLAY_BYTES', int('STT_PROXY_MAX_REPLAY_BYTES')).default(16 * 1024 * 1024))
+    .addOption(opt('--max-connections <n>', 'WebSocket sessions at once (all routes)', 'STT_PROXY_MAX_CONNECTIONS', int('STT_PROXY_MAX_CONNECTIONS')).default(256))
     .addOption(opt('--max-audio-seconds <n>', 'longest REST upload, in seconds of audio', 'STT_PROXY_MAX_AUDIO_SECONDS', int('STT_PROXY_MAX_AUDIO_SECONDS')).default(600))
     .addOption(opt('--decode-timeout-ms <ms>', 'longest time ffmpeg may decode one upload', 'STT_PROXY_DECODE_TIMEOUT_MS', int('STT_PROXY_DECODE_TIMEOUT_MS')).default(30_000))
     .addOption(opt('--ffmpeg <path>', 'ffmpeg executable for compressed uploads (mp3, m4a, webm, ogg, flac, ...)', 'STT_FFMPEG').default('ffmpeg'))
     .addOption(opt('--poll-ms <ms>', 'backend status poll interval', 'STT_PROXY_POLL_MS', int('STT_PROXY_POLL_MS')).default(2000))
+    .addOption(opt('--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', 'STT_API_KEYS'))
+    .addOption(opt('--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', 'STT_API_KEY_FILE'))
+    .addOption(opt('--backend-api-key <key>', 'the key to present to backends that ask for one (default: the first of STT_API_KEYS)', 'STT_BACKEND_API_KEY'))
     .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'));
   const o = parseWithEnv(program, argv, env);
+  const apiKeys = loadApiKeys(o.apiKeys as string | undefined, o.apiKeyFile as string | undefined);
   return {
     host: o.host as string,
     port: o.port as number,
@@ -72,10 +83,13 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     panelDir: resolve(o.panelDir as string),
     maxBodyBytes: o.maxBodyBytes as number,
     maxReplayBytes: o.maxReplayBytes as number,
+    maxConnections: o.maxConnections as number,
     maxAudioSeconds: o.maxAudioSeconds as number,
     decodeTimeoutMs: o.decodeTimeoutMs as number,
     ffmpegPath: o.ffmpeg as string,
     pollMs: o.pollMs as number,
+    apiKeys,
+    backendApiKey: (o.backendApiKey as string | undefined) || apiKeys[0],
     logLevel: o.logLevel as string,
   };
 }

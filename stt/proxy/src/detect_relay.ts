@@ -1,6 +1,12 @@
 import WebSocket, { type RawData } from 'ws';
-import { closeReason, isPermanentClose } from '@vtuber-stt/core';
+import { isPermanentClose, type SocketPeer } from '@vtuber-stt/core';
 import type { Backend } from './backends.js';
+
+/** One client's /ws/detect, piped to the detection service. */
+export interface DetectPipe {
+  frame(data: Buffer, binary: boolean): void;
+  close(): void;
+}
 
 /**
  * /ws/detect through the proxy: a straight pipe to the detection service. Frames that arrive
@@ -8,36 +14,33 @@ import type { Backend } from './backends.js';
  * client is closed with 1013 so it reconnects, unless the service refused the request itself
  * (e.g. 1008 for a bad query string): that code and reason reach the client as they are.
  */
-export function pipeDetect(client: WebSocket, backend: Backend, query: string): void {
-  const upstream = new WebSocket(backend.wsUrl('/ws/detect', query));
-  const early: { data: RawData; isBinary: boolean }[] = [];
-  client.on('message', (data: RawData, isBinary: boolean) => {
-    if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
-    else early.push({ data, isBinary });
-  });
+export function pipeDetect(client: SocketPeer, backend: Backend, query: string): DetectPipe {
+  const upstream = new WebSocket(backend.wsUrl('/ws/detect', query), { headers: backend.headers });
+  const early: { data: Buffer; binary: boolean }[] = [];
   upstream.on('open', () => {
-    for (const m of early.splice(0)) upstream.send(m.data, { binary: m.isBinary });
+    for (const m of early.splice(0)) upstream.send(m.data, { binary: m.binary });
   });
-  upstream.on('message', (data: RawData, isBinary: boolean) => {
-    if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
-  });
-  const closeClient = (code: number, reason: string) => {
-    if (client.readyState === WebSocket.OPEN) client.close(code, closeReason(reason));
-  };
+  upstream.on('message', (data: RawData, isBinary: boolean) => client.sendFrame(isBinary ? (data as Buffer) : data.toString(), isBinary));
   let clientGone = false;
   upstream.on('error', (error) => {
     // Abandoning a connection still being opened (the client left) is not the service's failure.
     if (!clientGone) backend.markDown(error.message);
-    closeClient(1013, `detection service unreachable: ${error.message}`);
+    client.close(1013, `detection service unreachable: ${error.message}`);
   });
   upstream.on('close', (code, raw) => {
     const reason = raw.toString();
-    if (isPermanentClose(code)) closeClient(code, reason || `detection service refused the session (${code})`);
-    else closeClient(1013, `detection service closed (${code}${reason ? ` ${reason}` : ''}); reconnect`);
+    if (isPermanentClose(code)) client.close(code, reason || `detection service refused the session (${code})`);
+    else client.close(1013, `detection service closed (${code}${reason ? ` ${reason}` : ''}); reconnect`);
   });
-  client.on('close', () => {
-    clientGone = true;
-    if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
-    else if (upstream.readyState === WebSocket.OPEN) upstream.close(1000, 'client left');
-  });
+  return {
+    frame(data, binary) {
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary });
+      else early.push({ data, binary });
+    },
+    close() {
+      clientGone = true;
+      if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
+      else if (upstream.readyState === WebSocket.OPEN) upstream.close(1000, 'client left');
+    },
+  };
 }

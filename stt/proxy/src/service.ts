@@ -21,10 +21,11 @@ export interface ProxyOptions {
 
 export async function startProxy(config: ProxyConfig, logger?: Logger, options: ProxyOptions = {}): Promise<RunningProxy> {
   const log = logger ?? pino({ name: 'stt_proxy', level: config.logLevel });
+  const headers: Record<string, string> = config.backendApiKey ? { authorization: `Bearer ${config.backendApiKey}` } : {};
   const backends: Backends = {
-    cpu: new BackendPool('cpu', config.cpuUrls, options.resolver),
-    gpu: config.gpuUrls.length ? new BackendPool('gpu', config.gpuUrls, options.resolver) : undefined,
-    detect: config.detectUrl ? new Backend('detect', config.detectUrl) : undefined,
+    cpu: new BackendPool('cpu', config.cpuUrls, options.resolver, headers),
+    gpu: config.gpuUrls.length ? new BackendPool('gpu', config.gpuUrls, options.resolver, headers) : undefined,
+    detect: config.detectUrl ? new Backend('detect', config.detectUrl, undefined, headers) : undefined,
   };
   const toggle = new ToggleStore(config.statePath);
   const app = await buildProxy({ config, backends, toggle, logger: log });

@@ -1,6 +1,5 @@
-import WebSocket, { type RawData } from 'ws';
 import type { Logger } from 'pino';
-import { closeReason, DEFAULT_FORMAT, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type TurnMode } from '@vtuber-stt/core';
+import { DEFAULT_FORMAT, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type TurnMode } from '@vtuber-stt/core';
 import type { Backend } from './backends.js';
 
 export interface RelayOptions {
@@ -67,7 +66,7 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
   const endpoint = (backend: Backend): Endpoint => {
     const url = backend.wsUrl('/ws/transcribe', options.query);
     byUrl.set(url, backend);
-    return { name: backend.name, url };
+    return { name: backend.name, url, headers: backend.headers };
   };
   let detach: (() => void) | undefined;
   // Read lazily: the first member is chosen while the transcriber is still being constructed.
@@ -156,25 +155,4 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       upstream.close();
     },
   };
-}
-
-/** A client's own /ws/transcribe socket, relayed. */
-export function relayTranscribe(socket: WebSocket, options: RelayOptions): void {
-  const session = relaySession(
-    {
-      send: (message) => {
-        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
-      },
-      close: (code, reason) => {
-        if (socket.readyState === WebSocket.OPEN) socket.close(code, closeReason(reason));
-      },
-    },
-    options,
-  );
-  socket.on('message', (raw: RawData, isBinary: boolean) => {
-    const data = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer);
-    if (isBinary) session.audio(data);
-    else session.text(data.toString('utf8'));
-  });
-  socket.on('close', () => session.close());
 }

@@ -12,9 +12,9 @@ export interface SocketHandlers {
 }
 
 /** Opens a WebSocket, failing after `timeoutMs` or when the server refuses or closes it first. */
-export function openSocket(url: string, on: SocketHandlers, timeoutMs = 3000): Promise<WebSocket> {
+export function openSocket(url: string, on: SocketHandlers, timeoutMs = 3000, headers?: Record<string, string>): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, { headers });
     let opened = false;
     const timer = setTimeout(() => {
       socket.terminate();

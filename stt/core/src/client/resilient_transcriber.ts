@@ -15,6 +15,8 @@ export interface Endpoint {
   /** Name reported with replies (e.g. "cpu"), if any. */
   name?: string;
   url: string;
+  /** Sent with the handshake (an API key). */
+  headers?: Record<string, string>;
 }
 
 export interface ConnectionEvent {
@@ -337,7 +339,7 @@ export class ResilientTranscriber {
           close: (socket, code, reason) => {
             if (this.socket === socket && !this.closed) this.onClose(endpoint, code, reason);
           },
-        });
+        }, undefined, endpoint.headers);
         return;
       } catch (error) {
         this.options.onConnectionChange?.({ type: 'failed', endpoint, detail: (error as Error).message, pending: this.waiting });

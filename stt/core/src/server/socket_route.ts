@@ -3,11 +3,14 @@ import type { RawData, WebSocket } from 'ws';
 import type { z } from 'zod';
 import { describeIssues, type ErrorMessage } from '../protocol/messages.js';
 import { closeReason } from '../client/close_codes.js';
+import './api_keys.js'; // the request's socketRefusal
 
 /** What a protocol may do with its connection; the route owns the socket itself. */
 export interface SocketPeer {
   /** A JSON message, if the socket is still open. */
   send(message: object): void;
+  /** A frame as it is (a relay passing on what its upstream said). */
+  sendFrame(data: string | Buffer, binary: boolean): void;
   /** An error in the protocol's own shape (see `SocketProtocol.errorShape`), counted by code. */
   fail(error: ErrorMessage): void;
   close(code: number, reason: string): void;
@@ -90,7 +93,13 @@ const defaultShape = (error: ErrorMessage): object => error;
 /** Registers `path` as a WebSocket route speaking `protocol`. */
 export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, protocol: SocketProtocol<S, C>, options: SocketRouteOptions): void {
   const shape = protocol.errorShape ?? defaultShape;
-  app.get(path, { websocket: true }, (socket: WebSocket, request) => {
+  app.get(path, { websocket: true, config: { socketScaffold: true } }, (socket: WebSocket, request) => {
+    if (request.socketRefusal) {
+      // A guard of this route's scope (an API key check) refused it: nothing is read.
+      options.countError?.('unauthorized');
+      socket.close(1008, closeReason(request.socketRefusal));
+      return;
+    }
     const refusal = options.gate.refusal(protocol.unavailable?.());
     if (refusal) {
       options.countError?.('refused');
@@ -100,6 +109,9 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
     options.gate.admit(socket);
     const peer: SocketPeer = {
       send: (message) => sendJson(socket, message),
+      sendFrame: (data, binary) => {
+        if (socket.readyState === socket.OPEN) socket.send(data, { binary });
+      },
       fail: (error) => {
         options.countError?.(error.code);
         sendJson(socket, shape(error));

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConnectionGate } from '@vtuber-stt/core';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend, Backends } from '../backends.js';
 import type { ProxyConfig } from '../config.js';
@@ -34,4 +35,6 @@ export interface ProxyContext {
   metrics: ProxyMetrics;
   /** The transcription backend for a new request or session; `avoid` is one that just failed. */
   choose: (avoid?: Backend) => Backend;
+  /** One limit on the proxy's WebSocket sessions, whatever their protocol (STT_PROXY_MAX_CONNECTIONS). */
+  gate: ConnectionGate;
 }

@@ -1,35 +1,74 @@
 import type { FastifyInstance } from 'fastify';
-import type { WebSocket } from 'ws';
-import { pipeDetect } from '../detect_relay.js';
-import { relayTranscribe } from '../transcribe_relay.js';
+import { ConnectionGate, registerSocketRoute, type SocketRouteOptions } from '@vtuber-stt/core';
+import { pipeDetect, type DetectPipe } from '../detect_relay.js';
+import { relaySession, type RelaySession } from '../transcribe_relay.js';
 import type { ProxyContext } from './context.js';
 
 const queryOf = (url: string) => (url.includes('?') ? url.slice(url.indexOf('?')) : '');
 
-/** `/ws/transcribe` (routed to the CPU or GPU backend, with failover) and `/ws/detect` (passed through). */
-export async function websocketPlugin(app: FastifyInstance, { config, backends, logger, metrics, choose }: ProxyContext): Promise<void> {
-  app.get('/ws/transcribe', { websocket: true }, (socket: WebSocket, request) => {
-    metrics.sessions.inc({ route: 'transcribe' });
-    socket.on('close', () => metrics.sessions.dec({ route: 'transcribe' }));
-    relayTranscribe(socket, {
-      choose,
-      query: queryOf(request.url),
-      maxReplayBytes: config.maxReplayBytes,
-      logger,
-      onReply: (backend, latency) => {
-        backend.observe(latency);
-        metrics.requests.inc({ route: 'ws', backend: backend.name, outcome: 'ok' });
-      },
-    });
+/**
+ * `/ws/transcribe` (relayed to the least loaded transcription backend, with failover) and
+ * `/ws/detect` (piped to the detection service), on the same socket scaffold as the services:
+ * the API key guard of this scope, the connection limit and the close reasons work the same.
+ */
+export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): Promise<void> {
+  const { config, backends, logger, metrics } = ctx;
+  const route = (name: string): SocketRouteOptions => ({
+    gate: ctx.gate,
+    countError: (code) => metrics.requests.inc({ route: name, backend: 'none', outcome: code }),
+    warn: (err) => logger.warn({ err }, `${name} websocket error`),
   });
 
-  app.get('/ws/detect', { websocket: true }, (socket: WebSocket, request) => {
-    if (!backends.detect) {
-      socket.close(1013, 'no detection service is configured (STT_DETECT_URL)');
-      return;
-    }
-    metrics.sessions.inc({ route: 'detect' });
-    socket.on('close', () => metrics.sessions.dec({ route: 'detect' }));
-    pipeDetect(socket, backends.detect, queryOf(request.url));
-  });
+  registerSocketRoute<RelaySession, never>(
+    app,
+    '/ws/transcribe',
+    {
+      open(peer, _query, request) {
+        metrics.sessions.inc({ route: 'transcribe' });
+        return relaySession(peer, {
+          choose: ctx.choose,
+          query: queryOf(request.url),
+          maxReplayBytes: config.maxReplayBytes,
+          logger,
+          onReply: (backend, latency) => {
+            backend.observe(latency);
+            metrics.requests.inc({ route: 'ws', backend: backend.name, outcome: 'ok' });
+          },
+        });
+      },
+      binary: (session, frame) => session.audio(frame),
+      // Text goes to the backend as it is: it judges config and reset itself, once.
+      text: (session, text) => {
+        session.text(text);
+        return true;
+      },
+      close(session) {
+        metrics.sessions.dec({ route: 'transcribe' });
+        session.close();
+      },
+    },
+    route('ws'),
+  );
+
+  registerSocketRoute<DetectPipe, never>(
+    app,
+    '/ws/detect',
+    {
+      unavailable: () => (backends.detect ? undefined : 'no detection service is configured (STT_DETECT_URL)'),
+      open(peer, _query, request) {
+        metrics.sessions.inc({ route: 'detect' });
+        return pipeDetect(peer, backends.detect!, queryOf(request.url));
+      },
+      binary: (pipe, frame) => pipe.frame(frame, true),
+      text: (pipe, text) => {
+        pipe.frame(Buffer.from(text), false);
+        return true;
+      },
+      close(pipe) {
+        metrics.sessions.dec({ route: 'detect' });
+        pipe.close();
+      },
+    },
+    route('detect'),
+  );
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ConnectionGate, registerSocketRoute, type ErrorMessage } from '@vtuber-stt/core';
+import { registerSocketRoute, type ConnectionGate, type ErrorMessage } from '@vtuber-stt/core';
 import type { Logger } from 'pino';
 import { relaySession, type RelayOptions } from '../transcribe_relay.js';
 import { clientEventSchema, errorType } from './events.js';
@@ -8,7 +8,8 @@ import { RealtimeSession } from './session.js';
 export interface RealtimePluginOptions {
   /** Everything a relayed session needs but its query string. */
   relay: Omit<RelayOptions, 'query'>;
-  maxConnections: number;
+  /** Shared with the proxy's other socket routes. */
+  gate: ConnectionGate;
   logger: Logger;
 }
 
@@ -16,7 +17,6 @@ const USAGE = 'send JSON client events: session.update, input_audio_buffer.appen
 
 /** `/v1/realtime?intent=transcription`: OpenAI Realtime transcription sessions, relayed like /ws/transcribe. */
 export async function realtimePlugin(app: FastifyInstance, options: RealtimePluginOptions): Promise<void> {
-  const gate = new ConnectionGate(options.maxConnections, 'STT_PROXY_MAX_CONNECTIONS');
   registerSocketRoute(
     app,
     '/v1/realtime',
@@ -42,6 +42,6 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
         error: { type: errorType(e.code), code: e.code === 'bad_message' ? 'invalid_request' : e.code, message: e.error, param: null, event_id: null },
       }),
     },
-    { gate, warn: (err) => options.logger.warn({ err }, 'realtime websocket error') },
+    { gate: options.gate, warn: (err) => options.logger.warn({ err }, 'realtime websocket error') },
   );
 }
