@@ -89,17 +89,25 @@ describe('control panel in a real browser', () => {
     await page.locator('#route', { hasText: 'GPU' }).waitFor();
   });
 
-  it('tests the microphone with server-side turns by default: speaking, early text in grey, then the final', async () => {
+  it('tests the microphone with server-side turns by default: speaking, live partials, early text in grey, then the final', async () => {
     expect(await page.inputValue('#mic-mode')).toBe('server');
     // Every text the list showed as early (speculative), however briefly. (A string: this
     // project's Node typings have no DOM.)
+    // And every partial (stable part, dimmed rest, their colours) and final, in the order shown.
     await page.evaluate(`{
       const seen = (window.early = []);
+      const shown = (window.shown = []);
       new MutationObserver(() => {
         for (const el of document.querySelectorAll('.transcripts li[data-final="false"] .text')) {
           const css = getComputedStyle(el);
           seen.push({ text: el.textContent, style: css.fontStyle + ' ' + css.color });
         }
+        for (const li of document.querySelectorAll('.transcripts li[data-final="partial"]')) {
+          const stable = li.querySelector('.text .stable');
+          const rest = li.querySelector('.text .unstable');
+          shown.push({ kind: 'partial', text: li.querySelector('.text').textContent, stable: stable.textContent, stableColor: getComputedStyle(stable).color, restColor: getComputedStyle(rest).color });
+        }
+        for (const li of document.querySelectorAll('.transcripts li[data-final="true"]')) shown.push({ kind: 'final', text: li.querySelector('.text').textContent });
       }).observe(document.getElementById('transcripts'), { subtree: true, childList: true, attributes: true, characterData: true });
     }`);
     sockets.length = 0;
@@ -114,13 +122,24 @@ describe('control panel in a real browser', () => {
     expect(early[0]!.text).toBe(WORDS);
     expect(early[0]!.style).toMatch(/^italic rgb\(136, 136, 153\)$/);
     expect(await page.locator('.transcripts li').count()).toBe(1);
+    // Partial text came before the final, in the same line: the agreed-on words in the text's own
+    // colour, the rest dimmed.
+    type Shown = { kind: 'partial' | 'final'; text: string; stable?: string; stableColor?: string; restColor?: string };
+    const shown = await page.evaluate<Shown[]>('window.shown');
+    const firstFinal = shown.findIndex((s) => s.kind === 'final');
+    const partials = shown.filter((s, i) => s.kind === 'partial' && (firstFinal < 0 || i < firstFinal));
+    expect(partials.length).toBeGreaterThan(0);
+    expect(partials.every((p) => p.text.startsWith(p.stable!))).toBe(true);
+    expect(partials.map((p) => p.text)).toContain(WORDS);
+    expect(partials[0]!.stableColor).toBe('rgb(29, 31, 36)');
+    expect(partials[0]!.restColor).toBe('rgb(153, 153, 170)');
     // The end of the turn was heard by the service: the light went off with speech_end.
     await page.waitForSelector('#speaking[data-speaking="false"]', { timeout: 10_000 });
-    // One socket, server turns with early text, in the AudioContext's format.
+    // One socket, server turns with early text and partials, in the AudioContext's format.
     expect(sockets).toHaveLength(1);
     const url = new URL(sockets[0]!);
     expect(url.pathname).toBe('/ws/transcribe');
-    expect(Object.fromEntries(url.searchParams)).toEqual({ turns: 'server', early: '1', sample_rate: '16000', encoding: 'f32le' });
+    expect(Object.fromEntries(url.searchParams)).toEqual({ turns: 'server', early: '1', partials: '1', sample_rate: '16000', encoding: 'f32le' });
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: `${artifacts}/control-panel.png`, fullPage: true });
     await page.click('#mic-stop');

@@ -9,7 +9,9 @@
  * audio, so text equality alone would credit a speculation decoded at a mid-turn pause, on audio
  * the final no longer matches. With real models that text would differ; to measure what a real
  * model would give, an early (final:false) text counts only when the final reports it used it
- * (`speculative: "hit"`), and then only the last one sent before the final.
+ * (`speculative: "hit"`), and then only the last one sent before the final whose engine input
+ * (`decoded_ms`) is the final's: a speculation that missed (speech resumed) and one that hit may
+ * both come before the final, and only the latter was the final's text.
  */
 import type { Turn } from './conversation.js';
 import type { FloorRow } from './floor.js';
@@ -26,12 +28,14 @@ interface Final {
   inference_ms?: number;
   speculative?: string;
   ended_by?: string;
+  /** The span the engine decoded, as "from-to" (ms on the connection's timeline). */
+  decoded?: string;
 }
 
 interface SeqEvents {
   final?: Final;
   /** final:false texts, in arrival order. */
-  early: { text: string; at: number; source: Receipt['source'] }[];
+  early: { text: string; at: number; source: Receipt['source']; decoded?: string }[];
   speechEnd?: { at: number; end_ms?: number; decided_ms?: number };
   emptyFinal?: { dropped?: string; start_ms?: number; end_ms?: number };
 }
@@ -110,7 +114,7 @@ function collect(receipts: Receipt[]): Map<number, SeqEvents> {
     if (source === 'server' && m.type === 'speech_end') ev.speechEnd ??= { at, end_ms: num(m.end_ms), decided_ms: num(m.decided_ms) };
     if (!isTranscript) continue;
     if (m.final === false) {
-      ev.early.push({ text, at, source });
+      ev.early.push({ text, at, source, decoded: span(m.decoded_ms) });
       continue;
     }
     if (!text) {
@@ -131,17 +135,21 @@ function collect(receipts: Receipt[]): Map<number, SeqEvents> {
       inference_ms: f?.inference_ms ?? num(m.inference_ms),
       speculative: f?.speculative ?? str(m.speculative),
       ended_by: f?.ended_by ?? str(m.ended_by),
+      decoded: f?.decoded ?? span(m.decoded_ms),
     };
   }
   return bySeq;
 }
+
+const span = (v: unknown) => (Array.isArray(v) && v.length === 2 ? `${String(v[0])}-${String(v[1])}` : undefined);
 
 /** When the client first held the final's text (see the module comment for the early-text rule). */
 function heldAt(ev: SeqEvents, final: Final): { at: number; early: boolean } {
   if (final.speculative === 'hit') {
     // The same message may arrive twice (the server's copy, then the client's utterance): one source only.
     const fromServer = ev.early.some((e) => e.source === 'server');
-    const last = ev.early.filter((e) => e.at <= final.at && (e.source === 'server') === fromServer).at(-1);
+    const sameInput = (e: SeqEvents['early'][number]) => !e.decoded || !final.decoded || e.decoded === final.decoded;
+    const last = ev.early.filter((e) => e.at <= final.at && (e.source === 'server') === fromServer && sameInput(e)).at(-1);
     if (last && last.text === final.text) return { at: last.at, early: true };
   }
   return { at: final.at, early: false };

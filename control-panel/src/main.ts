@@ -77,6 +77,19 @@ const mic = new MicTest({
     speaking.dataset.speaking = String(on);
     $('speaking-label').textContent = t(on ? 'speaking' : 'silent');
   },
+  partial(seq, message) {
+    if (!message.text) return;
+    const li = line(seq);
+    li.dataset.final = 'partial';
+    const stable = document.createElement('span');
+    stable.className = 'stable';
+    stable.textContent = message.stable;
+    const rest = document.createElement('span');
+    rest.className = 'unstable';
+    rest.textContent = message.text.slice(message.stable.length);
+    li.querySelector('.text')!.replaceChildren(stable, rest);
+    li.querySelector('.latency')!.textContent = t('partial');
+  },
   early(seq, message) {
     if (!message.text) return;
     const li = line(seq);

@@ -1,12 +1,13 @@
-import { FinalClock, FLUSH_COMMAND, isFinalAnswer, type ErrorMessage, type TranscriptMessage } from '@vtuber-stt/core/turns';
+import { FinalClock, FLUSH_COMMAND, isFinalAnswer, type ErrorMessage, type PartialMessage, type TranscriptMessage } from '@vtuber-stt/core/turns';
 import { openTurnSocket, settled, type MicEvents, type TurnFlow } from './turn_socket.js';
 
 /** Audio held while the socket opens (then sent): the first words are not lost to the handshake. */
 const MAX_BACKLOG_SAMPLES = 16000 * 5;
 
 /**
- * Server-side turns: all audio on one `/ws/transcribe?turns=server&early=1` socket; the service
- * says when speech starts and ends, sends the speculative text early and the final after.
+ * Server-side turns: all audio on one `/ws/transcribe?turns=server&early=1&partials=1` socket; the
+ * service says when speech starts and ends, sends live partial text while it runs, the
+ * speculative text early and the final after.
  */
 export class ServerTurns implements TurnFlow {
   private readonly socket: ReturnType<typeof openTurnSocket>;
@@ -21,7 +22,7 @@ export class ServerTurns implements TurnFlow {
     rate: number,
     private readonly events: MicEvents,
   ) {
-    this.socket = openTurnSocket(`ws/transcribe?turns=server&early=1&sample_rate=${rate}&encoding=f32le`, 'transcribe', events, (m) => this.onMessage(m));
+    this.socket = openTurnSocket(`ws/transcribe?turns=server&early=1&partials=1&sample_rate=${rate}&encoding=f32le`, 'transcribe', events, (m) => this.onMessage(m));
     this.socket.ws.addEventListener('open', () => {
       for (const chunk of this.backlog.splice(0)) this.socket.ws.send(chunk);
       this.backlogSamples = 0;
@@ -64,6 +65,8 @@ export class ServerTurns implements TurnFlow {
       const answer = m as unknown as TranscriptMessage | ErrorMessage;
       this.events.final(seq, answer, this.clock.settle(seq, now) ?? (answer.type === 'transcript' ? answer.latency_ms : 0));
       this.poke?.();
+    } else if (m.type === 'partial') {
+      if (seq > this.lastFinal) this.events.partial(seq, m as unknown as PartialMessage);
     } else if (m.type === 'transcript') {
       this.events.early(seq, m as unknown as TranscriptMessage);
     }

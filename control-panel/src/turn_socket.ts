@@ -1,4 +1,4 @@
-import type { ErrorMessage, TranscriptMessage } from '@vtuber-stt/core/turns';
+import type { ErrorMessage, PartialMessage, TranscriptMessage } from '@vtuber-stt/core/turns';
 import { wsUrl } from './api.js';
 
 /** What the page hears from a microphone test, whichever side decides the turns. */
@@ -6,6 +6,8 @@ export interface MicEvents {
   speaking(on: boolean): void;
   /** Speculative text of utterance `seq` (server turns), shown until its final replaces it. */
   early(seq: number, message: TranscriptMessage): void;
+  /** Live partial text of utterance `seq` (server turns): `stable` stays, the rest may change until its final. */
+  partial(seq: number, message: PartialMessage): void;
   /** The answer for utterance `seq`; latency from the end of the turn (speech_end arrived, or `<flush>` sent) to now. */
   final(seq: number, answer: TranscriptMessage | ErrorMessage, latencyMs: number): void;
   error(kind: 'denied' | 'missing' | 'lost' | 'server', detail: string): void;

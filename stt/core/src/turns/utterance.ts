@@ -8,6 +8,14 @@ import type { TurnSettings } from './settings.js';
 
 export type SpeculativeOutcome = 'hit' | 'miss' | 'none';
 
+/**
+ * Partials take at most a third of the engine's time: the speech must also grow by three times
+ * the last partial decode's length. That leaves the engine to other connections, and bounds the
+ * chance that a partial is still running when the speaker stops (its remaining run then delays
+ * the speculative decode) when decodes are slow (one thread, long utterances).
+ */
+const PARTIAL_DUTY = 3;
+
 interface Speculation extends ScheduledDecode {
   /** Replaced or missed: its result, if it ran, is wasted work. */
   dropped: boolean;
@@ -115,7 +123,9 @@ export class Utterance {
     if (!plan) return;
     const speaking = silenceMs === 0 && (this.probs.at(-1) ?? 0) >= this.transcriber.settings.gate.threshold;
     if (!speaking && !plan.complete) return;
-    if (plan.end - Math.max(this.partialEnd, plan.start) < hooks.intervalSamples) return;
+    const lastMs = this.partial?.inferenceMs ?? 0;
+    const growth = Math.max(hooks.intervalSamples, Math.round(((PARTIAL_DUTY * lastMs) / 1000) * 16000));
+    if (plan.end - Math.max(this.partialEnd, plan.start) < growth) return;
     if (this.spec && samePlan(this.spec.plan, plan)) return;
     this.partialEnd = plan.end;
     const decode: Speculation = { ...this.transcriber.submit(log.range(this.from, upTo), plan, 'background', this.signal), dropped: false };
