@@ -60,6 +60,9 @@ const EXPECTED: Record<string, (output: string) => void> = {
     for (const d of deltas) expect(d).toBe(WORDS);
     expect(out).toMatch(new RegExp(`^done: ${WORDS}`, 'm'));
   },
+  'A realtime session (OpenAI Realtime API, transcription intent)': (out) => {
+    expect(out.trim()).toBe(WORDS);
+  },
   curl: (out) => {
     // Four commands, their outputs back to back (JSON answers end without a newline).
     expect(out.startsWith(`{"text":"${WORDS}"}`)).toBe(true);
@@ -99,7 +102,7 @@ describe('README "Use it from other software": every example runs as written', (
     it(`runs "${example.heading}" (${example.lang})`, async () => {
       const check = EXPECTED[example.heading];
       expect(check, `no expectation for the README example under "${example.heading}"`).toBeDefined();
-      const code = example.code.replaceAll(README_ADDRESS, proxy.url);
+      const code = example.code.replaceAll(README_ADDRESS, proxy.url).replaceAll(README_ADDRESS.replace('http', 'ws'), proxy.ws);
       expect(code).not.toBe(example.code); // it talks to the proxy
       let output: string;
       if (example.lang === 'js') {
