@@ -111,6 +111,9 @@ describe('OpenAI audio REST surface through the proxy', () => {
       expect(r.status, label).toBe(400);
       expect((await json(r)).error, label).toMatchObject({ type: 'invalid_request_error', param: 'file', message: expect.stringMatching(reason) });
     }
+    // Many at once: ffmpeg runs a few at a time and the rest wait their turn; every one is answered.
+    const burst = await Promise.all(Array.from({ length: 8 }, () => post('/v1/audio/transcriptions', form(new Blob([m4a.subarray(0, 2000)]), {}, 'cut.m4a'))));
+    for (const r of burst) expect((await json(r)).error.message).toMatch(/moov atom not found/);
     await stillServes();
   });
 

@@ -8,6 +8,8 @@ import { chunksOf, configFor, DEFAULT_TIMEOUT_MS, formatQuery, restError, Upstre
 const STREAM_CHUNK_SECONDS = 2;
 /** How long to wait before resending a frame the service refused because its buffer was full. */
 const RETRY_MS = 100;
+/** A frame still refused after this long means the buffer is not draining (settings, not load): give up. */
+const MAX_RETRY_MS = 30_000;
 /** A config message with no fields changes nothing; its ack tells that every earlier frame was taken or refused. */
 const PROBE = JSON.stringify({ type: 'config' });
 
@@ -37,6 +39,9 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
   const done = new Promise<void>((resolve, reject) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
+    // Frame acknowledgements: each probe's ack, or the refusal that precedes it.
+    let refused = false;
+    let ack: (() => void) | undefined;
     const quiet = () => {
       clearTimeout(timer);
       timer = setTimeout(() => finish(new UpstreamError(`${backend.name} backend sent nothing for ${timeoutMs} ms`, 504, 'timeout')), timeoutMs);
@@ -46,15 +51,17 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
       settled = true;
       clearTimeout(timer);
       socket.close();
+      // Release the sender waiting for an ack, so nothing (the audio included) stays held.
+      const waiting = ack;
+      ack = undefined;
+      waiting?.();
       if (error) reject(error);
       else resolve();
     };
     abort = () => finish(new UpstreamError('the client went away', 499, 'aborted'));
-    // Frame acknowledgements: each probe's ack, or the refusal that precedes it.
-    let refused = false;
-    let ack: (() => void) | undefined;
     const sendFrame = async (frame: Buffer) => {
-      for (;;) {
+      for (let waited = 0; ; waited += RETRY_MS) {
+        if (waited > MAX_RETRY_MS) throw new UpstreamError(`the transcription service refused audio for ${MAX_RETRY_MS / 1000} s because its buffer stayed full (STT_MAX_BUFFER_SECONDS on the service)`, 503, 'buffer_full');
         refused = false;
         const acked = new Promise<void>((r) => (ack = r));
         socket.send(frame);

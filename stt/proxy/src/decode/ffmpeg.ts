@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AudioDecodeError } from './errors.js';
 
@@ -20,6 +20,26 @@ export const FFMPEG_OUTPUT = { sampleRate: 16_000, encoding: 'f32le', channels: 
 const BYTES_PER_SECOND = FFMPEG_OUTPUT.sampleRate * 4;
 const STDERR_KEEP = 4096;
 
+/** ffmpeg processes at once (one thread each); more uploads wait their turn instead of piling up processes. */
+const MAX_RUNNING = Math.max(1, availableParallelism());
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function acquire(): Promise<void> {
+  if (running < MAX_RUNNING) {
+    running++;
+    return;
+  }
+  await new Promise<void>((resolve) => waiting.push(resolve));
+}
+
+/** Hands the slot to the next upload waiting, if any. */
+function release(): void {
+  const next = waiting.shift();
+  if (next) next();
+  else running--;
+}
+
 /**
  * Decodes any container ffmpeg reads into 16 kHz mono f32le, in a subprocess: a decoder crash on
  * a hostile file kills ffmpeg, not the proxy, and a decode can always be stopped. The input goes
@@ -27,13 +47,18 @@ const STDERR_KEEP = 4096;
  * (moov) at the end, which a pipe cannot seek back to.
  */
 export async function decodeWithFfmpeg(input: Uint8Array, limits: FfmpegLimits): Promise<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), 'stt-decode-'));
+  await acquire();
   try {
-    const path = join(dir, 'input');
-    await writeFile(path, input);
-    return await run(path, limits);
+    const dir = await mkdtemp(join(tmpdir(), 'stt-decode-'));
+    try {
+      const path = join(dir, 'input');
+      await writeFile(path, input);
+      return await run(path, limits);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    release();
   }
 }
 
