@@ -12,7 +12,10 @@ interface TranscribeConnection {
 /** `/ws/transcribe`: binary PCM appends, `<flush>` transcribes (or the service ends turns itself), JSON config/reset. */
 export function transcribeProtocol({ state, limits, metrics }: RouteContext): SocketProtocol<TranscribeConnection, ClientMessage> {
   return {
-    unavailable: () => (state.transcriber ? undefined : `model is ${state.status}; try again shortly`),
+    // Ready, not just a transcriber: with both roles the base model is in place while the detector's
+    // model still loads and before the VAD is, and a session opened then would refuse server turns
+    // for good (1008) or never gate speech. A restarted service must say "try again" (1013) instead.
+    unavailable: () => (state.transcriber && state.status === 'ready' ? undefined : `model is ${state.status}; try again shortly`),
     open(peer, query) {
       const emit = (message: TranscribeServerMessage) => {
         if (message.type === 'error') return peer.fail(message);
