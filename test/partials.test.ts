@@ -1,27 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureModel } from './helpers/fixtures.js';
+import { spawnService } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { buildRecording, streamPaced } from './helpers/recording.js';
-import { startTestService } from './helpers/service.js';
+import { startTestService, TEST_MODEL } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
 
-type Message = { type: string; seq?: number; final?: boolean; text?: string; stable?: string; language?: string; audio_ms?: number; code?: string; error?: string; partials?: boolean };
+type Message = { type: string; seq?: number; final?: boolean; text?: string; stable?: string; language?: string; audio_ms?: number; code?: string; error?: string; partials?: boolean; backend?: string };
 
 const WORDS = syntheticText(fixtureModel('base'), 20);
 /** Two long utterances (5.9 s English, 3.9 s Korean), 1.5 s apart: long enough to be re-decoded while they run. */
 const recording = buildRecording(['picovoice-leopard/test_en.wav', 'picovoice-leopard/test_ko.wav'], 1500);
 const isFinal = (m: Message) => (m.type === 'transcript' && m.final !== false) || (m.type === 'error' && m.seq !== undefined);
 
-/** Streams the recording in real time (32 ms chunks, as a microphone) and collects everything until both finals are in. */
-async function converse(c: TestClient): Promise<Message[]> {
+/**
+ * Streams the recording in real time (32 ms chunks, as a microphone) and collects everything until
+ * both finals are in; `beforeChunk` sees what has arrived so far.
+ */
+async function converse(c: TestClient, beforeChunk?: (atMs: number, messages: Message[]) => Promise<void>): Promise<Message[]> {
   const messages: Message[] = [];
   let done = false;
   const reading = (async () => {
     while (messages.filter(isFinal).length < recording.clips.length) messages.push(await c.next<Message>(30_000));
     done = true;
   })();
-  await streamPaced(recording.pcm, (chunk) => c.ws.send(chunk), { chunkMs: 32 });
+  await streamPaced(recording.pcm, (chunk) => c.ws.send(chunk), { chunkMs: 32, beforeChunk: beforeChunk && ((atMs) => beforeChunk(atMs, messages)) });
   await reading;
   expect(done).toBe(true);
   // Anything sent after the last final would arrive right behind it.
@@ -40,8 +44,7 @@ async function converse(c: TestClient): Promise<Message[]> {
  * one's `stable` extends the previous one's, `text` starts with `stable`; none comes after the
  * final of its seq.
  */
-function expectPartials(messages: Message[]): Message[] {
-  const partials = messages.filter((m) => m.type === 'partial');
+function expectPartialOrder(messages: Message[]): void {
   for (const seq of [1, 2]) {
     const start = messages.findIndex((m) => m.type === 'speech_start' && m.seq === seq);
     const final = messages.findIndex((m) => isFinal(m) && m.seq === seq);
@@ -58,6 +61,12 @@ function expectPartials(messages: Message[]): Message[] {
       stable = m.stable!;
     });
   }
+}
+
+/** The order above, and enough partials that the agreement had something to agree on. */
+function expectPartials(messages: Message[]): Message[] {
+  expectPartialOrder(messages);
+  const partials = messages.filter((m) => m.type === 'partial');
   // The long English utterance is re-decoded at least twice while it runs: two hypotheses that
   // agree (the synthetic model says the same words for any audio) make every word stable.
   const first = partials.filter((m) => m.seq === 1);
@@ -122,5 +131,37 @@ describe('live partial transcripts (server turns)', () => {
     c.ws.send(JSON.stringify({ type: 'config', turns: 'flush', partials: false }));
     expect(await c.next<Message>()).toMatchObject({ type: 'config', turns: 'flush', partials: false });
     await c.close();
+  });
+
+  it('keeps the stable prefix through a failover: the replacement backend starts its agreement afresh, the client never sees it shrink', async () => {
+    const env = { STT_MODEL: TEST_MODEL() };
+    const [a, b] = await Promise.all([spawnService('stt/cpu_ws/src/main.ts', env), spawnService('stt/cpu_ws/src/main.ts', env)]);
+    const relay = await startTestProxy({ cpu: a.url, gpu: b.url });
+    try {
+      const c = await TestClient.connect(`${relay.ws}/ws/transcribe?turns=server&partials=1`);
+      let killedAfter: Message | undefined;
+      const messages = await converse(c, async (atMs, seen) => {
+        if (killedAfter) return;
+        // The first backend dies once the client holds stable words of the first utterance (or,
+        // failing that, near its end, where the assertion below then says what was missing).
+        const committed = seen.find((m) => m.type === 'partial' && m.seq === 1 && m.stable);
+        if (committed || atMs >= recording.clips[0]!.endMs - 300) {
+          killedAfter = committed ?? { type: 'none' };
+          await a.stop('SIGKILL');
+        }
+      });
+      expect(killedAfter, 'stable words of seq 1 arrived before the kill').toMatchObject({ type: 'partial', seq: 1 });
+      expectPartialOrder(messages);
+      const finals = messages.filter(isFinal);
+      expect(finals.map((f) => [f.seq, f.backend])).toEqual([
+        [1, 'gpu'],
+        [2, 'gpu'],
+        [3, 'gpu'],
+      ]);
+      await c.close();
+    } finally {
+      await relay.close();
+      await Promise.all([a.stop(), b.stop()]);
+    }
   });
 });
