@@ -11,7 +11,7 @@ import { openaiPlugin } from './plugins/openai.js';
 import { panelPlugin } from './plugins/panel.js';
 import { restPlugin } from './plugins/rest.js';
 import { statusPlugin } from './plugins/status.js';
-import { websocketPlugin } from './plugins/websocket.js';
+import { proxyPayloadLimit, websocketPlugin } from './plugins/websocket.js';
 import { realtimePlugin } from './realtime/plugin.js';
 import { chooseTranscriber } from './router.js';
 import type { ToggleStore } from './toggle_store.js';
@@ -31,7 +31,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
   const app = Fastify({ loggerInstance: logger.child({}, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: config.maxBodyBytes });
   // WebSocket support is shared infrastructure: any surface may declare `{ websocket: true }` routes.
   await app.register(websocket, {
-    options: { maxPayload: 16 * 1024 * 1024 },
+    options: { maxPayload: proxyPayloadLimit(config) },
     // Sessions end with a code and a reason a client can act on, not a bare close.
     preClose(done) {
       for (const c of app.websocketServer.clients) c.close(1001, 'stt_proxy is shutting down; reconnect');
@@ -70,6 +70,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
       relay: {
         choose: ctx.choose,
         maxReplayBytes: config.maxReplayBytes,
+        maxFrameBytes: config.maxFrameBytes,
         logger,
         onReply: (backend, latency) => {
           backend.observe(latency);
@@ -77,6 +78,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
         },
       },
       gate: ctx.gate,
+      payloadLimit: proxyPayloadLimit(config),
       logger,
     });
   });

@@ -17,6 +17,8 @@ export interface ProxyConfig {
   maxReplayBytes: number;
   /** WebSocket sessions at once, all routes together. */
   maxConnections: number;
+  /** Largest audio frame a session may send (larger ones are refused with an error, the session goes on). */
+  maxFrameBytes: number;
   /** REST uploads: longest audio accepted, and how long a decoder may run on one file. */
   maxAudioSeconds: number;
   decodeTimeoutMs: number;
@@ -63,6 +65,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     .addOption(opt('--max-body-bytes <n>', 'largest REST upload', 'STT_PROXY_MAX_BODY_BYTES', int('STT_PROXY_MAX_BODY_BYTES')).default(50 * 1024 * 1024))
     .addOption(opt('--max-replay-bytes <n>', 'unanswered audio kept per session for failover', 'STT_PROXY_MAX_REPLAY_BYTES', int('STT_PROXY_MAX_REPLAY_BYTES')).default(16 * 1024 * 1024))
     .addOption(opt('--max-connections <n>', 'WebSocket sessions at once (all routes)', 'STT_PROXY_MAX_CONNECTIONS', int('STT_PROXY_MAX_CONNECTIONS')).default(256))
+    .addOption(opt('--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', 'STT_PROXY_MAX_FRAME_BYTES', int('STT_PROXY_MAX_FRAME_BYTES')).default(1024 * 1024))
     .addOption(opt('--max-audio-seconds <n>', 'longest REST upload, in seconds of audio', 'STT_PROXY_MAX_AUDIO_SECONDS', int('STT_PROXY_MAX_AUDIO_SECONDS')).default(600))
     .addOption(opt('--decode-timeout-ms <ms>', 'longest time ffmpeg may decode one upload', 'STT_PROXY_DECODE_TIMEOUT_MS', int('STT_PROXY_DECODE_TIMEOUT_MS')).default(30_000))
     .addOption(opt('--ffmpeg <path>', 'ffmpeg executable for compressed uploads (mp3, m4a, webm, ogg, flac, ...)', 'STT_FFMPEG').default('ffmpeg'))
@@ -84,6 +87,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     maxBodyBytes: o.maxBodyBytes as number,
     maxReplayBytes: o.maxReplayBytes as number,
     maxConnections: o.maxConnections as number,
+    maxFrameBytes: o.maxFrameBytes as number,
     maxAudioSeconds: o.maxAudioSeconds as number,
     decodeTimeoutMs: o.decodeTimeoutMs as number,
     ffmpegPath: o.ffmpeg as string,

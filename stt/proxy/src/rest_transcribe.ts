@@ -69,7 +69,7 @@ export function restError(code: string, message: string): UpstreamError {
 function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptions): Promise<TranscriptMessage> {
   return new Promise((resolve, reject) => {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio)));
+    const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio)), { headers: backend.headers });
     const timer = setTimeout(() => {
       socket.terminate();
       reject(new UpstreamError(`${backend.name} backend did not answer within ${timeoutMs} ms`, 504, 'timeout'));

@@ -31,7 +31,7 @@ export interface StreamHandle {
  * service. The last frame is followed by `<flush>`, whose final (`ended_by: "flush"`) ends the stream.
  */
 function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptions, onFinal: (t: TranscriptMessage) => void): StreamHandle {
-  const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio, { turns: 'server' })));
+  const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio, { turns: 'server' })), { headers: backend.headers });
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let opened!: () => void;
   const openedPromise = new Promise<void>((resolve) => (opened = resolve));

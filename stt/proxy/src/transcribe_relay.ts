@@ -9,6 +9,8 @@ export interface RelayOptions {
   query: string;
   /** Bytes of not-yet-answered audio kept for replay. */
   maxReplayBytes: number;
+  /** Largest frame passed on; a larger one is answered with an error and not sent (as the services do). */
+  maxFrameBytes?: number;
   /** Connection attempts per failover before waiting utterances are answered with an error. */
   attempts?: number;
   logger?: Logger;
@@ -132,6 +134,11 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
 
   return {
     audio(data) {
+      const max = options.maxFrameBytes;
+      if (max !== undefined && data.length > max) {
+        toClient({ type: 'error', code: 'frame_too_large', error: `frame of ${data.length} bytes exceeds the ${max}-byte limit (STT_PROXY_MAX_FRAME_BYTES); send smaller chunks` });
+        return;
+      }
       // Checked here too, so a bad frame is not replayed (and reported twice) after a failover;
       // against the format the backend acknowledged last.
       const frameBytes = upstream.frameBytes;

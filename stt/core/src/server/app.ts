@@ -44,7 +44,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const route = (): SocketRouteOptions => {
       const gate = new ConnectionGate(limits.maxConnections, 'STT_MAX_CONNECTIONS', () => metrics.connections.set(gates.reduce((n, g) => n + g.open, 0)));
       gates.push(gate);
-      return { gate, countError: (code) => metrics.errors.inc({ code }), warn: (err) => logger.warn({ err }, 'websocket error') };
+      return { gate, payloadLimit: hardPayloadLimit(limits), countError: (code) => metrics.errors.inc({ code }), warn: (err) => logger.warn({ err }, 'websocket error') };
     };
     if (options.roles.includes('transcribe')) registerSocketRoute(guarded, '/ws/transcribe', transcribeProtocol(options), route());
     if (options.roles.includes('detect')) registerSocketRoute(guarded, '/ws/detect', detectProtocol(options), route());

@@ -73,6 +73,8 @@ export class ConnectionGate {
 
 export interface SocketRouteOptions {
   gate: ConnectionGate;
+  /** The WebSocket server's own frame limit (its maxPayload), named in the reason when it closes 1009. */
+  payloadLimit?: number;
   /** Counts every error sent and every refusal, by code. */
   countError?: (code: string) => void;
   warn?: (error: Error) => void;
@@ -89,6 +91,21 @@ export function sendJson(socket: WebSocket, message: object): void {
 }
 
 const defaultShape = (error: ErrorMessage): object => error;
+
+/**
+ * `ws` closes a connection itself on a frame it cannot take (too large, invalid UTF-8, a
+ * protocol violation), with the code but no reason. Every close should say why: this fills in
+ * the reason whenever a close comes without one.
+ */
+function reasonsForProtocolCloses(socket: WebSocket, payloadLimit?: number): void {
+  const close = socket.close.bind(socket);
+  const reasons: Record<number, string> = {
+    1002: 'protocol error: the frame broke the WebSocket protocol',
+    1007: 'invalid UTF-8 in a text frame: text frames must be UTF-8 (audio goes in binary frames)',
+    1009: `frame too large: over ${payloadLimit ?? 'the server'}${payloadLimit ? ' bytes' : "'s limit"}; send audio in smaller chunks`,
+  };
+  socket.close = (code?: number, reason?: string | Buffer) => close(code, reason ?? (code !== undefined ? reasons[code] : undefined));
+}
 
 /** Registers `path` as a WebSocket route speaking `protocol`. */
 export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, protocol: SocketProtocol<S, C>, options: SocketRouteOptions): void {
@@ -107,6 +124,7 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
       return;
     }
     options.gate.admit(socket);
+    reasonsForProtocolCloses(socket, options.payloadLimit);
     const peer: SocketPeer = {
       send: (message) => sendJson(socket, message),
       sendFrame: (data, binary) => {

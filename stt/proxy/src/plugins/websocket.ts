@@ -4,6 +4,9 @@ import { pipeDetect, type DetectPipe } from '../detect_relay.js';
 import { relaySession, type RelaySession } from '../transcribe_relay.js';
 import type { ProxyContext } from './context.js';
 
+/** What the proxy's WebSocket server takes at all: past it `ws` closes 1009; between the frame limit and it, an error reply. */
+export const proxyPayloadLimit = (config: { maxFrameBytes: number }) => Math.max(config.maxFrameBytes * 4, 16 * 1024 * 1024);
+
 const queryOf = (url: string) => (url.includes('?') ? url.slice(url.indexOf('?')) : '');
 
 /**
@@ -15,6 +18,7 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
   const { config, backends, logger, metrics } = ctx;
   const route = (name: string): SocketRouteOptions => ({
     gate: ctx.gate,
+    payloadLimit: proxyPayloadLimit(config),
     countError: (code) => metrics.requests.inc({ route: name, backend: 'none', outcome: code }),
     warn: (err) => logger.warn({ err }, `${name} websocket error`),
   });
@@ -29,6 +33,7 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
           choose: ctx.choose,
           query: queryOf(request.url),
           maxReplayBytes: config.maxReplayBytes,
+          maxFrameBytes: config.maxFrameBytes,
           logger,
           onReply: (backend, latency) => {
             backend.observe(latency);

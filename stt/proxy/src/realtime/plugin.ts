@@ -10,6 +10,7 @@ export interface RealtimePluginOptions {
   relay: Omit<RelayOptions, 'query'>;
   /** Shared with the proxy's other socket routes. */
   gate: ConnectionGate;
+  payloadLimit: number;
   logger: Logger;
 }
 
@@ -42,6 +43,6 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
         error: { type: errorType(e.code), code: e.code === 'bad_message' ? 'invalid_request' : e.code, message: e.error, param: null, event_id: null },
       }),
     },
-    { gate: options.gate, warn: (err) => options.logger.warn({ err }, 'realtime websocket error') },
+    { gate: options.gate, payloadLimit: options.payloadLimit, warn: (err) => options.logger.warn({ err }, 'realtime websocket error') },
   );
 }

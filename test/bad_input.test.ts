@@ -1,0 +1,264 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeS16le, encodeWav } from '@vtuber-stt/core';
+import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
+import { startTestProxy } from './helpers/proxy.js';
+import { startTestService } from './helpers/service.js';
+import { syntheticText } from './helpers/synthetic_model.js';
+import { TestClient } from './helpers/ws_client.js';
+
+/**
+ * The project's own bad-input corpus: frames, text, configs, query strings and REST bodies of
+ * every kind, sent to a service directly and through the proxy. Each answer must be clear (an
+ * error naming the problem, a 4xx, or a close with a code and a reason), and after every case
+ * both are still up and serve an ordinary request.
+ */
+
+const WORDS = syntheticText(fixtureModel('base'), 20);
+const speech = encodeS16le(loadClip('speechbrain/spk1_snt1.wav'));
+const wav = readFileSync(audioPath('speechbrain/spk1_snt1.wav'));
+type Reply = { type: string; code?: string; error?: string; text?: string; seq?: number };
+
+/** A WAV header claiming `rate`, over `bytes` of data. */
+function wavWithRate(rate: number, bytes = 400): Buffer {
+  const w = encodeWav(new Float32Array(bytes / 2), 16000);
+  w.writeUInt32LE(rate, 24);
+  w.writeUInt32LE((rate * 2) % 2 ** 32, 28);
+  return w;
+}
+
+describe('bad input, directly and through the proxy', () => {
+  let service: Awaited<ReturnType<typeof startTestService>>;
+  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+  beforeAll(async () => {
+    service = await startTestService({ roles: ['transcribe', 'detect'], detector: 'silero' });
+    proxy = await startTestProxy({ cpu: service.url, detect: service.url });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await service?.close();
+  });
+
+  /** Both up, and an ordinary utterance through each is transcribed. */
+  async function stillServing(label: string): Promise<void> {
+    expect((await fetch(`${service.url}/ready`)).status, label).toBe(200);
+    expect((await fetch(`${proxy.url}/ready`)).status, label).toBe(200);
+    for (const url of [service.ws, `${proxy.ws}/ws/transcribe`]) {
+      const c = await TestClient.connect(url);
+      c.sendAudio(speech);
+      c.flush();
+      expect(await c.next<Reply>(60_000), `${label}: ${url}`).toMatchObject({ type: 'transcript', text: WORDS });
+      await c.close();
+    }
+  }
+
+  const targets = () => [
+    ['direct', service.ws],
+    ['proxy', `${proxy.ws}/ws/transcribe`],
+  ];
+
+  describe('text frames and configs: an error naming the problem, and the session goes on', () => {
+    const cases: [string, string, RegExp][] = [
+      ['an unknown command', '<FLUSH>', /unknown command/],
+      ['an empty text frame', '', /unknown command/],
+      ['broken JSON', '{"type":', /unknown command/],
+      ['JSON null', 'null', /invalid message/],
+      ['a JSON array', '[]', /invalid message/],
+      ['an unknown message type', '{"type":"transcribe"}', /invalid message/],
+      ['a string sample rate', '{"type":"config","sample_rate":"abc"}', /sample_rate/],
+      ['a sample rate out of range', '{"type":"config","sample_rate":4000}', /sample_rate/],
+      ['an unknown encoding', '{"type":"config","encoding":"mp3"}', /encoding/],
+      ['a malformed language', '{"type":"config","language":"english!"}', /language/],
+      ['a prompt past its limit', JSON.stringify({ type: 'config', prompt: 'x'.repeat(5000) }), /prompt/],
+      ['an unknown field', '{"type":"config","volume":11}', /volume|unrecognized/i],
+      ['a threshold of 1', '{"type":"config","threshold":1}', /threshold/],
+      ['turns of another kind', '{"type":"config","turns":"sometimes"}', /turns/],
+    ];
+    for (const [name, text, reason] of cases) {
+      it(name, async () => {
+        for (const [where, url] of targets()) {
+          const c = await TestClient.connect(url!);
+          c.ws.send(text);
+          const reply = await c.next<Reply>();
+          expect(reply, `${where}: ${name}`).toMatchObject({ type: 'error', code: 'bad_message' });
+          expect(reply.error, `${where}: ${name}`).toMatch(reason);
+          // The same connection still transcribes.
+          c.sendAudio(speech);
+          c.flush();
+          expect(await c.next<Reply>(60_000), where).toMatchObject({ type: 'transcript', text: WORDS });
+          await c.close();
+        }
+      });
+    }
+  });
+
+  describe('binary frames', () => {
+    it('half a sample: bad_audio, and the session goes on', async () => {
+      for (const [where, url] of targets()) {
+        const c = await TestClient.connect(url!);
+        c.ws.send(Buffer.alloc(3001));
+        expect(await c.next<Reply>(), where).toMatchObject({ type: 'error', code: 'bad_audio' });
+        c.sendAudio(speech);
+        c.flush();
+        expect(await c.next<Reply>(60_000), where).toMatchObject({ type: 'transcript', text: WORDS });
+        await c.close();
+      }
+    });
+
+    it('a frame over the frame limit: frame_too_large, nothing buffered, the session goes on', async () => {
+      for (const [where, url] of targets()) {
+        const c = await TestClient.connect(url!);
+        c.ws.send(Buffer.alloc(2 * 1024 * 1024));
+        const refused = await c.next<Reply>();
+        expect(refused, where).toMatchObject({ type: 'error', code: 'frame_too_large' });
+        expect(refused.error, where).toMatch(/limit/);
+        c.sendAudio(speech);
+        c.flush();
+        const t = await c.next<Reply & { audio_ms: number }>(60_000);
+        expect(t, where).toMatchObject({ type: 'transcript', text: WORDS });
+        expect(t.audio_ms, where).toBeLessThan(10_000); // the refused 64 s were not added
+        await c.close();
+      }
+    });
+
+    it('a frame past what the socket takes at all: closed 1009 with a reason (direct); refused, session kept (proxy)', async () => {
+      const direct = await TestClient.connect(service.ws);
+      direct.ws.send(Buffer.alloc(5 * 1024 * 1024));
+      const closed = await direct.closed;
+      expect(closed.code).toBe(1009);
+      expect(closed.reason).toMatch(/frame too large/);
+      const viaProxy = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
+      viaProxy.ws.send(Buffer.alloc(5 * 1024 * 1024));
+      expect(await viaProxy.next<Reply>()).toMatchObject({ type: 'error', code: 'frame_too_large' });
+      viaProxy.sendAudio(speech);
+      viaProxy.flush();
+      expect(await viaProxy.next<Reply>(60_000)).toMatchObject({ type: 'transcript', text: WORDS });
+      await viaProxy.close();
+      await stillServing('after 5 MiB frames');
+    });
+
+    it('invalid UTF-8 in a text frame: closed 1007 with a reason', async () => {
+      for (const [where, url] of targets()) {
+        const c = await TestClient.connect(url!);
+        c.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+        const closed = await c.closed;
+        expect(closed.code, where).toBe(1007);
+        expect(closed.reason, where).toMatch(/UTF-8/);
+      }
+      await stillServing('after invalid UTF-8');
+    });
+
+    it('NaN and infinite float samples poison nothing', async () => {
+      for (const [where, url] of targets()) {
+        const c = await TestClient.connect(`${url}?encoding=f32le`);
+        const bad = new Float32Array(16000);
+        bad.fill(Number.NaN, 0, 8000);
+        bad.fill(Number.POSITIVE_INFINITY, 8000);
+        c.ws.send(Buffer.from(bad.buffer));
+        c.flush();
+        expect(await c.next<Reply>(60_000), where).toMatchObject({ type: 'transcript' });
+        await c.close();
+      }
+      await stillServing('after NaN audio');
+    });
+  });
+
+  describe('query strings: closed 1008 with the reason, once', () => {
+    const queries: [string, RegExp][] = [
+      ['sample_rate=0', /sample_rate/],
+      ['sample_rate=999999999', /sample_rate/],
+      ['sample_rate=abc', /sample_rate/],
+      ['sample_rate=16000&sample_rate=48000', /sample_rate/],
+      ['channels=0', /channels/],
+      ['encoding=xyz', /encoding/],
+      ['turns=sometimes', /turns/],
+      ['early=2', /early/],
+    ];
+    for (const [query, reason] of queries) {
+      it(`?${query}`, async () => {
+        for (const [where, url] of [...targets(), ['detect', `${proxy.ws}/ws/detect`]]) {
+          if (where === 'detect' && /turns|early/.test(query)) continue; // not a detection parameter
+          const c = new TestClient(`${url}?${query}`);
+          const closed = await c.closed;
+          expect(closed.code, `${where} ?${query}`).toBe(1008);
+          expect(closed.reason, `${where} ?${query}`).toMatch(reason);
+        }
+        const status = (await fetch(`${proxy.url}/api/status`).then((r) => r.json())) as { backends: { cpu: { state: string } } };
+        expect(status.backends.cpu.state).toBe('ready');
+      });
+    }
+  });
+
+  describe('REST bodies: 4xx with a reason that fits REST, never 200 "" or a 500', () => {
+    const bodies: [string, string, Buffer][] = [
+      ['an empty body', 'audio/wav', Buffer.alloc(0)],
+      ['random bytes labelled WAV', 'audio/wav', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251))],
+      ['a truncated WAV (24 bytes)', 'audio/wav', wav.subarray(0, 24)],
+      ['a WAV at 1 Hz', 'audio/wav', wavWithRate(1, 4000)],
+      ['a WAV at 4294967295 Hz', 'audio/wav', wavWithRate(4294967295)],
+      ['plain text', 'text/plain', Buffer.from('hello')],
+      ['JSON', 'application/json', Buffer.from('{"audio":"hello"}')],
+    ];
+    for (const [name, type, body] of bodies) {
+      it(name, async () => {
+        const began = performance.now();
+        const res = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': type }, body });
+        expect(res.status, name).toBeGreaterThanOrEqual(400);
+        expect(res.status, name).toBeLessThan(500);
+        const answer = (await res.json()) as { error?: string };
+        expect(answer.error, name).toBeTruthy();
+        expect(answer.error, name).not.toMatch(/<flush>|DataView|Offset/);
+        // A few bytes never buy seconds of work.
+        expect(performance.now() - began, name).toBeLessThan(5000);
+
+        const form = new FormData();
+        form.append('file', new Blob([body], { type }), 'upload.wav');
+        form.append('model', 'whisper-1');
+        const openai = await fetch(`${proxy.url}/v1/audio/transcriptions`, { method: 'POST', body: form });
+        expect(openai.status, `openai: ${name}`).toBeGreaterThanOrEqual(400);
+        expect(openai.status, `openai: ${name}`).toBeLessThan(500);
+        const o = (await openai.json()) as { error: { message: string; type: string } };
+        expect(o.error.message.length, `openai: ${name}`).toBeGreaterThan(5);
+      });
+    }
+    it('leaves the proxy serving', async () => stillServing('after bad REST bodies'));
+  });
+
+  describe('detection', () => {
+    it('half a sample and a bad config: errors, and replies go on in order', async () => {
+      for (const url of [`${service.url.replace('http', 'ws')}/ws/detect`, `${proxy.ws}/ws/detect`]) {
+        const c = await TestClient.connect(url);
+        c.ws.send(Buffer.alloc(1023));
+        expect(await c.next<Reply>()).toMatchObject({ type: 'error' });
+        c.ws.send('{"type":"config","threshold":7}');
+        expect(await c.next<Reply>()).toMatchObject({ type: 'error', code: 'bad_message' });
+        c.ws.send(speech.subarray(0, 1024));
+        expect(await c.next<Reply>()).toMatchObject({ type: 'detect' });
+        await c.close();
+      }
+    });
+  });
+
+  describe('connection limit at the proxy', () => {
+    it('closes the session past STT_PROXY_MAX_CONNECTIONS with 1013 and a reason, and admits again once one leaves', async () => {
+      const small = await startTestProxy({ cpu: service.url, detect: service.url }, { maxConnections: 2 });
+      try {
+        const a = await TestClient.connect(`${small.ws}/ws/transcribe`);
+        const b = await TestClient.connect(`${small.ws}/ws/detect`);
+        const c = new TestClient(`${small.ws}/v1/realtime?intent=transcription`);
+        const refused = await c.closed;
+        expect(refused.code).toBe(1013);
+        expect(refused.reason).toMatch(/STT_PROXY_MAX_CONNECTIONS/);
+        expect((await fetch(`${small.url}/ready`)).status).toBe(200);
+        await b.close();
+        const d = await TestClient.connect(`${small.ws}/ws/transcribe`);
+        d.sendAudio(speech);
+        d.flush();
+        expect(await d.next<Reply>(60_000)).toMatchObject({ type: 'transcript', text: WORDS });
+        await Promise.all([a.close(), d.close()]);
+      } finally {
+        await small.close();
+      }
+    });
+  });
+});
