@@ -136,9 +136,10 @@ describe('microphone client against the real stack', () => {
   });
 
   it('with --early prints the speculative text first, as "final": false, and then the final for the same seq', async () => {
-    // A 2 s end of turn (--hangover-ms) leaves the speculative decode time to finish before the turn ends.
-    const clip = withSilence('picovoice-leopard/test_en.wav', 3000);
-    const run = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--early', '--hangover-ms', '2000']);
+    // A 3 s end of turn (--hangover-ms; 1.5 s of wall time at --speed 2) leaves the speculative decode
+    // (about 0.8-1 s for this 5 s clip on one thread here) time to finish before the turn ends.
+    const clip = withSilence('picovoice-leopard/test_en.wav', 4000);
+    const run = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--early', '--hangover-ms', '3000']);
     expect(run.code, run.stderr).toBe(0);
     const finals = run.lines.filter((l) => l.final);
     expect(finals).toHaveLength(1);
@@ -148,7 +149,7 @@ describe('microphone client against the real stack', () => {
     expect(run.lines.at(-1)).toBe(finals[0]);
     expect(finals[0]!.end_ms).toBeGreaterThan(finals[0]!.start_ms);
 
-    const text = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--early', '--hangover-ms', '2000', '--text']);
+    const text = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--early', '--hangover-ms', '3000', '--text']);
     expect(text.code, text.stderr).toBe(0);
     const printed = text.stdout.trimEnd().split('\n');
     expect(printed.at(-1)).toBe(WORDS);
@@ -157,9 +158,9 @@ describe('microphone client against the real stack', () => {
   });
 
   it('with --turns detect --early also prints the text the service speculated while the detector waited out the pause', async () => {
-    // The detector's 2 s hang-over: the service's speculative decode finishes long before <flush>.
-    const clip = withSilence('picovoice-leopard/test_en.wav', 3000);
-    const run = await runClient(['--server', proxy.ws, '--turns', 'detect', '--input', clip, '--speed', '2', '--early', '--hangover-ms', '2000']);
+    // The detector's 3 s hang-over (1.5 s of wall time): the service's speculative decode finishes before <flush>.
+    const clip = withSilence('picovoice-leopard/test_en.wav', 4000);
+    const run = await runClient(['--server', proxy.ws, '--turns', 'detect', '--input', clip, '--speed', '2', '--early', '--hangover-ms', '3000']);
     expect(run.code, run.stderr).toBe(0);
     const finals = run.lines.filter((l) => l.final);
     expect(finals).toHaveLength(1);
