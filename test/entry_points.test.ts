@@ -55,7 +55,7 @@ describe('entry points', () => {
   it('rejects invalid settings before loading anything', async () => {
     const r = await runEntry('stt/cpu_ws/src/main.ts', { STT_MODEL: fixtureModel('base'), STT_THREADS: 'many' });
     expect(r.code).not.toBe(0);
-    expect(r.output).toContain('STT_THREADS must be a non-negative integer');
+    expect(r.output).toContain('STT_THREADS (--threads): must be a number (got "many")');
   });
 
   it('gpu_ws with STT_DEVICE=auto falls back to CPU, logs it, serves, and stops cleanly', async () => {

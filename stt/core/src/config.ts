@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { Command } from 'commander';
-import { envOption as opt, intArg as int, numberArg as num, parseWithEnv, switchArg as bool } from './cli_options.js';
+import { z } from 'zod';
 import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
 import { loadApiKeys } from './server/api_keys.js';
 import type { Role } from './server/context.js';
 import type { Detector } from './server/detect_session.js';
+import { fraction, integer, onOff, readSettings, setting } from './settings.js';
 import { DEFAULT_SPEECH_GATE, type SpeechGate } from './vad/speech_span.js';
 import { DEFAULT_TRACKER, releaseFor, type TrackerSettings } from './vad/utterance_tracker.js';
 import { DEFAULT_TURNS, type TurnSettings } from './turns/settings.js';
@@ -31,6 +31,8 @@ export interface ServiceConfig {
   model: string;
   modelDir?: string;
   device: DeviceRequest;
+  /** Which prebuilt GPU build of @fugood/whisper.node to load. */
+  gpuVariant: 'cuda' | 'vulkan';
   threads: number;
   language: string;
   prompt: string;
@@ -56,108 +58,129 @@ export interface ServiceDefaults {
   detector?: Detector;
 }
 
+const roleSchema = z.enum(['transcribe', 'detect']);
+
+/** Every setting of a service, with its variable, flag and check; the entry point's defaults filled in. */
+export function serviceSettings(defaults: ServiceDefaults) {
+  const role = defaults.role ?? 'transcribe';
+  const ms = (max = 600_000) => integer(0, max);
+  return {
+    host: setting('HOST', '--host <host>', 'address to listen on', z.string().min(1).default('127.0.0.1')),
+    port: setting('PORT', '--port <port>', 'port to listen on', integer(0, 65535).default(defaults.port)),
+    model: setting(defaults.modelEnv ?? 'STT_MODEL', '--model <name|path>', 'model name (tiny, base, ...) or ggml file', z.string().min(1).default(defaults.model)),
+    modelDir: setting('STT_MODEL_DIR', '--model-dir <dir>', 'where downloaded models live', z.string().optional()),
+    device: setting('STT_DEVICE', '--device <device>', 'cpu, gpu or auto', z.enum(['cpu', 'gpu', 'auto']).default(defaults.device)),
+    gpuVariant: setting('STT_GPU_VARIANT', '--gpu-variant <variant>', 'which prebuilt GPU build of @fugood/whisper.node to load', z.enum(['cuda', 'vulkan']).default('cuda')),
+    roles: setting(
+      'STT_ROLES',
+      '--roles <list>',
+      'roles served by this process: transcribe, detect, or transcribe,detect',
+      z
+        .string()
+        .default(role)
+        .transform((v) => [...new Set(v.split(',').map((r) => r.trim()).filter(Boolean))])
+        .pipe(z.array(roleSchema).min(1, 'must name at least one role')),
+    ),
+    tinyModel: setting('STT_TINY_MODEL', '--tiny-model <name|path>', "the detector's Whisper when one process also transcribes", z.string().default('tiny')),
+    threads: setting('STT_THREADS', '--threads <n>', 'whisper.cpp threads (default: every core when one process hosts both roles; else cores - 1, and 1 for detection)', integer(1, 256).optional()),
+    speculateMs: setting('STT_SPECULATE_MS', '--speculate-ms <ms>', 'silence before the speculative decode starts', integer(32, 5000).default(DEFAULT_TURNS.speculateMs)),
+    endOfTurnMs: setting('STT_END_OF_TURN_MS', '--end-of-turn-ms <ms>', 'server turns: silence that ends a turn', integer(64, 10000).default(DEFAULT_TURNS.endOfTurnMs)),
+    sentenceEndMs: setting('STT_SENTENCE_END_MS', '--sentence-end-ms <ms>', 'server turns: silence that ends a turn whose text ends a sentence', integer(64, 10000).default(DEFAULT_TURNS.sentenceEndMs)),
+    preRollMs: setting('STT_PRE_ROLL_MS', '--pre-roll-ms <ms>', 'server turns: audio kept before the detected start', integer(0, 2000).default(DEFAULT_TURNS.preRollMs)),
+    maxUtteranceMs: setting('STT_MAX_UTTERANCE_MS', '--max-utterance-ms <ms>', 'server turns: longest utterance before it is cut', integer(1000, 600_000).default(DEFAULT_TURNS.maxUtteranceMs)),
+    languageAfterMs: setting('STT_LANGUAGE_AFTER_MS', '--language-after-ms <ms>', 'auto language: speech heard before the language is identified on its own', ms().default(DEFAULT_TURNS.languageAfterMs)),
+    partialIntervalMs: setting('STT_PARTIAL_INTERVAL_MS', '--partial-interval-ms <ms>', 'live partials: speech grown between two partial decodes', integer(100, 60_000).default(DEFAULT_TURNS.partialIntervalMs)),
+    language: setting(
+      'STT_LANGUAGE',
+      '--language <code>',
+      'auto, ko, en, ...',
+      z
+        .string()
+        .trim()
+        .toLowerCase()
+        .regex(/^(auto|[a-z]{2,3})$/, 'must be "auto" or an ISO code such as "ko"')
+        .default('auto'),
+    ),
+    prompt: setting('STT_PROMPT', '--prompt <text>', 'initial prompt: names to spell right', z.string().max(1000).default('')),
+    audioCtx: setting('STT_AUDIO_CTX', '--audio-ctx <on|off>', 'size the encoder to the utterance', onOff().default(true)),
+    audioCtxFloor: setting('STT_AUDIO_CTX_FLOOR', '--audio-ctx-floor <frames>', 'smallest encoder context', integer(1, 1500).default(128)),
+    vad: setting('STT_VAD', '--vad <on|off>', 'Silero gate before Whisper', onOff().default(true)),
+    vadThreshold: setting('STT_VAD_THRESHOLD', '--vad-threshold <p>', 'speech probability threshold', fraction().default(DEFAULT_SPEECH_GATE.threshold)),
+    detector: setting('STT_DETECTOR', '--detector <mode>', 'silero, whisper or hybrid (detect role)', z.enum(['silero', 'whisper', 'hybrid']).default(defaults.detector ?? 'hybrid')),
+    detectThreshold: setting('STT_DETECT_THRESHOLD', '--detect-threshold <p>', 'speech probability that opens an utterance (detect role)', fraction().default(DEFAULT_TRACKER.threshold)),
+    minSpeechMs: setting('STT_MIN_SPEECH_MS', '--min-speech-ms <ms>', 'speech needed before speech_start', integer(0, 5000).default(DEFAULT_TRACKER.minSpeechMs)),
+    hangoverMs: setting('STT_HANGOVER_MS', '--hangover-ms <ms>', 'silence needed before speech_end', integer(0, 10000).default(DEFAULT_TRACKER.hangoverMs)),
+    maxConnections: setting('STT_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket connections', integer(1).default(DEFAULT_LIMITS.maxConnections)),
+    maxQueue: setting('STT_MAX_QUEUE', '--max-queue <n>', 'inference jobs waiting', integer(1).default(DEFAULT_LIMITS.maxQueue)),
+    maxFrameBytes: setting('STT_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame', integer(2).default(DEFAULT_LIMITS.maxFrameBytes)),
+    maxBufferSeconds: setting('STT_MAX_BUFFER_SECONDS', '--max-buffer-seconds <n>', 'audio buffered per connection', integer(1, 3600).default(DEFAULT_LIMITS.maxBufferSeconds)),
+    apiKeys: setting('STT_API_KEYS', '--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', z.string().optional()),
+    apiKeyFile: setting('STT_API_KEY_FILE', '--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', z.string().optional()),
+    logLevel: setting('LOG_LEVEL', '--log-level <level>', 'pino log level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info')),
+  };
+}
+
 /**
  * Environment variables (Docker-friendly) with CLI flags mirroring them; a flag wins over
- * its variable. Invalid values fail here, before anything loads.
+ * its variable. Invalid values fail here, before anything loads, naming each variable.
  */
 export function parseServiceConfig(defaults: ServiceDefaults, argv = process.argv, env = process.env): ServiceConfig {
   const role = defaults.role ?? 'transcribe';
-  const modelEnv = defaults.modelEnv ?? 'STT_MODEL';
-  const program = new Command(defaults.name)
-    .description(role === 'transcribe' ? `${defaults.name}: Whisper transcription over WebSocket (/ws/transcribe)` : `${defaults.name}: speech detection over WebSocket (/ws/detect)`)
-    .addOption(opt('--host <host>', 'address to listen on', 'HOST').default('127.0.0.1'))
-    .addOption(opt('--port <port>', 'port to listen on', 'PORT', int('PORT')).default(defaults.port))
-    .addOption(opt('--model <name|path>', 'model name (tiny, base, ...) or ggml file', modelEnv).default(defaults.model))
-    .addOption(opt('--model-dir <dir>', 'where downloaded models live', 'STT_MODEL_DIR'))
-    .addOption(opt('--device <device>', 'cpu, gpu or auto', 'STT_DEVICE').default(defaults.device))
-    .addOption(opt('--roles <list>', 'roles served by this process: transcribe, detect, or transcribe,detect', 'STT_ROLES').default(role))
-    .addOption(opt('--tiny-model <name|path>', "the detector's Whisper when one process also transcribes", 'STT_TINY_MODEL').default('tiny'))
-    .addOption(opt('--threads <n>', 'whisper.cpp threads (default: every core when one process hosts both roles; else cores - 1, and 1 for detection)', 'STT_THREADS', int('STT_THREADS')))
-    .addOption(opt('--speculate-ms <ms>', 'silence before the speculative decode starts', 'STT_SPECULATE_MS', int('STT_SPECULATE_MS')).default(DEFAULT_TURNS.speculateMs))
-    .addOption(opt('--end-of-turn-ms <ms>', 'server turns: silence that ends a turn', 'STT_END_OF_TURN_MS', int('STT_END_OF_TURN_MS')).default(DEFAULT_TURNS.endOfTurnMs))
-    .addOption(opt('--sentence-end-ms <ms>', 'server turns: silence that ends a turn whose text ends a sentence', 'STT_SENTENCE_END_MS', int('STT_SENTENCE_END_MS')).default(DEFAULT_TURNS.sentenceEndMs))
-    .addOption(opt('--pre-roll-ms <ms>', 'server turns: audio kept before the detected start', 'STT_PRE_ROLL_MS', int('STT_PRE_ROLL_MS')).default(DEFAULT_TURNS.preRollMs))
-    .addOption(opt('--max-utterance-ms <ms>', 'server turns: longest utterance before it is cut', 'STT_MAX_UTTERANCE_MS', int('STT_MAX_UTTERANCE_MS')).default(DEFAULT_TURNS.maxUtteranceMs))
-    .addOption(opt('--language-after-ms <ms>', 'auto language: speech heard before the language is identified on its own', 'STT_LANGUAGE_AFTER_MS', int('STT_LANGUAGE_AFTER_MS')).default(DEFAULT_TURNS.languageAfterMs))
-    .addOption(opt('--partial-interval-ms <ms>', 'live partials: speech grown between two partial decodes', 'STT_PARTIAL_INTERVAL_MS', int('STT_PARTIAL_INTERVAL_MS')).default(DEFAULT_TURNS.partialIntervalMs))
-    .addOption(opt('--language <code>', 'auto, ko, en, ...', 'STT_LANGUAGE').default('auto'))
-    .addOption(opt('--prompt <text>', 'initial prompt: names to spell right', 'STT_PROMPT').default(''))
-    .addOption(opt('--audio-ctx <on|off>', 'size the encoder to the utterance', 'STT_AUDIO_CTX', bool('STT_AUDIO_CTX')).default(true))
-    .addOption(opt('--audio-ctx-floor <frames>', 'smallest encoder context', 'STT_AUDIO_CTX_FLOOR', int('STT_AUDIO_CTX_FLOOR')).default(128))
-    .addOption(opt('--vad <on|off>', 'Silero gate before Whisper', 'STT_VAD', bool('STT_VAD')).default(true))
-    .addOption(opt('--vad-threshold <p>', 'speech probability threshold', 'STT_VAD_THRESHOLD', num('STT_VAD_THRESHOLD')).default(DEFAULT_SPEECH_GATE.threshold))
-    .addOption((opt('--detector <mode>', 'silero, whisper or hybrid (detect role)', 'STT_DETECTOR').choices(['silero', 'whisper', 'hybrid'])).default(defaults.detector ?? 'hybrid'))
-    .addOption(opt('--detect-threshold <p>', 'speech probability that opens an utterance (detect role)', 'STT_DETECT_THRESHOLD', num('STT_DETECT_THRESHOLD')).default(DEFAULT_TRACKER.threshold))
-    .addOption(opt('--min-speech-ms <ms>', 'speech needed before speech_start', 'STT_MIN_SPEECH_MS', int('STT_MIN_SPEECH_MS')).default(DEFAULT_TRACKER.minSpeechMs))
-    .addOption(opt('--hangover-ms <ms>', 'silence needed before speech_end', 'STT_HANGOVER_MS', int('STT_HANGOVER_MS')).default(DEFAULT_TRACKER.hangoverMs))
-    .addOption(opt('--max-connections <n>', 'WebSocket connections', 'STT_MAX_CONNECTIONS', int('STT_MAX_CONNECTIONS')).default(DEFAULT_LIMITS.maxConnections))
-    .addOption(opt('--max-queue <n>', 'inference jobs waiting', 'STT_MAX_QUEUE', int('STT_MAX_QUEUE')).default(DEFAULT_LIMITS.maxQueue))
-    .addOption(opt('--max-frame-bytes <n>', 'largest audio frame', 'STT_MAX_FRAME_BYTES', int('STT_MAX_FRAME_BYTES')).default(DEFAULT_LIMITS.maxFrameBytes))
-    .addOption(opt('--max-buffer-seconds <n>', 'audio buffered per connection', 'STT_MAX_BUFFER_SECONDS', int('STT_MAX_BUFFER_SECONDS')).default(DEFAULT_LIMITS.maxBufferSeconds))
-    .addOption(opt('--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', 'STT_API_KEYS'))
-    .addOption(opt('--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', 'STT_API_KEY_FILE'))
-    .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'));
-  const o = parseWithEnv(program, argv, env);
-  const threshold = o.vadThreshold as number;
-  if (threshold <= 0 || threshold >= 1) throw new Error(`STT_VAD_THRESHOLD must be between 0 and 1 (got ${threshold})`);
-  const roles = [...new Set(String(o.roles).split(',').map((r) => r.trim()).filter(Boolean))];
-  for (const r of roles) if (r !== 'transcribe' && r !== 'detect') throw new Error(`STT_ROLES takes transcribe and/or detect (got "${r}")`);
-  if (roles.length === 0) throw new Error('STT_ROLES must name at least one role');
+  const description = role === 'transcribe' ? `${defaults.name}: Whisper transcription over WebSocket (/ws/transcribe)` : `${defaults.name}: speech detection over WebSocket (/ws/detect)`;
+  const o = readSettings(defaults.name, description, serviceSettings(defaults), argv, env);
+  const roles = o.roles as Role[];
   // whisper.cpp's threads spin while they wait for each other: two services whose thread counts
   // add up to more than the cores can slow each other 70x (measured: warm-up 31 s instead of
   // 0.45 s). One process with both roles runs one computation at a time, so it may use every core;
   // separate services leave a core for the detector's tiny model.
   const cores = Math.max(1, Math.min(8, availableParallelism()));
-  const threads = (o.threads as number | undefined) ?? (roles.length === 2 ? cores : roles[0] === 'detect' ? 1 : Math.max(1, cores - 1));
-  if (threads < 1) throw new Error('STT_THREADS must be at least 1');
-  if ((o.partialIntervalMs as number) < 100) throw new Error(`STT_PARTIAL_INTERVAL_MS must be at least 100 (got ${o.partialIntervalMs as number})`);
-  if (o.maxUtteranceMs as number > (o.maxBufferSeconds as number) * 1000) throw new Error('STT_MAX_UTTERANCE_MS must not exceed STT_MAX_BUFFER_SECONDS');
-  const detectThreshold = o.detectThreshold as number;
-  if (detectThreshold <= 0 || detectThreshold >= 1) throw new Error(`STT_DETECT_THRESHOLD must be between 0 and 1 (got ${detectThreshold})`);
+  const threads = o.threads ?? (roles.length === 2 ? cores : roles[0] === 'detect' ? 1 : Math.max(1, cores - 1));
+  if (o.maxUtteranceMs > o.maxBufferSeconds * 1000) throw new Error('STT_MAX_UTTERANCE_MS must not exceed STT_MAX_BUFFER_SECONDS');
   return {
     name: defaults.name,
     role: roles.includes('transcribe') ? 'transcribe' : 'detect',
-    roles: roles as Role[],
-    tinyModel: o.tinyModel as string,
+    roles,
+    tinyModel: o.tinyModel,
     turns: {
       ...DEFAULT_TURNS,
-      speculateMs: o.speculateMs as number,
-      endOfTurnMs: o.endOfTurnMs as number,
-      sentenceEndMs: o.sentenceEndMs as number,
-      preRollMs: o.preRollMs as number,
-      maxUtteranceMs: o.maxUtteranceMs as number,
-      languageAfterMs: o.languageAfterMs as number,
-      partialIntervalMs: o.partialIntervalMs as number,
-      threshold: detectThreshold,
-      minSpeechMs: o.minSpeechMs as number,
+      speculateMs: o.speculateMs,
+      endOfTurnMs: o.endOfTurnMs,
+      sentenceEndMs: o.sentenceEndMs,
+      preRollMs: o.preRollMs,
+      maxUtteranceMs: o.maxUtteranceMs,
+      languageAfterMs: o.languageAfterMs,
+      partialIntervalMs: o.partialIntervalMs,
+      threshold: o.detectThreshold,
+      minSpeechMs: o.minSpeechMs,
     },
-    detector: o.detector as Detector,
+    detector: o.detector,
     tracker: {
-      threshold: detectThreshold,
-      negThreshold: releaseFor(detectThreshold),
-      minSpeechMs: o.minSpeechMs as number,
-      hangoverMs: o.hangoverMs as number,
+      threshold: o.detectThreshold,
+      negThreshold: releaseFor(o.detectThreshold),
+      minSpeechMs: o.minSpeechMs,
+      hangoverMs: o.hangoverMs,
       frameHoldMs: DEFAULT_TRACKER.frameHoldMs,
     },
-    host: o.host as string,
-    port: o.port as number,
-    model: o.model as string,
-    modelDir: o.modelDir as string | undefined,
-    device: parseDeviceRequest(o.device as string),
+    host: o.host,
+    port: o.port,
+    model: o.model,
+    modelDir: o.modelDir,
+    device: parseDeviceRequest(o.device),
+    gpuVariant: o.gpuVariant,
     threads,
-    language: (o.language as string).toLowerCase(),
-    prompt: o.prompt as string,
-    audioCtx: o.audioCtx as boolean,
-    audioCtxFloor: o.audioCtxFloor as number,
-    vad: o.vad as boolean,
-    gate: { ...DEFAULT_SPEECH_GATE, threshold, release: Math.min(threshold, releaseFor(detectThreshold)) },
+    language: o.language,
+    prompt: o.prompt,
+    audioCtx: o.audioCtx,
+    audioCtxFloor: o.audioCtxFloor,
+    vad: o.vad,
+    gate: { ...DEFAULT_SPEECH_GATE, threshold: o.vadThreshold, release: Math.min(o.vadThreshold, releaseFor(o.detectThreshold)) },
     limits: {
-      maxConnections: o.maxConnections as number,
-      maxQueue: o.maxQueue as number,
-      maxFrameBytes: o.maxFrameBytes as number,
-      maxBufferSeconds: o.maxBufferSeconds as number,
+      maxConnections: o.maxConnections,
+      maxQueue: o.maxQueue,
+      maxFrameBytes: o.maxFrameBytes,
+      maxBufferSeconds: o.maxBufferSeconds,
     },
-    apiKeys: loadApiKeys(o.apiKeys as string | undefined, o.apiKeyFile as string | undefined),
-    logLevel: o.logLevel as string,
+    apiKeys: loadApiKeys(o.apiKeys, o.apiKeyFile),
+    logLevel: o.logLevel,
   };
 }

@@ -25,4 +25,4 @@ export * from './server/socket_route.js';
 export * from './server/api_keys.js';
 export { DEFAULT_TURNS, type TurnSettings } from './turns/settings.js';
 export * from './client/resilient_transcriber.js';
-export * from './cli_options.js';
+export * from './settings.js';

@@ -29,8 +29,8 @@ export interface StartOptions {
   probe?: DeviceProbe;
 }
 
-async function loadEngine(path: string, device: Device, log: Logger): Promise<SpeechEngine> {
-  return device === 'gpu' ? CudaWhisperEngine.load(path) : NapiWhisperEngine.load(path, 'cpu', log);
+async function loadEngine(path: string, device: Device, log: Logger, gpuVariant: ServiceConfig['gpuVariant']): Promise<SpeechEngine> {
+  return device === 'gpu' ? CudaWhisperEngine.load(path, gpuVariant) : NapiWhisperEngine.load(path, 'cpu', log);
 }
 
 /** Loads Whisper on the chosen device and warms it up; a GPU that fails on first use falls back under `auto`. */
@@ -44,7 +44,7 @@ async function loadWhisper(
   metrics: Metrics,
   log: Logger,
 ): Promise<{ transcriber: Transcriber; device: Device; warmupMs: number }> {
-  let engine = await loadEngine(model.path, device, log);
+  let engine = await loadEngine(model.path, device, log, config.gpuVariant);
   let transcriber = new Transcriber(engine, queue, vad, settings, metrics);
   try {
     return { transcriber, device, warmupMs: await transcriber.warmUp() };
@@ -52,7 +52,7 @@ async function loadWhisper(
     await engine.close().catch(() => undefined);
     if (device !== 'gpu' || config.device !== 'auto') throw error;
     log.warn({ err: error }, 'GPU warm-up failed; STT_DEVICE=auto falls back to CPU');
-    engine = await loadEngine(model.path, 'cpu', log);
+    engine = await loadEngine(model.path, 'cpu', log, config.gpuVariant);
     transcriber = new Transcriber(engine, queue, vad, settings, metrics);
     return { transcriber, device: 'cpu', warmupMs: await transcriber.warmUp() };
   }

@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { parseServiceConfig } from '../src/index.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseServiceConfig, serviceSettings, SettingsError } from '../src/index.js';
 
 const transcribe = { name: 't', port: 1, model: 'base', device: 'cpu' as const };
 const detect = { ...transcribe, role: 'detect' as const, model: 'tiny', modelEnv: 'STT_TINY_MODEL' };
@@ -22,5 +24,46 @@ describe('service configuration', () => {
     const c = parseServiceConfig(detect, ['node', 'x'], { STT_DETECT_THRESHOLD: '0.6' });
     expect(c.tracker.threshold).toBe(0.6);
     expect(c.tracker.negThreshold).toBeCloseTo(0.5, 10);
+  });
+});
+
+describe('one schema for every setting', () => {
+  it('checks every value in one pass and names each variable that is wrong, with what it got', () => {
+    const attempt = () => parseServiceConfig(transcribe, ['node', 'x'], { STT_THREADS: 'many', STT_VAD: 'maybe', PORT: '70000', STT_LANGUAGE: 'english!' });
+    expect(attempt).toThrow(SettingsError);
+    let message = '';
+    try {
+      attempt();
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    for (const name of ['STT_THREADS (--threads)', 'STT_VAD (--vad): must be on or off (got "maybe")', 'PORT (--port)', 'STT_LANGUAGE (--language)']) expect(message).toContain(name);
+    expect(message).toContain('(got "many")');
+  });
+
+  it('has a flag for STT_GPU_VARIANT, read through the schema like every other', () => {
+    expect(parseServiceConfig(transcribe, ['node', 'x'], {}).gpuVariant).toBe('cuda');
+    expect(parseServiceConfig(transcribe, ['node', 'x'], { STT_GPU_VARIANT: 'vulkan' }).gpuVariant).toBe('vulkan');
+    expect(parseServiceConfig(transcribe, ['node', 'x', '--gpu-variant', 'cuda'], { STT_GPU_VARIANT: 'vulkan' }).gpuVariant).toBe('cuda');
+    expect(() => parseServiceConfig(transcribe, ['node', 'x'], { STT_GPU_VARIANT: 'metal' })).toThrow(/STT_GPU_VARIANT/);
+  });
+
+  it('reads on/off switches and lists', () => {
+    expect(parseServiceConfig(transcribe, ['node', 'x'], { STT_AUDIO_CTX: 'off' }).audioCtx).toBe(false);
+    expect(parseServiceConfig(transcribe, ['node', 'x'], { STT_ROLES: 'transcribe, detect' }).roles).toEqual(['transcribe', 'detect']);
+    expect(() => parseServiceConfig(transcribe, ['node', 'x'], { STT_ROLES: 'transcribe,listen' })).toThrow(/STT_ROLES/);
+  });
+
+  it('documents every variable in the README, and the README names none that does not exist', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+    const settings = serviceSettings(transcribe);
+    const envs = new Set(Object.values(settings).map((s) => s.env));
+    for (const env of envs) expect(readme, env).toContain(`\`${env}\``);
+    // The service configuration table: every variable it lists is a setting.
+    const table = readme.slice(readme.indexOf('### Configuration'), readme.indexOf('### Models'));
+    const listed = [...table.matchAll(/^\| `([A-Z_]+)`(?:, `([A-Z_]+)`)?/gm)].flatMap((m) => [m[1]!, m[2]].filter(Boolean) as string[]);
+    expect(listed.length).toBeGreaterThan(20);
+    for (const env of listed) expect(envs, env).toContain(env);
+    for (const s of Object.values(settings)) expect(s.flag).toMatch(/^--[a-z-]+ <[^>]+>$/);
   });
 });

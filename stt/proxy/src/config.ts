@@ -1,8 +1,8 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
-import { envOption as opt, intArg as int, loadApiKeys, parseWithEnv } from '@vtuber-stt/core';
+import { z } from 'zod';
+import { integer, list, loadApiKeys, readSettings, setting } from '@vtuber-stt/core';
 
 export interface ProxyConfig {
   host: string;
@@ -34,66 +34,72 @@ export interface ProxyConfig {
 
 const DEFAULT_PANEL = fileURLToPath(new URL('../../../control-panel/dist', import.meta.url));
 
-function url(name: string) {
-  return (value: string) => {
-    if (value === '') return undefined;
+/** An http(s) URL, without a trailing slash. */
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((v) => {
     try {
-      const u = new URL(value);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
-      return value.replace(/\/+$/, '');
+      const u = new URL(v);
+      return u.protocol === 'http:' || u.protocol === 'https:';
     } catch {
-      throw new Error(`${name} must be an http:// URL (got "${value}")`);
+      return false;
     }
-  };
-}
-/** One or more http(s) URLs, separated by commas or spaces. */
-function urlList(name: string) {
-  const one = url(name);
-  return (value: string) => value.split(/[\s,]+/).filter(Boolean).map((v) => one(v)!);
-}
+  }, 'must be an http:// URL')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+/** Every setting of the proxy, with its variable, flag and check. */
+export const PROXY_SETTINGS = {
+  host: setting('HOST', '--host <host>', 'address to listen on', z.string().min(1).default('127.0.0.1')),
+  port: setting('PORT', '--port <port>', 'port to listen on', integer(0, 65535).default(8080)),
+  cpuUrls: setting('STT_CPU_URL', '--cpu-url <urls>', 'CPU transcription services: one or more URLs (a name with several addresses is one member each)', list(httpUrl).default(['http://127.0.0.1:8001'])),
+  gpuUrls: setting('STT_GPU_URL', '--gpu-url <urls>', 'GPU transcription services, the same way (empty: none)', list(httpUrl).default([])),
+  detectUrl: setting('STT_DETECT_URL', '--detect-url <url>', 'speech detection service', httpUrl.default('http://127.0.0.1:8003')),
+  state: setting('STT_PROXY_STATE', '--state <file>', 'where the GPU toggle is kept', z.string().default(join(homedir(), '.cache', 'vtuber-stt', 'proxy-state.json'))),
+  panelDir: setting('STT_PANEL_DIR', '--panel-dir <dir>', 'built control panel to serve at /', z.string().default(DEFAULT_PANEL)),
+  maxBodyBytes: setting('STT_PROXY_MAX_BODY_BYTES', '--max-body-bytes <n>', 'largest REST upload', integer(1).default(50 * 1024 * 1024)),
+  maxReplayBytes: setting('STT_PROXY_MAX_REPLAY_BYTES', '--max-replay-bytes <n>', 'unanswered audio kept per session for failover', integer(1).default(16 * 1024 * 1024)),
+  maxConnections: setting('STT_PROXY_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket sessions at once (all routes)', integer(1).default(256)),
+  maxFrameBytes: setting('STT_PROXY_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', integer(2).default(1024 * 1024)),
+  maxAudioSeconds: setting('STT_PROXY_MAX_AUDIO_SECONDS', '--max-audio-seconds <n>', 'longest REST upload, in seconds of audio', integer(1).default(600)),
+  decodeTimeoutMs: setting('STT_PROXY_DECODE_TIMEOUT_MS', '--decode-timeout-ms <ms>', 'longest time ffmpeg may decode one upload', integer(100).default(30_000)),
+  ffmpeg: setting('STT_FFMPEG', '--ffmpeg <path>', 'ffmpeg executable for compressed uploads (mp3, m4a, webm, ogg, flac, ...)', z.string().min(1).default('ffmpeg')),
+  pollMs: setting('STT_PROXY_POLL_MS', '--poll-ms <ms>', 'backend status poll interval', integer(50).default(2000)),
+  apiKeys: setting('STT_API_KEYS', '--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', z.string().optional()),
+  apiKeyFile: setting('STT_API_KEY_FILE', '--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', z.string().optional()),
+  backendApiKey: setting('STT_BACKEND_API_KEY', '--backend-api-key <key>', 'the key to present to backends that ask for one (default: the first of STT_API_KEYS)', z.string().optional()),
+  logLevel: setting('LOG_LEVEL', '--log-level <level>', 'pino log level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info')),
+};
 
 export function parseProxyConfig(argv = process.argv, env = process.env): ProxyConfig {
-  const program = new Command('stt_proxy')
-    .description('stt_proxy: one address for transcription (CPU/GPU routing with failover), detection, REST, and the control panel')
-    .addOption(opt('--host <host>', 'address to listen on', 'HOST').default('127.0.0.1'))
-    .addOption(opt('--port <port>', 'port to listen on', 'PORT', int('PORT')).default(8080))
-    .addOption(opt('--cpu-url <urls>', 'CPU transcription services: one or more URLs (a name with several addresses is one member each)', 'STT_CPU_URL', urlList('STT_CPU_URL')).default(['http://127.0.0.1:8001']))
-    .addOption(opt('--gpu-url <urls>', 'GPU transcription services, the same way (empty: none)', 'STT_GPU_URL', urlList('STT_GPU_URL')).default([]))
-    .addOption(opt('--detect-url <url>', 'speech detection service (empty: none)', 'STT_DETECT_URL', url('STT_DETECT_URL')).default('http://127.0.0.1:8003'))
-    .addOption(opt('--state <file>', 'where the GPU toggle is kept', 'STT_PROXY_STATE').default(join(homedir(), '.cache', 'vtuber-stt', 'proxy-state.json')))
-    .addOption(opt('--panel-dir <dir>', 'built control panel to serve at /', 'STT_PANEL_DIR').default(DEFAULT_PANEL))
-    .addOption(opt('--max-body-bytes <n>', 'largest REST upload', 'STT_PROXY_MAX_BODY_BYTES', int('STT_PROXY_MAX_BODY_BYTES')).default(50 * 1024 * 1024))
-    .addOption(opt('--max-replay-bytes <n>', 'unanswered audio kept per session for failover', 'STT_PROXY_MAX_REPLAY_BYTES', int('STT_PROXY_MAX_REPLAY_BYTES')).default(16 * 1024 * 1024))
-    .addOption(opt('--max-connections <n>', 'WebSocket sessions at once (all routes)', 'STT_PROXY_MAX_CONNECTIONS', int('STT_PROXY_MAX_CONNECTIONS')).default(256))
-    .addOption(opt('--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', 'STT_PROXY_MAX_FRAME_BYTES', int('STT_PROXY_MAX_FRAME_BYTES')).default(1024 * 1024))
-    .addOption(opt('--max-audio-seconds <n>', 'longest REST upload, in seconds of audio', 'STT_PROXY_MAX_AUDIO_SECONDS', int('STT_PROXY_MAX_AUDIO_SECONDS')).default(600))
-    .addOption(opt('--decode-timeout-ms <ms>', 'longest time ffmpeg may decode one upload', 'STT_PROXY_DECODE_TIMEOUT_MS', int('STT_PROXY_DECODE_TIMEOUT_MS')).default(30_000))
-    .addOption(opt('--ffmpeg <path>', 'ffmpeg executable for compressed uploads (mp3, m4a, webm, ogg, flac, ...)', 'STT_FFMPEG').default('ffmpeg'))
-    .addOption(opt('--poll-ms <ms>', 'backend status poll interval', 'STT_PROXY_POLL_MS', int('STT_PROXY_POLL_MS')).default(2000))
-    .addOption(opt('--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', 'STT_API_KEYS'))
-    .addOption(opt('--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', 'STT_API_KEY_FILE'))
-    .addOption(opt('--backend-api-key <key>', 'the key to present to backends that ask for one (default: the first of STT_API_KEYS)', 'STT_BACKEND_API_KEY'))
-    .addOption(opt('--log-level <level>', 'pino log level', 'LOG_LEVEL').default('info'));
-  const o = parseWithEnv(program, argv, env);
-  const apiKeys = loadApiKeys(o.apiKeys as string | undefined, o.apiKeyFile as string | undefined);
+  const o = readSettings(
+    'stt_proxy',
+    'stt_proxy: one address for transcription (CPU/GPU pools with failover), detection, REST, OpenAI routes and the control panel',
+    PROXY_SETTINGS,
+    argv,
+    env,
+  );
+  // An empty STT_DETECT_URL means "no detection service"; readSettings treats it as unset, so look.
+  const detectOff = env.STT_DETECT_URL === '' && !argv.includes('--detect-url');
+  const apiKeys = loadApiKeys(o.apiKeys, o.apiKeyFile);
   return {
-    host: o.host as string,
-    port: o.port as number,
-    cpuUrls: o.cpuUrl as string[],
-    gpuUrls: o.gpuUrl as string[],
-    detectUrl: o.detectUrl as string | undefined,
-    statePath: resolve(o.state as string),
-    panelDir: resolve(o.panelDir as string),
-    maxBodyBytes: o.maxBodyBytes as number,
-    maxReplayBytes: o.maxReplayBytes as number,
-    maxConnections: o.maxConnections as number,
-    maxFrameBytes: o.maxFrameBytes as number,
-    maxAudioSeconds: o.maxAudioSeconds as number,
-    decodeTimeoutMs: o.decodeTimeoutMs as number,
-    ffmpegPath: o.ffmpeg as string,
-    pollMs: o.pollMs as number,
+    host: o.host,
+    port: o.port,
+    cpuUrls: o.cpuUrls,
+    gpuUrls: o.gpuUrls,
+    detectUrl: detectOff ? undefined : o.detectUrl,
+    statePath: resolve(o.state),
+    panelDir: resolve(o.panelDir),
+    maxBodyBytes: o.maxBodyBytes,
+    maxReplayBytes: o.maxReplayBytes,
+    maxConnections: o.maxConnections,
+    maxFrameBytes: o.maxFrameBytes,
+    maxAudioSeconds: o.maxAudioSeconds,
+    decodeTimeoutMs: o.decodeTimeoutMs,
+    ffmpegPath: o.ffmpeg,
+    pollMs: o.pollMs,
     apiKeys,
-    backendApiKey: (o.backendApiKey as string | undefined) || apiKeys[0],
-    logLevel: o.logLevel as string,
+    backendApiKey: o.backendApiKey || apiKeys[0],
+    logLevel: o.logLevel,
   };
 }

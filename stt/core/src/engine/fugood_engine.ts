@@ -39,7 +39,7 @@ export class CudaWhisperEngine implements SpeechEngine {
    * `variant` is the prebuilt package flavour: `cuda` (NVIDIA, the default), `vulkan` (other GPUs),
    * or `default` (its CPU build, which is how this adapter was checked on a machine without a GPU).
    */
-  static async load(modelPath: string, variant = process.env.STT_GPU_VARIANT || 'cuda'): Promise<CudaWhisperEngine> {
+  static async load(modelPath: string, variant: string = 'cuda'): Promise<CudaWhisperEngine> {
     const binding = await loadGpuBinding();
     if (!binding) throw new EngineError(`the GPU build of whisper.cpp (${GPU_BINDING}) is not installed`, 'gpu_unavailable');
     const ctx = await binding.initWhisper({ filePath: modelPath, useGpu: variant !== 'default', useFlashAttn: variant === 'cuda' }, variant);
