@@ -239,6 +239,30 @@ describe('bad input, directly and through the proxy', () => {
     });
   });
 
+  describe('a client that sends but never reads', () => {
+    it('is closed 1008 with a reason once its unread replies pass the bound, and costs the others nothing', async () => {
+      const url = `${service.url.replace('http', 'ws')}/ws/detect`;
+      const flood = await TestClient.connect(url);
+      const raw = (flood.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      raw.pause(); // reads nothing from here on
+      const frame = Buffer.alloc(2);
+      // 2-byte frames, each answered with a reply of ~100 bytes: 200,000 of them are ~20 MB of replies,
+      // well past what the loopback's socket buffers absorb.
+      for (let i = 0; i < 200_000; i++) flood.ws.send(frame);
+      // Meanwhile another client is answered as usual.
+      const other = await TestClient.connect(url);
+      other.ws.send(speech.subarray(0, 1024));
+      expect(await other.next<Reply>()).toMatchObject({ type: 'detect' });
+      await other.close();
+      await new Promise((r) => setTimeout(r, 2000));
+      raw.resume();
+      const closed = await flood.closed;
+      expect(closed.code).toBe(1008);
+      expect(closed.reason).toMatch(/replies are not being read/);
+      await stillServing('after a client that never reads');
+    });
+  });
+
   describe('connection limit at the proxy', () => {
     it('closes the session past STT_PROXY_MAX_CONNECTIONS with 1013 and a reason, and admits again once one leaves', async () => {
       const small = await startTestProxy({ cpu: service.url, detect: service.url }, { maxConnections: 2 });

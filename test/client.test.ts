@@ -129,6 +129,25 @@ describe('microphone client against the real stack', () => {
     expect(run.stderr).toContain(mode === 'server' ? 'listening: server-side turns' : 'listening: detection');
   });
 
+  it.each(MODES)('talks to a stack that needs an API key with --api-key or STT_API_KEY (%s turns)', async (mode) => {
+    const KEY = 'client-test-key-0123456789';
+    const keyed = await startTestProxy({ cpu: cpu.url, detect: detect.url }, { apiKeys: [KEY] });
+    try {
+      const clip = audioPath('picovoice-leopard/test_en.wav');
+      const withFlag = await runClient(['--server', keyed.ws, '--turns', mode, '--input', clip, '--fast', '--text', '--api-key', KEY]);
+      expect(withFlag.code, withFlag.stderr).toBe(0);
+      expect(withFlag.stdout).toBe(`${WORDS}\n`);
+      const fromEnv = await runClient(['--server', keyed.ws, '--turns', mode, '--input', clip, '--fast', '--text'], { env: { STT_API_KEY: KEY } });
+      expect(fromEnv.stdout).toBe(`${WORDS}\n`);
+      const without = await runClient(['--server', keyed.ws, '--turns', mode, '--input', clip, '--fast', '--text']);
+      expect(without.code).not.toBe(0);
+      expect(without.stdout).toBe('');
+      expect(without.stderr).toContain('API key required');
+    } finally {
+      await keyed.close();
+    }
+  });
+
   it('prints plain text with --text', async () => {
     const run = await runClient(['--server', proxy.ws, '--input', audioPath('picovoice-leopard/test_en.wav'), '--fast', '--text']);
     expect(run.code, run.stderr).toBe(0);
@@ -329,7 +348,7 @@ describe('client errors', () => {
 
   it('documents every option in --help', async () => {
     const run = await runClient(['--help']);
-    for (const option of ['--server', '--turns', '--early', '--input', '--realtime', '--fast', '--device', '--list-devices', '--pre-roll-ms', '--hangover-ms', '--max-utterance-s', '--text']) {
+    for (const option of ['--server', '--turns', '--early', '--input', '--realtime', '--fast', '--device', '--list-devices', '--pre-roll-ms', '--hangover-ms', '--max-utterance-s', '--api-key', '--text']) {
       expect(run.stdout).toContain(option);
     }
   });

@@ -191,3 +191,41 @@ describe('latency per utterance (FinalClock, as the panel and the client use it)
     expect(clock.waiting).toBe(1);
   });
 });
+
+describe('control panel in front of a stack that needs an API key', () => {
+  const KEY = 'panel-test-key-0123456789';
+  let cpu: RunningService;
+  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    if (!existsSync(`${panelDir}/index.html`)) execFileSync('npm', ['run', 'build:panel'], { stdio: 'inherit' });
+    cpu = await startTestService({ apiKeys: [KEY] });
+    proxy = await startTestProxy({ cpu: cpu.url }, { panelDir, apiKeys: [KEY] });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await cpu?.close();
+  });
+
+  it('asks for the key once (again only when the one given is refused), keeps it, and shows the stack with it', async () => {
+    const page = await browser.newPage({ locale: 'en-US' });
+    const asked: string[] = [];
+    const answers = ['a-wrong-key-000000000000', KEY];
+    page.on('dialog', (d) => {
+      asked.push(d.message());
+      void d.accept(answers.shift() ?? '');
+    });
+    await page.goto(proxy.url);
+    await page.waitForSelector('.card[data-backend="cpu"][data-state="ready"]');
+    expect(asked).toEqual(['This stack needs an API key. Enter it (it is kept in this browser):', 'That API key was refused. Enter it again:']);
+    expect(await page.evaluate('localStorage.getItem("vtuber-stt-api-key")')).toBe(KEY);
+    // Kept: a reload asks nothing.
+    await page.reload();
+    await page.waitForSelector('.card[data-backend="cpu"][data-state="ready"]');
+    expect(asked).toHaveLength(2);
+    await page.close();
+  });
+});

@@ -29,6 +29,7 @@ const program = new Command('vtuber-stt-client')
   .option('--hangover-ms <ms>', 'end an utterance after this much silence (0: the service or the detector decides)', (v) => Number(v), 0)
   .option('--max-utterance-s <s>', 'end an utterance this long even without a pause', (v) => Number(v), 30)
   .option('--max-buffer-s <s>', 'audio held for re-sending while a server is away', (v) => Number(v), 300)
+  .addOption(new Option('--api-key <key>', 'the stack\'s API key, when it asks for one').env('STT_API_KEY'))
   .option('-t, --text', 'print plain text lines instead of JSON')
   .option('-v, --verbose', 'more logging on stderr')
   .addHelpText(
@@ -70,6 +71,14 @@ function wsBase(value: string): string {
   return url.toString().replace(/\/+$/, '');
 }
 
+/** The key rides in the handshake's query string, which the stack accepts on WebSockets only. */
+function withKey(url: string, key: string | undefined): string {
+  if (!key) return url;
+  const u = new URL(url);
+  u.searchParams.set('api_key', key);
+  return u.toString();
+}
+
 /** The first connection must work: a wrong address is a message and an exit, not endless retries. */
 function reachable(url: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -105,8 +114,8 @@ async function main(): Promise<void> {
     return;
   }
   const base = wsBase(o.server as string);
-  const detectUrl = (o.detectUrl as string | undefined) ?? `${base}/ws/detect`;
-  const transcribeUrl = (o.transcribeUrl as string | undefined) ?? `${base}/ws/transcribe`;
+  const detectUrl = withKey((o.detectUrl as string | undefined) ?? `${base}/ws/detect`, o.apiKey as string | undefined);
+  const transcribeUrl = withKey((o.transcribeUrl as string | undefined) ?? `${base}/ws/transcribe`, o.apiKey as string | undefined);
   const pace: Pace = o.fast ? 'fast' : ((o.speed as number | undefined) ?? 1);
   if (pace !== 'fast' && !(pace > 0)) throw new CaptureError('--speed must be a positive number');
 

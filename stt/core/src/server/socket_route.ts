@@ -73,6 +73,8 @@ export class ConnectionGate {
 
 export interface SocketRouteOptions {
   gate: ConnectionGate;
+  /** Replies a client may leave unread before it is closed (1008); 1 MiB by default. */
+  maxUnsentBytes?: number;
   /** The WebSocket server's own frame limit (its maxPayload), named in the reason when it closes 1009. */
   payloadLimit?: number;
   /** Counts every error sent and every refusal, by code. */
@@ -91,6 +93,7 @@ export function sendJson(socket: WebSocket, message: object): void {
 }
 
 const defaultShape = (error: ErrorMessage): object => error;
+const DEFAULT_MAX_UNSENT = 1024 * 1024;
 
 /**
  * `ws` closes a connection itself on a frame it cannot take (too large, invalid UTF-8, a
@@ -125,14 +128,24 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
     }
     options.gate.admit(socket);
     reasonsForProtocolCloses(socket, options.payloadLimit);
+    const maxUnsent = options.maxUnsentBytes ?? DEFAULT_MAX_UNSENT;
+    // A client that sends but never reads would make its replies pile up here without end.
+    const reading = () => {
+      if (socket.bufferedAmount <= maxUnsent) return true;
+      options.countError?.('not_reading');
+      socket.close(1008, closeReason(`replies are not being read: over ${maxUnsent} bytes unsent; read what the server sends`));
+      return false;
+    };
     const peer: SocketPeer = {
-      send: (message) => sendJson(socket, message),
+      send: (message) => {
+        if (reading()) sendJson(socket, message);
+      },
       sendFrame: (data, binary) => {
-        if (socket.readyState === socket.OPEN) socket.send(data, { binary });
+        if (socket.readyState === socket.OPEN && reading()) socket.send(data, { binary });
       },
       fail: (error) => {
         options.countError?.(error.code);
-        sendJson(socket, shape(error));
+        if (reading()) sendJson(socket, shape(error));
       },
       close: (code, reason) => {
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, closeReason(reason));
@@ -154,6 +167,8 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
     }
 
     socket.on('message', (data: RawData, isBinary: boolean) => {
+      // Closing (refused, or not reading its replies): what still arrives is not worked on.
+      if (socket.readyState !== socket.OPEN) return;
       const bytes = toBuffer(data);
       if (isBinary) return protocol.binary(session, bytes);
       const text = bytes.toString('utf8');
