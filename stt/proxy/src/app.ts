@@ -11,7 +11,7 @@ import { openaiPlugin } from './plugins/openai.js';
 import { panelPlugin } from './plugins/panel.js';
 import { restPlugin } from './plugins/rest.js';
 import { statusPlugin } from './plugins/status.js';
-import { proxyPayloadLimit, websocketPlugin } from './plugins/websocket.js';
+import { proxyPayloadLimit, relayOptions, websocketPlugin } from './plugins/websocket.js';
 import { realtimePlugin } from './realtime/plugin.js';
 import { chooseTranscriber } from './router.js';
 import type { ToggleStore } from './toggle_store.js';
@@ -67,16 +67,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     await guarded.register(websocketPlugin, ctx); // /ws/transcribe, /ws/detect
     // OpenAI Realtime transcription sessions: /v1/realtime?intent=transcription.
     await guarded.register(realtimePlugin, {
-      relay: {
-        choose: ctx.choose,
-        maxReplayBytes: config.maxReplayBytes,
-        maxFrameBytes: config.maxFrameBytes,
-        logger,
-        onReply: (backend, latency) => {
-          backend.observe(latency);
-          metrics.requests.inc({ route: 'realtime', backend: backend.name, outcome: 'ok' });
-        },
-      },
+      relay: relayOptions(ctx, 'realtime'),
       gate: ctx.gate,
       payloadLimit: proxyPayloadLimit(config),
       logger,

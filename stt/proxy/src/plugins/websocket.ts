@@ -1,11 +1,25 @@
 import type { FastifyInstance } from 'fastify';
 import { ConnectionGate, registerSocketRoute, type SocketRouteOptions } from '@vtuber-stt/core';
 import { pipeDetect, type DetectPipe } from '../detect_relay.js';
-import { relaySession, type RelaySession } from '../transcribe_relay.js';
+import { relaySession, type RelayOptions, type RelaySession } from '../transcribe_relay.js';
 import type { ProxyContext } from './context.js';
 
 /** What the proxy's WebSocket server takes at all: past it `ws` closes 1009; between the frame limit and it, an error reply. */
 export const proxyPayloadLimit = (config: { maxFrameBytes: number }) => Math.max(config.maxFrameBytes * 4, 16 * 1024 * 1024);
+
+/** What every relayed session (a /ws/transcribe client, a realtime session) is given but its query string. */
+export function relayOptions({ config, logger, metrics, choose }: ProxyContext, route: string): Omit<RelayOptions, 'query'> {
+  return {
+    choose,
+    maxReplayBytes: config.maxReplayBytes,
+    maxFrameBytes: config.maxFrameBytes,
+    logger,
+    onReply: (backend, latency) => {
+      backend.observe(latency);
+      metrics.requests.inc({ route, backend: backend.name, outcome: 'ok' });
+    },
+  };
+}
 
 const queryOf = (url: string) => (url.includes('?') ? url.slice(url.indexOf('?')) : '');
 
@@ -29,17 +43,7 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
     {
       open(peer, _query, request) {
         metrics.sessions.inc({ route: 'transcribe' });
-        return relaySession(peer, {
-          choose: ctx.choose,
-          query: queryOf(request.url),
-          maxReplayBytes: config.maxReplayBytes,
-          maxFrameBytes: config.maxFrameBytes,
-          logger,
-          onReply: (backend, latency) => {
-            backend.observe(latency);
-            metrics.requests.inc({ route: 'ws', backend: backend.name, outcome: 'ok' });
-          },
-        });
+        return relaySession(peer, { ...relayOptions(ctx, 'ws'), query: queryOf(request.url) });
       },
       binary: (session, frame) => session.audio(frame),
       // Text goes to the backend as it is: it judges config and reset itself, once.
