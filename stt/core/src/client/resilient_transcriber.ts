@@ -89,6 +89,8 @@ export interface ResilientOptions {
 
 /** Server mode: audio kept while no utterance is open, enough for a start the service has not reported yet. */
 const IDLE_KEEP_MS = 2000;
+/** An open connection not closed within this long is being served, not refused. */
+const SERVING_AFTER_MS = 1000;
 const NO_SERVICE = 'no transcription service is reachable; the audio of this';
 
 /**
@@ -119,6 +121,9 @@ export class ResilientTranscriber {
   /** Failovers since the last answer: endpoints that accept and then drop us must not loop. */
   private failovers = 0;
   private retryTimer?: NodeJS.Timeout;
+  /** The current connection is really served (it answered, or stayed open past SERVING_AFTER_MS). */
+  private serving = false;
+  private servingTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ResilientOptions) {
@@ -161,7 +166,7 @@ export class ResilientTranscriber {
     // Only audio a service has been sent can be judged silence: while no connection is live
     // (reconnecting, or holding after running out of attempts) nobody has heard what arrives,
     // and trimming it would drop speech without a word to anyone.
-    if (this.mode === 'server' && this.live() && this.settledNow()) this.log.settle(this.log.clock - IDLE_KEEP_MS);
+    if (this.mode === 'server' && this.live() && this.serving && this.settledNow()) this.log.settle(this.log.clock - IDLE_KEEP_MS);
     if (this.log.bytes + frame.length > this.options.maxReplayBytes) {
       return `replay buffer of ${this.options.maxReplayBytes} bytes is full: this frame was not added; ${this.mode === 'server' ? 'end the utterance sooner' : 'flush more often'}`;
     }
@@ -207,6 +212,7 @@ export class ResilientTranscriber {
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.servingTimer);
     this.socket?.close(1000, 'client closed the session');
     this.wakeIdle();
   }
@@ -224,6 +230,7 @@ export class ResilientTranscriber {
   }
 
   private fromServer(text: string): void {
+    this.serving = true;
     let message: Record<string, unknown>;
     try {
       message = JSON.parse(text) as Record<string, unknown>;
@@ -360,6 +367,15 @@ export class ResilientTranscriber {
     }
     this.endpoint = endpoint;
     this.socket = socket;
+    // A service that is loading (or refusing) accepts the handshake and closes at once (1013):
+    // audio sent meanwhile was never heard, so nothing is trimmed until this connection has
+    // answered something or stayed open a while.
+    this.serving = false;
+    clearTimeout(this.servingTimer);
+    this.servingTimer = setTimeout(() => {
+      if (this.socket === socket && socket.readyState === WebSocket.OPEN) this.serving = true;
+    }, SERVING_AFTER_MS);
+    this.servingTimer.unref?.();
     this.options.onConnectionChange?.({ type: 'connected', endpoint, pending: this.waiting });
     this.replay(socket, endpoint);
     this.connecting = false;
