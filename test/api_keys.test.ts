@@ -158,6 +158,8 @@ describe('API keys', () => {
     it('never writes a key into its logs', () => {
       const all = logs.join('');
       expect(all.length).toBeGreaterThan(0);
+      // It says at start that keys are required.
+      expect(all).toContain('API keys required on every route but /health and /ready');
       for (const k of [KEY, OTHER, WRONG]) expect(all).not.toContain(k);
     });
   });

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { warnIfOpen } from '@vtuber-stt/core';
 import type { FastifyInstance } from 'fastify';
 import { Backend, allBackends, type Backends } from './backends.js';
 import { BackendPool, type Resolver } from './backend_pool.js';
@@ -33,6 +34,7 @@ export async function startProxy(config: ProxyConfig, logger?: Logger, options: 
   const timer = setInterval(() => void Promise.all(allBackends(backends).map((b) => b.poll())), config.pollMs);
   timer.unref();
   await app.listen({ host: config.host, port: config.port });
+  warnIfOpen(log, config.host, config.apiKeys.length > 0);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
