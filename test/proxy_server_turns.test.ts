@@ -12,6 +12,7 @@ import { buildRecording, streamPaced, type Recording } from './helpers/recording
 import { startTestService, TEST_MODEL } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
+import { until } from './helpers/wait.js';
 
 type Message = {
   type: string;
@@ -33,15 +34,6 @@ const recording = buildRecording(['speechbrain/spk1_snt1.wav', 'speechbrain/spk1
 /** Pauses inside a sentence must not end it; the 1.5 s between sentences must. */
 const TURNS = JSON.stringify({ type: 'config', end_of_turn_ms: 1000, sentence_end_ms: 1000 });
 const isFinal = (m: Message) => (m.type === 'transcript' && m.final !== false) || (m.type === 'error' && m.seq !== undefined);
-
-/** Waits for `condition`; a timeout says what was seen (`trail`), so a rare failure explains itself. */
-async function until(condition: () => boolean, ms: number, trail?: () => unknown): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms${trail ? `; seen: ${JSON.stringify(trail())}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** What a session went through, compactly: messages by type and seq, connection events, audio held. */
 const trailOf = (messages: Message[], events: ConnectionEvent[], holds: () => number[]) => () => ({

@@ -10,6 +10,7 @@ import { buildRecording, streamPaced } from './helpers/recording.js';
 import { TEST_MODEL } from './helpers/service.js';
 import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
+import { isAlive, until } from './helpers/wait.js';
 
 type Message = { type: string; seq?: number; final?: boolean; text?: string; code?: string; backend?: string };
 
@@ -17,23 +18,6 @@ const WORDS = syntheticText(fixtureModel('base'), 20);
 const recording = buildRecording(['speechbrain/spk1_snt1.wav', 'speechbrain/spk1_snt2.wav', 'picovoice-leopard/test_ko.wav'], 1500);
 const TURNS = JSON.stringify({ type: 'config', end_of_turn_ms: 1000, sentence_end_ms: 1000 });
 const isFinal = (m: Message) => (m.type === 'transcript' && m.final !== false) || (m.type === 'error' && m.seq !== undefined);
-
-async function until(condition: () => boolean, ms: number, trail?: () => unknown): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms${trail ? `; seen: ${String(trail())}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** `npm start` without the panel build (prestart): scripts/start.ts as a real process, its output kept. */
 interface Stack {

@@ -1,29 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, backendPort } from '../scripts/ports.js';
 import { Supervisor, type MemberSpec, type SupervisorEvent, type SupervisorOptions } from '../scripts/supervisor.js';
+import { isAlive, until } from './helpers/wait.js';
 
 /** A member that is a tiny node program. */
 const node = (name: string, code: string, extra: Partial<MemberSpec> = {}): MemberSpec => ({ name, command: process.execPath, args: ['-e', code], ...extra });
 const EXITS = (code: number) => `console.log('going down'); console.error('boom: disk on fire'); process.exit(${code})`;
 const STAYS = 'setInterval(() => {}, 1000)';
 const IGNORES_TERM = "process.on('SIGTERM', () => {}); console.log('armed'); setInterval(() => {}, 1000)";
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function until(condition: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const running: Supervisor[] = [];
 function supervise(specs: MemberSpec[], options: SupervisorOptions = {}) {

@@ -81,7 +81,8 @@ export class BackendPool {
   }
 
   has(member: Backend): boolean {
-    return [...this.members.values()].includes(member);
+    for (const m of this.members.values()) if (m === member) return true;
+    return false;
   }
 
   /** Resolves every URL's host again, then polls every member. */
