@@ -1,7 +1,9 @@
 /**
  * /ws/detect under load: Silero's cost per 32 ms chunk, then N concurrent real-time streams
- * against the real tiny_ws process (silero, then hybrid), with per-chunk reply latency.
- * Usage: npm run bench:detect [-- --streams 50 --seconds 10]
+ * against the real tiny_ws process (silero, then hybrid), with per-chunk reply latency; then the
+ * same real-time streams while one more client floods 20,000 2-byte frames at once, with the
+ * others' reply latency while the flood is being answered beside the same streams' without it.
+ * Usage: npm run bench:detect [-- --streams 50 --seconds 10 --flood 20000 --flood-only]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +18,7 @@ const arg = (name: string, fallback: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const STREAMS = arg('streams', 50);
+const FLOOD = arg('flood', 20_000);
 const SECONDS = arg('seconds', 10);
 const CHUNK = 512;
 const speech = loadClip('coqui-tts-ljspeech/LONG_LJ001-0001_to_0008_concat.wav');
@@ -40,7 +43,7 @@ async function metricsCpu(url: string): Promise<number> {
   return Number(/process_cpu_seconds_total\{[^}]*\} ([\d.e+-]+)/.exec(text)?.[1] ?? 0);
 }
 
-async function load(detector: string, env: Record<string, string>, streams: number) {
+async function load(detector: string, env: Record<string, string>, streams: number, flood = 0) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'stt/tiny_ws/src/main.ts'], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', STT_DETECTOR: detector, STT_THREADS: '1', STT_MAX_CONNECTIONS: String(streams + 10), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,13 +62,18 @@ async function load(detector: string, env: Record<string, string>, streams: numb
   const base = `http://127.0.0.1:${port}`;
   const clients = await Promise.all(Array.from({ length: streams }, () => TestClient.connect(`ws://127.0.0.1:${port}/ws/detect`)));
   const latencies: number[] = [];
+  /** Replies to chunks sent while the flood was being answered. */
+  const duringFlood: number[] = [];
+  const floodWindow = { start: Infinity, end: Infinity };
   let confirmed = 0;
   let withdrawn = 0;
   const sentAt: number[][] = clients.map(() => []);
   clients.forEach((c, k) =>
     c.ws.on('message', (data) => {
       const reply = JSON.parse(data.toString()) as { speech_confirmed?: number; speech_withdrawn?: number };
-      latencies.push(performance.now() - sentAt[k]!.shift()!);
+      const sent = sentAt[k]!.shift()!;
+      latencies.push(performance.now() - sent);
+      if (sent >= floodWindow.start && sent <= floodWindow.end) duringFlood.push(performance.now() - sent);
       if (reply.speech_confirmed !== undefined) confirmed++;
       if (reply.speech_withdrawn !== undefined) withdrawn++;
     }),
@@ -73,8 +81,19 @@ async function load(detector: string, env: Record<string, string>, streams: numb
   const cpuBefore = await metricsCpu(base);
   const ticks = Math.round((SECONDS * 1000) / 32);
   const wire = clients.map((_, k) => encodeS16le(speech.subarray(k * 8000, k * 8000 + ticks * CHUNK)));
+  // The flood: one client sends FLOOD tiny frames at a quarter of the run and reads its replies.
+  const flooder = flood ? await TestClient.connect(`ws://127.0.0.1:${port}/ws/detect`) : undefined;
+  let floodAnswered = 0;
+  flooder?.ws.on('message', () => {
+    if (++floodAnswered === flood) floodWindow.end = performance.now();
+  });
   const start = performance.now();
   for (let t = 0; t < ticks; t++) {
+    if (flooder && t === Math.floor(ticks / 4)) {
+      floodWindow.start = performance.now();
+      const tiny = Buffer.alloc(2);
+      for (let i = 0; i < flood; i++) flooder.ws.send(tiny);
+    }
     // Real time: chunk t is due at t * 32 ms.
     const due = start + t * 32;
     const wait = due - performance.now();
@@ -86,13 +105,14 @@ async function load(detector: string, env: Record<string, string>, streams: numb
   }
   const expected = ticks * streams;
   const until = Date.now() + 10_000;
-  while (latencies.length < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  while ((latencies.length < expected || (flood && floodAnswered < flood)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   const cpuSeconds = (await metricsCpu(base)) - cpuBefore;
-  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all([...clients, ...(flooder ? [flooder] : [])].map((c) => c.close()));
   child.kill('SIGTERM');
   return {
     detector,
     streams,
+    flood: flood ? { frames: flood, answered: floodAnswered, answered_in_ms: Math.round(floodWindow.end - floodWindow.start), others_replies: duringFlood.length, others_p50_ms: Number(pct(duringFlood, 50).toFixed(2)), others_p99_ms: Number(pct(duringFlood, 99).toFixed(2)), others_max_ms: Number(Math.max(...duringFlood).toFixed(2)) } : undefined,
     chunks: expected,
     answered: latencies.length,
     p50_ms: Number(pct(latencies, 50).toFixed(2)),
@@ -105,19 +125,30 @@ async function load(detector: string, env: Record<string, string>, streams: numb
 }
 
 const tiny = syntheticModel(fixtureModel('tiny'), 5);
-const runs = [
-  await load('silero', {}, STREAMS),
-  await load('hybrid', { STT_TINY_MODEL: tiny }, STREAMS),
-  await load('silero', {}, 10),
-  await load('hybrid', { STT_TINY_MODEL: tiny }, 10),
-];
+// --flood-only: just the flood and its baseline (10 real-time silero streams without it).
+const runs = process.argv.includes('--flood-only')
+  ? [await load('silero', {}, 10), await load('silero', {}, 10, FLOOD)]
+  : [
+      await load('silero', {}, STREAMS),
+      await load('hybrid', { STT_TINY_MODEL: tiny }, STREAMS),
+      await load('silero', {}, 10),
+      await load('hybrid', { STT_TINY_MODEL: tiny }, 10),
+      await load('silero', {}, 10, FLOOD),
+    ];
+const baseline = runs.find((r) => r.detector === 'silero' && r.streams === 10 && !r.flood)!;
 for (const r of runs) console.error(JSON.stringify(r));
 const table = [
   `Silero per 32 ms chunk (one stream, in process): ${perChunk.cpu_ms} ms CPU, ${perChunk.wall_ms} ms wall`,
   '',
   '| detector | streams | chunks answered | p50 ms | p99 ms | max ms | server CPU (% of one core) | confirmed | withdrawn |',
   '|---|---|---|---|---|---|---|---|---|',
-  ...runs.map((r) => `| ${r.detector} | ${r.streams} | ${r.answered}/${r.chunks} | ${r.p50_ms} | ${r.p99_ms} | ${r.max_ms} | ${r.server_cpu_percent_of_one_core} | ${r.confirmed} | ${r.withdrawn} |`),
+  ...runs.map((r) => `| ${r.detector}${r.flood ? ' + flood' : ''} | ${r.streams} | ${r.answered}/${r.chunks} | ${r.p50_ms} | ${r.p99_ms} | ${r.max_ms} | ${r.server_cpu_percent_of_one_core} | ${r.confirmed} | ${r.withdrawn} |`),
+  ...runs
+    .filter((r) => r.flood)
+    .map((r) => {
+      const f = r.flood!;
+      return `\nFlood: ${f.answered}/${f.frames} 2-byte frames answered in ${f.answered_in_ms} ms; the ${r.streams} real-time streams' ${f.others_replies} replies meanwhile: p50 ${f.others_p50_ms} ms, p99 ${f.others_p99_ms} ms, max ${f.others_max_ms} ms (the same streams without a flood: p50 ${baseline.p50_ms}, p99 ${baseline.p99_ms})`;
+    }),
 ].join('\n');
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(join('bench/results', 'detect_load.json'), JSON.stringify({ date: new Date().toISOString(), perChunk, runs }, null, 2));

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeS16le, encodeWav } from '@vtuber-stt/core';
+import { encodeS16le, encodeWav, statusOf, type ErrorCode } from '@vtuber-stt/core';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
+import { until } from './helpers/wait.js';
 
 /**
  * The project's own bad-input corpus: frames, text, configs, query strings and REST bodies of
@@ -205,8 +206,10 @@ describe('bad input, directly and through the proxy', () => {
         const res = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': type }, body });
         expect(res.status, name).toBeGreaterThanOrEqual(400);
         expect(res.status, name).toBeLessThan(500);
-        const answer = (await res.json()) as { error?: string };
+        const answer = (await res.json()) as { error?: string; code: ErrorCode };
         expect(answer.error, name).toBeTruthy();
+        // The status is the one the error table gives the code.
+        expect(res.status, name).toBe(statusOf(answer.code));
         expect(answer.error, name).not.toMatch(/<flush>|DataView|Offset/);
         // A few bytes never buy seconds of work.
         expect(performance.now() - began, name).toBeLessThan(5000);
@@ -217,8 +220,10 @@ describe('bad input, directly and through the proxy', () => {
         const openai = await fetch(`${proxy.url}/v1/audio/transcriptions`, { method: 'POST', body: form });
         expect(openai.status, `openai: ${name}`).toBeGreaterThanOrEqual(400);
         expect(openai.status, `openai: ${name}`).toBeLessThan(500);
-        const o = (await openai.json()) as { error: { message: string; type: string } };
+        const o = (await openai.json()) as { error: { message: string; type: string; code: string } };
         expect(o.error.message.length, `openai: ${name}`).toBeGreaterThan(5);
+        // The same input gets the same answer on both REST surfaces (the OpenAI one adds its wrapper).
+        expect({ status: openai.status, code: o.error.code }, `openai: ${name}`).toEqual({ status: res.status, code: answer.code });
       });
     }
     it('leaves the proxy serving', async () => stillServing('after bad REST bodies'));
@@ -235,6 +240,38 @@ describe('bad input, directly and through the proxy', () => {
         c.ws.send(speech.subarray(0, 1024));
         expect(await c.next<Reply>()).toMatchObject({ type: 'detect' });
         await c.close();
+      }
+    });
+  });
+
+  describe('a client that floods /ws/detect with tiny frames', () => {
+    it('gets every reply in order, while another client is answered between them; directly and through the proxy', async () => {
+      for (const url of [`${service.url.replace('http', 'ws')}/ws/detect`, `${proxy.ws}/ws/detect`]) {
+        const flood = await TestClient.connect(url);
+        const frames = 20_000;
+        let answered = 0;
+        let lastOffset = -1;
+        let ordered = true;
+        flood.ws.on('message', (data) => {
+          const reply = JSON.parse(data.toString()) as { type: string; offset_ms: number };
+          if (reply.type !== 'detect') return;
+          answered++;
+          ordered &&= reply.offset_ms >= lastOffset;
+          lastOffset = reply.offset_ms;
+        });
+        const other = await TestClient.connect(url);
+        const tiny = Buffer.alloc(2);
+        for (let i = 0; i < frames; i++) flood.ws.send(tiny);
+        other.ws.send(speech.subarray(0, 1024));
+        expect(await other.next<Reply>()).toMatchObject({ type: 'detect' });
+        // Served while the flood was still being worked through, not after it.
+        const answeredThen = answered;
+        await until(() => answered === frames, 60_000, () => answered);
+        expect(answeredThen, url).toBeLessThan(frames);
+        expect(ordered, url).toBe(true);
+        // 20,000 samples at 16 kHz: the flood's audio was all heard, none dropped.
+        expect(lastOffset, url).toBe(1250);
+        await Promise.all([flood.close(), other.close()]);
       }
     });
   });

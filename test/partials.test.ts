@@ -116,7 +116,7 @@ describe('live partial transcripts (server turns)', () => {
 
   it('refuses partials with <flush> turns: in the query (1008 with the reason) and in a config message (bad_message)', async () => {
     const refused = new TestClient(`${service.ws}?partials=1`);
-    expect(await refused.next<Message>()).toMatchObject({ type: 'error', code: 'bad_message', error: expect.stringMatching(/partials need server-side turns/) });
+    expect(await refused.next<Message>()).toMatchObject({ type: 'error', code: 'bad_query', error: expect.stringMatching(/partials need server-side turns/) });
     expect((await refused.closed).code).toBe(1008);
 
     const c = await TestClient.connect(service.ws);

@@ -186,7 +186,7 @@ describe('proxy routing, toggle, REST and OpenAI routes', () => {
     try {
       const c = await TestClient.connect(`${lonely.ws}/ws/transcribe?sample_rate=0`);
       const refusal = await c.next<Reply>();
-      expect(refusal).toMatchObject({ type: 'error', code: 'bad_message' });
+      expect(refusal).toMatchObject({ type: 'error', code: 'bad_query' });
       expect(refusal.error).toMatch(/sample_rate/);
       expect(await c.closed).toEqual({ code: 1008, reason: 'bad query string: sample_rate must be an integer from 8000 to 192000 (got "0")' });
       expect((await fetch(`${lonely.url}/api/status`).then(json)).backends.cpu.state).toBe('ready');
@@ -235,7 +235,7 @@ describe('proxy routing, toggle, REST and OpenAI routes', () => {
 
   it("passes the detection service's refusal through with its own code and reason", async () => {
     const c = await TestClient.connect(`${proxy.ws}/ws/detect?sample_rate=0`);
-    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_message' });
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_query' });
     expect(await c.closed).toEqual({ code: 1008, reason: 'bad query string: sample_rate must be an integer from 8000 to 192000 (got "0")' });
   });
 

@@ -4,6 +4,7 @@ import { fixtureModel, loadClip } from './helpers/fixtures.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
+import { until } from './helpers/wait.js';
 
 type Reply = TranscriptMessage & { error?: string; code?: string };
 
@@ -218,8 +219,9 @@ describe('/ws/transcribe over a real connection', () => {
     expect(await c.next()).toMatchObject({ type: 'config', speculate_ms: 5000, language: 'en' });
     c.sendAudio(jfk);
     c.flush();
-    await new Promise((r) => setTimeout(r, 100));
-    await engine['worker'].terminate(); // as if it had crashed mid-decode
+    // Once the engine has this flush's decode, the worker dies as if it had crashed mid-decode.
+    await until(() => service.state.transcriber!.queue.busy, 10_000);
+    await engine['worker'].terminate();
     const lost = await c.next<Reply>();
     expect(lost).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 1 });
     c.sendAudio(speech);
@@ -264,6 +266,63 @@ describe('hallucination filtering end to end', () => {
       c.sendAudio(speech);
       c.flush();
       expect(await c.next()).toMatchObject({ type: 'transcript', text: '', segments: [], dropped: 'hallucination' });
+      await c.close();
+    } finally {
+      await service.close();
+    }
+  });
+});
+
+describe('long flushes and repetition loops', () => {
+  it('decodes a 120 s flush in windows, serving another connection between them', async () => {
+    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), 20) });
+    const words = syntheticText(fixtureModel('tiny'), 20);
+    try {
+      const long = loadClip('coqui-tts-ljspeech/LONG_LJ001-0001_to_0008_concat.wav');
+      const pcm = new Float32Array(120 * 16000);
+      for (let o = 0; o < pcm.length; o += long.length) pcm.set(long.subarray(0, Math.min(long.length, pcm.length - o)), o);
+      const a = await TestClient.connect(service.ws);
+      const b = await TestClient.connect(service.ws);
+      a.sendAudio(encodeS16le(pcm), 256 * 1024);
+      a.flush();
+      // Once A's first window is on the engine, B flushes a short utterance.
+      await until(() => service.state.transcriber!.queue.busy, 30_000);
+      b.sendAudio(speech);
+      b.flush();
+      const order: string[] = [];
+      const [ra, rb] = await Promise.all([
+        a.next<Reply>(120_000).then((r) => (order.push('a'), r)),
+        b.next<Reply>(120_000).then((r) => (order.push('b'), r)),
+      ]);
+      // B waited for one window of A's, not for all of them.
+      expect(order).toEqual(['b', 'a']);
+      expect(rb).toMatchObject({ type: 'transcript', text: words });
+      // Every window was decoded: the words once per window, segment times across the whole 120 s.
+      expect(ra.type).toBe('transcript');
+      const windows = ra.text.split(words).length - 1;
+      expect(windows).toBeGreaterThanOrEqual(4);
+      const segments = (ra as unknown as TranscriptMessage).segments;
+      expect(segments.length).toBe(windows);
+      expect(segments.at(-1)!.start_ms).toBeGreaterThan(90_000);
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('guards against a model that loops: decodes again in the full window, then cuts the repeated tail and says so', async () => {
+    const looping = ` Hello| world${'| the'.repeat(40)}`;
+    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), looping) });
+    try {
+      const c = await TestClient.connect(service.ws);
+      c.sendAudio(speech);
+      c.flush();
+      const reply = await c.next<Reply & { repetition?: string; audio_ctx: number }>();
+      expect(reply).toMatchObject({ type: 'transcript', text: 'Hello world the', repetition: 'cut' });
+      // The second decode was the full 30 s window (0), where the first was sized to the audio.
+      expect(reply.audio_ctx).toBe(0);
+      const metrics = await fetch(`${service.url}/metrics`).then((r) => r.text());
+      expect(metrics).toMatch(/stt_repetition_total\{outcome="cut"\} 1/);
       await c.close();
     } finally {
       await service.close();

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
+import { DEFAULT_MARGIN_FRAMES } from './engine/audio_ctx.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
 import { loadApiKeys } from './server/api_keys.js';
 import type { Role } from './server/context.js';
@@ -38,6 +39,7 @@ export interface ServiceConfig {
   prompt: string;
   audioCtx: boolean;
   audioCtxFloor: number;
+  audioCtxMargin: number;
   vad: boolean;
   gate: SpeechGate;
   limits: Limits;
@@ -104,6 +106,7 @@ export function serviceSettings(defaults: ServiceDefaults) {
     prompt: setting('STT_PROMPT', '--prompt <text>', 'initial prompt: names to spell right', z.string().max(1000).default('')),
     audioCtx: setting('STT_AUDIO_CTX', '--audio-ctx <on|off>', 'size the encoder to the utterance', onOff().default(true)),
     audioCtxFloor: setting('STT_AUDIO_CTX_FLOOR', '--audio-ctx-floor <frames>', 'smallest encoder context', integer(1, 1500).default(128)),
+    audioCtxMargin: setting('STT_AUDIO_CTX_MARGIN', '--audio-ctx-margin <frames>', 'encoder frames (20 ms) past the audio; more makes loops rarer and decodes slower', integer(0, 1500).default(DEFAULT_MARGIN_FRAMES)),
     vad: setting('STT_VAD', '--vad <on|off>', 'Silero gate before Whisper', onOff().default(true)),
     vadThreshold: setting('STT_VAD_THRESHOLD', '--vad-threshold <p>', 'speech probability threshold', fraction().default(DEFAULT_SPEECH_GATE.threshold)),
     detector: setting('STT_DETECTOR', '--detector <mode>', 'silero, whisper or hybrid (detect role)', z.enum(['silero', 'whisper', 'hybrid']).default(defaults.detector ?? 'hybrid')),
@@ -172,6 +175,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     prompt: o.prompt,
     audioCtx: o.audioCtx,
     audioCtxFloor: o.audioCtxFloor,
+    audioCtxMargin: o.audioCtxMargin,
     vad: o.vad,
     gate: { ...DEFAULT_SPEECH_GATE, threshold: o.vadThreshold, release: Math.min(o.vadThreshold, releaseFor(o.detectThreshold)) },
     limits: {

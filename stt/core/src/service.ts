@@ -107,7 +107,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
       threads: config.threads,
       language: config.language,
       prompt: config.prompt,
-      audioCtx: { enabled: config.audioCtx, floor: config.audioCtxFloor },
+      audioCtx: { enabled: config.audioCtx, floor: config.audioCtxFloor, margin: config.audioCtxMargin },
       vad: config.vad,
       gate: config.gate,
     };

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Backend, Backends } from './backends.js';
 import type { ProxyConfig } from './config.js';
 import { healthPlugin, metricsPlugin } from './plugins/health.js';
-import { ApiKeys, ConnectionGate, guardWithApiKeys } from '@vtuber-stt/core';
+import { ApiKeys, closeCodeOf, ConnectionGate, guardWithApiKeys } from '@vtuber-stt/core';
 import { openAIErrorBody } from './openai_errors.js';
 import { createMetrics, type ProxyContext } from './plugins/context.js';
 import { openaiPlugin } from './plugins/openai.js';
@@ -34,7 +34,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     options: { maxPayload: proxyPayloadLimit(config) },
     // Sessions end with a code and a reason a client can act on, not a bare close.
     preClose(done) {
-      for (const c of app.websocketServer.clients) c.close(1001, 'stt_proxy is shutting down; reconnect');
+      for (const c of app.websocketServer.clients) c.close(closeCodeOf('shutting_down'), 'stt_proxy is shutting down; reconnect');
       app.websocketServer.close();
       done();
     },
@@ -58,7 +58,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
   // Everything else sits behind the API keys when there are any: one hook, in this scope.
   await app.register(async (guarded) => {
     guardWithApiKeys(guarded, keys, (message, request) =>
-      request.url.startsWith('/v1/') ? openAIErrorBody(401, message, 'invalid_api_key') : { type: 'error', code: 'unauthorized', error: message },
+      request.url.startsWith('/v1/') ? openAIErrorBody('unauthorized', message) : { type: 'error', code: 'unauthorized', error: message },
     );
     await guarded.register(metricsPlugin, ctx); //   /metrics
     await guarded.register(statusPlugin, ctx); //    /api/status, /api/gpu

@@ -1,15 +1,12 @@
 import WebSocket from 'ws';
-import { bytesPerFrame, FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
+import { bytesPerFrame, FLUSH_COMMAND, isErrorCode, ServiceError, type ErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
 import type { Backend } from './backends.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
 
-export class UpstreamError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly code: string,
-  ) {
-    super(message);
+/** What a backend said or failed to say, as the error a REST caller gets (status from the table). */
+export class UpstreamError extends ServiceError {
+  constructor(message: string, code: ErrorCode) {
+    super(code, message);
   }
 }
 
@@ -48,20 +45,18 @@ export function configFor(options: OneShotOptions): string | undefined {
   return Object.keys(config).length > 1 ? JSON.stringify(config) : undefined;
 }
 
-/** A service's error code as an HTTP status, with a message that fits a REST caller. */
+/**
+ * A service's error reply as a REST error: the code keeps its meaning (and its status in the
+ * table); only the wording changes where the socket's advice ("send <flush>") would not fit.
+ */
 export function restError(code: string, message: string): UpstreamError {
   switch (code) {
-    case 'overloaded':
-      return new UpstreamError(message, 503, code);
     case 'buffer_full':
-      return new UpstreamError('the audio is longer than the transcription service keeps for one request (STT_MAX_BUFFER_SECONDS on the service); send shorter audio, or stream=true on /v1/audio/transcriptions', 413, 'audio_too_long');
+      return new UpstreamError('the audio is longer than the transcription service keeps for one request (STT_MAX_BUFFER_SECONDS on the service); send shorter audio, or stream=true on /v1/audio/transcriptions', 'audio_too_long');
     case 'frame_too_large':
-      return new UpstreamError('the transcription service refused a chunk of this upload as too large (STT_MAX_FRAME_BYTES on the service)', 413, code);
-    case 'bad_message':
-    case 'bad_audio':
-      return new UpstreamError(message, 400, code);
+      return new UpstreamError('the transcription service refused a chunk of this upload as too large (STT_MAX_FRAME_BYTES on the service)', code);
     default:
-      return new UpstreamError(message, 502, code);
+      return new UpstreamError(message, isErrorCode(code) ? code : 'engine_error');
   }
 }
 
@@ -72,7 +67,7 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
     const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio)), { headers: backend.headers });
     const timer = setTimeout(() => {
       socket.terminate();
-      reject(new UpstreamError(`${backend.name} backend did not answer within ${timeoutMs} ms`, 504, 'timeout'));
+      reject(new UpstreamError(`${backend.name} backend did not answer within ${timeoutMs} ms`, 'timeout'));
     }, timeoutMs);
     let settled = false;
     const finish = (fn: () => void) => {
@@ -93,9 +88,9 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
       if (message.type === 'transcript') finish(() => resolve(message as unknown as TranscriptMessage));
       else if (message.type === 'error') finish(() => reject(restError(String(message.code), String(message.error))));
     });
-    socket.on('error', (error) => finish(() => reject(new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 502, 'unreachable'))));
+    socket.on('error', (error) => finish(() => reject(new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 'unreachable'))));
     socket.on('close', (code, reason) =>
-      finish(() => reject(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 502, 'unreachable'))),
+      finish(() => reject(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 'unreachable'))),
     );
   });
 }

@@ -44,7 +44,7 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
     let ack: (() => void) | undefined;
     const quiet = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(new UpstreamError(`${backend.name} backend sent nothing for ${timeoutMs} ms`, 504, 'timeout')), timeoutMs);
+      timer = setTimeout(() => finish(new UpstreamError(`${backend.name} backend sent nothing for ${timeoutMs} ms`, 'timeout')), timeoutMs);
     };
     const finish = (error?: Error) => {
       if (settled) return;
@@ -58,10 +58,10 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
       if (error) reject(error);
       else resolve();
     };
-    abort = () => finish(new UpstreamError('the client went away', 499, 'aborted'));
+    abort = () => finish(new UpstreamError('the client went away', 'aborted'));
     const sendFrame = async (frame: Buffer) => {
       for (let waited = 0; ; waited += RETRY_MS) {
-        if (waited > MAX_RETRY_MS) throw new UpstreamError(`the transcription service refused audio for ${MAX_RETRY_MS / 1000} s because its buffer stayed full (STT_MAX_BUFFER_SECONDS on the service)`, 503, 'buffer_full');
+        if (waited > MAX_RETRY_MS) throw new UpstreamError(`the transcription service refused audio for ${MAX_RETRY_MS / 1000} s because its buffer stayed full (STT_MAX_BUFFER_SECONDS on the service)`, 'overloaded');
         refused = false;
         const acked = new Promise<void>((r) => (ack = r));
         socket.send(frame);
@@ -108,8 +108,8 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
         if (t.ended_by === 'flush') finish();
       }
     });
-    socket.on('error', (error) => finish(new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 502, 'unreachable')));
-    socket.on('close', (code, reason) => finish(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 502, 'unreachable')));
+    socket.on('error', (error) => finish(new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 'unreachable')));
+    socket.on('close', (code, reason) => finish(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 'unreachable')));
   });
   done.catch(() => undefined);
   return { opened: openedPromise, done, abort: () => abort() };

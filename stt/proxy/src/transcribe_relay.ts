@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { DEFAULT_FORMAT, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type TurnMode } from '@vtuber-stt/core';
+import { closeCodeOf, DEFAULT_FORMAT, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type TurnMode } from '@vtuber-stt/core';
 import type { Backend } from './backends.js';
 
 export interface RelayOptions {
@@ -116,7 +116,7 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
         // stays open. Flush mode keeps its contract: errors for the waiting flushes, session open.
         if (droppedMs && upstream.turns === 'server') {
           upstream.close();
-          client.close(1013, NO_BACKEND);
+          client.close(closeCodeOf('unreachable')!, NO_BACKEND);
         }
         return;
       }

@@ -1,7 +1,10 @@
 import { bytesPerFrame, type PcmFormat } from './format.js';
+import { ServiceError } from '../protocol/errors.js';
 
-export class PcmFormatError extends Error {
-  readonly code = 'bad_audio';
+export class PcmFormatError extends ServiceError {
+  constructor(message: string) {
+    super('bad_audio', message);
+  }
 }
 
 /**

@@ -63,6 +63,7 @@ export class CudaWhisperEngine implements SpeechEngine {
       translate: options.translate,
       maxThreads: options.threads,
       prompt: options.prompt || undefined,
+      ...(options.temperature ? { temperature: options.temperature } : {}),
     });
     const stop = () => void task.stop();
     signal?.addEventListener('abort', stop, { once: true });

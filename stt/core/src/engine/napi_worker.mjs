@@ -29,6 +29,7 @@ async function run({ pcm, options }) {
   // Each flush is a new utterance: earlier text must not steer it (a common source of loops).
   params.noContext = true;
   if (options.prompt) params.initialPrompt = options.prompt;
+  if (options.temperature) params.temperature = options.temperature;
   if (options.detectOnly) {
     // whisper.cpp identifies the language and returns before transcribing.
     params.detectLanguage = true;

@@ -1,14 +1,14 @@
-export class QueueFullError extends Error {
-  readonly code = 'overloaded';
+import { ServiceError } from '../protocol/errors.js';
+
+export class QueueFullError extends ServiceError {
   constructor(readonly limit: number) {
-    super(`server busy: inference queue is full (${limit} waiting); try again shortly`);
+    super('overloaded', `server busy: inference queue is full (${limit} waiting); try again shortly`);
   }
 }
 
-export class AbortedError extends Error {
-  readonly code = 'aborted';
+export class AbortedError extends ServiceError {
   constructor() {
-    super('request was cancelled');
+    super('aborted', 'request was cancelled');
   }
 }
 

@@ -1,3 +1,5 @@
+import { ServiceError, type ErrorCode } from '../protocol/errors.js';
+
 export type Device = 'cpu' | 'gpu';
 
 /** What one decode needs; the service fills it from defaults, the connection's config and the audio. */
@@ -14,6 +16,8 @@ export interface DecodeOptions {
   words?: boolean;
   /** Only identify the language (one encoder pass, no text): `language` of the output says which. */
   detectOnly?: boolean;
+  /** Sampling temperature to start from (0, greedy, by default); whisper.cpp raises it further itself when a decode fails its checks. */
+  temperature?: number;
 }
 
 export interface EngineWord {
@@ -57,8 +61,8 @@ export interface SpeechEngine {
   close(): Promise<void>;
 }
 
-export class EngineError extends Error {
-  constructor(message: string, readonly code = 'engine_error') {
-    super(message);
+export class EngineError extends ServiceError {
+  constructor(message: string, code: ErrorCode = 'engine_error') {
+    super(code, message);
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ServiceError } from '../protocol/errors.js';
 
 export interface Checksums {
   sha256?: string;
@@ -23,12 +24,16 @@ export interface DownloadOptions {
   signal?: AbortSignal;
 }
 
-export class ChecksumError extends Error {
-  readonly code = 'checksum_mismatch';
+export class ChecksumError extends ServiceError {
+  constructor(message: string) {
+    super('checksum_mismatch', message);
+  }
 }
 
-export class DownloadError extends Error {
-  readonly code = 'download_failed';
+export class DownloadError extends ServiceError {
+  constructor(message: string) {
+    super('download_failed', message);
+  }
 }
 
 /** The partial file sits beside the destination so the final rename is atomic (same filesystem). */

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { findModel, MODELS, type ModelEntry } from './registry.js';
+import { ServiceError } from '../protocol/errors.js';
 
 export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.STT_MODEL_DIR) return resolve(env.STT_MODEL_DIR);
@@ -9,8 +10,10 @@ export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(cache, 'vtuber-stt', 'models');
 }
 
-export class ModelNotFoundError extends Error {
-  readonly code = 'model_missing';
+export class ModelNotFoundError extends ServiceError {
+  constructor(message: string) {
+    super('model_missing', message);
+  }
 }
 
 export interface ResolvedModel {

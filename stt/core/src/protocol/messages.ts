@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ErrorCode } from './errors.js';
 
 /**
  * Wire protocol v1. Defined once here; the proxy, the client and the control panel import
@@ -115,17 +116,12 @@ export interface TranscriptMessage {
   segments: TranscriptSegment[];
   /** Why text is empty although audio was sent: `no_speech` (VAD), `hallucination` (filtered), `reset` (the client discarded it). */
   dropped?: 'no_speech' | 'hallucination' | 'reset';
+  /** The loop guard tripped: `redecoded` (a full-window decode fixed it) or `cut` (the repeated tail was removed from `text`). */
+  repetition?: 'redecoded' | 'cut';
 }
 
-export type ErrorCode =
-  | 'bad_audio'
-  | 'bad_message'
-  | 'frame_too_large'
-  | 'buffer_full'
-  | 'overloaded'
-  | 'engine_error'
-  | 'engine_unavailable'
-  | 'not_ready';
+
+export type { ErrorCode };
 
 export interface ErrorMessage {
   type: 'error';

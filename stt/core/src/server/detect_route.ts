@@ -26,7 +26,7 @@ export function detectProtocol({ state, limits, metrics }: RouteContext): Socket
     },
     binary({ session, peer }, frame) {
       const began = performance.now();
-      session.process(frame).then(
+      return session.process(frame).then(
         (reply) => {
           if (reply.type === 'error') return peer.fail(reply);
           metrics.requests.inc({ outcome: reply.speech_detected ? 'speech' : 'silence' });

@@ -20,6 +20,10 @@ export interface DetectSettings {
 
 export const DEFAULT_DETECT: Omit<DetectSettings, 'detector' | 'tracker'> = { verifyMs: 800, whisperWindowMs: 1000 };
 
+/** Frames of a backlog worked in one turn before the event loop serves everyone else. */
+const FRAMES_PER_TURN = 16;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Audio kept for Whisper's second opinion: a little before the detected start, then the segment. */
 const PRE_ROLL_MS = 200;
 
@@ -40,6 +44,9 @@ export class DetectSession {
   private readonly tracker: UtteranceTracker;
   private readonly resampler?: StreamingResampler;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Frames received and not yet answered, and how many were worked since this session last yielded. */
+  private backlog = 0;
+  private sinceYield = 0;
   private processedMs = 0;
   /** Recent audio (hybrid), to reach back to a speech start and its pre-roll. */
   private recent: Float32Array = new Float32Array(0);
@@ -63,9 +70,22 @@ export class DetectSession {
     if (format.sampleRate !== SAMPLE_RATE) this.resampler = new StreamingResampler(format.sampleRate, SAMPLE_RATE);
   }
 
-  /** Replies resolve in arrival order: each chunk waits for the one before it. */
+  /**
+   * Replies resolve in arrival order: each chunk waits for the one before it. A client that sends
+   * faster than it is answered (20,000 tiny frames at once) has its backlog worked in short turns,
+   * each followed by a pass of the event loop, so every other connection is served in between.
+   */
   process(frame: Uint8Array): Promise<DetectReply | ErrorMessage> {
-    const next = this.chain.then(() => this.handle(frame));
+    this.backlog++;
+    const next = this.chain
+      .then(async () => {
+        if (this.backlog > 1 && ++this.sinceYield >= FRAMES_PER_TURN) {
+          this.sinceYield = 0;
+          await nextTurn();
+        }
+        return this.handle(frame);
+      })
+      .finally(() => this.backlog--);
     this.chain = next.catch(() => undefined);
     return next;
   }

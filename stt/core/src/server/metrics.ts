@@ -27,6 +27,12 @@ export function createMetrics(service: string) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
+    repetition: new Counter({
+      name: 'stt_repetition_total',
+      help: 'Results that looped (compression ratio over 2.4): redecoded (fixed by a full-window decode) or cut (repeated tail removed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     audioSeconds: new Counter({
       name: 'stt_audio_seconds_total',
       help: 'Seconds of audio received for transcription',

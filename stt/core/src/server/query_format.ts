@@ -1,8 +1,11 @@
 import { DEFAULT_FORMAT, type PcmFormat } from '../audio/format.js';
 import { encodingSchema } from '../protocol/messages.js';
+import { ServiceError } from '../protocol/errors.js';
 
-export class QueryFormatError extends Error {
-  readonly code = 'bad_message';
+export class QueryFormatError extends ServiceError {
+  constructor(message: string) {
+    super('bad_query', message);
+  }
 }
 
 /** `?sample_rate=48000&encoding=f32le&channels=2`: what the client will send. */

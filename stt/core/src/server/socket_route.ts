@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { z } from 'zod';
 import { describeIssues, type ErrorMessage } from '../protocol/messages.js';
+import { closeCodeOf, codeOf, type ErrorCode } from '../protocol/errors.js';
 import { closeReason } from '../client/close_codes.js';
 import './api_keys.js'; // the request's socketRefusal
 
@@ -26,10 +27,12 @@ export interface SocketPeer {
 export interface SocketProtocol<S, C = never> {
   /** Why new connections are turned away right now (closed 1013, "try again later"), if they are. */
   unavailable?(): string | undefined;
+  /** The error code of that refusal: `not_ready` by default. */
+  unavailableCode?: ErrorCode;
   /** The connection's session. Throwing refuses the connection: 1008 with the error's message. */
   open(peer: SocketPeer, query: Record<string, unknown>, request: FastifyRequest): S;
-  /** A binary frame. */
-  binary(session: S, frame: Buffer): void;
+  /** A binary frame; a promise while its work is still under way (the route then applies backpressure). */
+  binary(session: S, frame: Buffer): void | Promise<unknown>;
   /** A text frame before it is read as JSON (`<flush>`, or a relay that passes text on); true when it took it. */
   text?(session: S, text: string): boolean;
   /** JSON control messages: their schema, and what the usage error tells a client to send. */
@@ -57,8 +60,9 @@ export class ConnectionGate {
   }
 
   /** The refusal for one more connection now, or undefined. */
-  refusal(unavailable?: string): string | undefined {
-    return unavailable ?? (this.count >= this.max ? `server busy: ${this.max} connections (${this.setting})` : undefined);
+  refusal(unavailable?: string, unavailableCode: ErrorCode = 'not_ready'): { code: ErrorCode; reason: string } | undefined {
+    if (unavailable) return { code: unavailableCode, reason: unavailable };
+    return this.count >= this.max ? { code: 'busy', reason: `server busy: ${this.max} connections (${this.setting})` } : undefined;
   }
 
   admit(socket: WebSocket): void {
@@ -75,6 +79,8 @@ export interface SocketRouteOptions {
   gate: ConnectionGate;
   /** Replies a client may leave unread before it is closed (1008); 1 MiB by default. */
   maxUnsentBytes?: number;
+  /** Frames of one connection whose work may be under way before its socket stops being read; 64 by default. */
+  maxPendingFrames?: number;
   /** The WebSocket server's own frame limit (its maxPayload), named in the reason when it closes 1009. */
   payloadLimit?: number;
   /** Counts every error sent and every refusal, by code. */
@@ -94,20 +100,48 @@ export function sendJson(socket: WebSocket, message: object): void {
 
 const defaultShape = (error: ErrorMessage): object => error;
 const DEFAULT_MAX_UNSENT = 1024 * 1024;
+const DEFAULT_MAX_PENDING = 64;
+
+/**
+ * Inbound backpressure: a connection whose frames arrive faster than their work completes stops
+ * being read (TCP holds the rest at the client) until it has caught up, so a flood costs the
+ * server a bounded backlog, never an unbounded queue of promises.
+ */
+function backpressure(socket: WebSocket, max: number): (work: Promise<unknown>) => void {
+  let pending = 0;
+  let paused = false;
+  return (work) => {
+    if (++pending >= max && !paused) {
+      paused = true;
+      socket.pause();
+    }
+    const done = () => {
+      if (--pending <= max / 2 && paused) {
+        paused = false;
+        socket.resume();
+      }
+    };
+    work.then(done, done);
+  };
+}
 
 /**
  * `ws` closes a connection itself on a frame it cannot take (too large, invalid UTF-8, a
  * protocol violation), with the code but no reason. Every close should say why: this fills in
- * the reason whenever a close comes without one.
+ * the reason whenever a close comes without one. A close also resumes reading a socket held back
+ * by backpressure, or the peer's answering close frame would never be read.
  */
-function reasonsForProtocolCloses(socket: WebSocket, payloadLimit?: number): void {
+function closeWell(socket: WebSocket, payloadLimit?: number): void {
   const close = socket.close.bind(socket);
   const reasons: Record<number, string> = {
-    1002: 'protocol error: the frame broke the WebSocket protocol',
-    1007: 'invalid UTF-8 in a text frame: text frames must be UTF-8 (audio goes in binary frames)',
-    1009: `frame too large: over ${payloadLimit ?? 'the server'}${payloadLimit ? ' bytes' : "'s limit"}; send audio in smaller chunks`,
+    [closeCodeOf('protocol_error')!]: 'protocol error: the frame broke the WebSocket protocol',
+    [closeCodeOf('invalid_utf8')!]: 'invalid UTF-8 in a text frame: text frames must be UTF-8 (audio goes in binary frames)',
+    [closeCodeOf('payload_too_large')!]: `frame too large: over ${payloadLimit ?? 'the server'}${payloadLimit ? ' bytes' : "'s limit"}; send audio in smaller chunks`,
   };
-  socket.close = (code?: number, reason?: string | Buffer) => close(code, reason ?? (code !== undefined ? reasons[code] : undefined));
+  socket.close = (code?: number, reason?: string | Buffer) => {
+    socket.resume();
+    close(code, reason ?? (code !== undefined ? reasons[code] : undefined));
+  };
 }
 
 /** Registers `path` as a WebSocket route speaking `protocol`. */
@@ -117,23 +151,23 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
     if (request.socketRefusal) {
       // A guard of this route's scope (an API key check) refused it: nothing is read.
       options.countError?.('unauthorized');
-      socket.close(1008, closeReason(request.socketRefusal));
+      socket.close(closeCodeOf('unauthorized'), closeReason(request.socketRefusal));
       return;
     }
-    const refusal = options.gate.refusal(protocol.unavailable?.());
+    const refusal = options.gate.refusal(protocol.unavailable?.(), protocol.unavailableCode);
     if (refusal) {
-      options.countError?.('refused');
-      socket.close(1013, closeReason(refusal));
+      options.countError?.(refusal.code);
+      socket.close(closeCodeOf(refusal.code), closeReason(refusal.reason));
       return;
     }
     options.gate.admit(socket);
-    reasonsForProtocolCloses(socket, options.payloadLimit);
+    closeWell(socket, options.payloadLimit);
     const maxUnsent = options.maxUnsentBytes ?? DEFAULT_MAX_UNSENT;
     // A client that sends but never reads would make its replies pile up here without end.
     const reading = () => {
       if (socket.bufferedAmount <= maxUnsent) return true;
       options.countError?.('not_reading');
-      socket.close(1008, closeReason(`replies are not being read: over ${maxUnsent} bytes unsent; read what the server sends`));
+      socket.close(closeCodeOf('not_reading'), closeReason(`replies are not being read: over ${maxUnsent} bytes unsent; read what the server sends`));
       return false;
     };
     const peer: SocketPeer = {
@@ -160,17 +194,23 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
       session = protocol.open(peer, request.query as Record<string, unknown>, request);
     } catch (error) {
       // A query string that cannot describe the session ends the connection at once, with the reason.
-      options.countError?.('bad_message');
-      sendJson(socket, shape({ type: 'error', code: 'bad_message', error: (error as Error).message }));
-      socket.close(1008, closeReason(`bad query string: ${(error as Error).message}`));
+      const code = codeOf(error, 'bad_query');
+      options.countError?.(code);
+      sendJson(socket, shape({ type: 'error', code, error: (error as Error).message }));
+      socket.close(closeCodeOf(code) ?? closeCodeOf('bad_query'), closeReason(`bad query string: ${(error as Error).message}`));
       return;
     }
 
+    const track = backpressure(socket, options.maxPendingFrames ?? DEFAULT_MAX_PENDING);
     socket.on('message', (data: RawData, isBinary: boolean) => {
       // Closing (refused, or not reading its replies): what still arrives is not worked on.
       if (socket.readyState !== socket.OPEN) return;
       const bytes = toBuffer(data);
-      if (isBinary) return protocol.binary(session, bytes);
+      if (isBinary) {
+        const work = protocol.binary(session, bytes);
+        if (work) track(work);
+        return;
+      }
       const text = bytes.toString('utf8');
       if (protocol.text?.(session, text)) return;
       const control = protocol.control;

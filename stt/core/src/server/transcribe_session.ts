@@ -18,19 +18,14 @@ import { applyTurnFields, turnFieldsOf, type TurnSettings } from '../turns/setti
 import { Utterance } from '../turns/utterance.js';
 import { WINDOW, type SileroStream } from '../vad/silero.js';
 import { DEFAULT_TRACKER, releaseFor, UtteranceTracker } from '../vad/utterance_tracker.js';
+import { codeOf } from '../protocol/errors.js';
 import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
 import type { RequestOptions, Transcript, Transcriber } from './transcriber.js';
 
 function errorOf(error: unknown): ErrorMessage {
-  const code = (error as { code?: string }).code;
-  const known = ['bad_audio', 'overloaded', 'engine_error', 'engine_unavailable'] as const;
-  return {
-    type: 'error',
-    error: error instanceof Error ? error.message : String(error),
-    code: (known as readonly string[]).includes(code ?? '') ? (code as ErrorMessage['code']) : 'engine_error',
-  };
+  return { type: 'error', error: error instanceof Error ? error.message : String(error), code: codeOf(error) };
 }
 
 export interface SessionOptions {

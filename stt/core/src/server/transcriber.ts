@@ -1,9 +1,11 @@
 import { SAMPLE_RATE } from '../audio/format.js';
 import { audioCtxFor, type AudioCtxPolicy } from '../engine/audio_ctx.js';
+import { windowsOf } from '../engine/long_audio.js';
 import { InferenceQueue, type JobHandle, type Priority } from '../engine/queue.js';
 import type { DecodeOptions, EngineOutput, SpeechEngine } from '../engine/types.js';
 import type { TranscriptSegment } from '../protocol/messages.js';
 import { isHallucination } from '../text/hallucination.js';
+import { cutRepeatedTail, cutSegments, loops } from '../text/repetition.js';
 import type { SileroModel } from '../vad/silero.js';
 import { findSpeech, type SpeechGate } from '../vad/speech_span.js';
 import { WINDOW } from '../vad/silero.js';
@@ -41,6 +43,18 @@ export interface Transcript {
   decoded_ms?: [number, number];
   segments: TranscriptSegment[];
   dropped?: 'no_speech' | 'hallucination' | 'reset';
+  /** The loop guard tripped: decoded again in the full window (`redecoded`), or still looping and its repeated tail cut (`cut`). */
+  repetition?: Repetition;
+}
+
+export type Repetition = 'redecoded' | 'cut';
+
+/** One engine run as the scheduler hands it back. */
+interface Decoded {
+  output: EngineOutput;
+  audioCtx: number;
+  inferenceMs: number;
+  repetition?: Repetition;
 }
 
 /**
@@ -73,9 +87,13 @@ export function samePlan(a: DecodePlan, b: DecodePlan): boolean {
 /** A decode on the scheduler: its handle (promote, cancel) and the transcript it will give. */
 export interface ScheduledDecode {
   plan: DecodePlan;
-  job: JobHandle<{ output: EngineOutput; audioCtx: number; inferenceMs: number }>;
+  job: JobHandle<Decoded>;
   transcript: Promise<Transcript>;
 }
+
+/** The temperature a looping result is decoded again at: the first step of OpenAI's fallback. */
+const RETRY_TEMPERATURE = 0.2;
+const PRIORITY_ORDER: Priority[] = ['final', 'speculative', 'background'];
 
 const ms = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
 
@@ -138,20 +156,64 @@ export class Transcriber {
   /** Puts a planned decode of `pcm` (the utterance's audio) on the scheduler. */
   submit(pcm: Float32Array, plan: DecodePlan, priority: Priority = 'final', signal?: AbortSignal): ScheduledDecode {
     const audio = pcm.subarray(plan.start, plan.end);
-    const job = this.queue.schedule(
-      async () => {
-        const began = performance.now();
-        const { output, audioCtx } = await this.decode(audio, plan.options, signal);
-        return { output, audioCtx, inferenceMs: Math.round(performance.now() - began) };
-      },
-      { priority, signal },
-    );
-    const transcript = job.result.then(({ output, audioCtx, inferenceMs }) => {
+    const spans = windowsOf(audio);
+    const job = spans.length === 1 ? this.scheduleDecode(audio, plan.options, priority, signal) : this.scheduleWindows(audio, spans, plan.options, priority, signal);
+    const transcript = job.result.then(({ output, audioCtx, inferenceMs, repetition }) => {
       this.metrics?.inference.observe(inferenceMs / 1000);
-      return this.finish(plan, output, audioCtx, inferenceMs, Math.round((job.startedAt ?? job.queuedAt) - job.queuedAt));
+      if (repetition) this.metrics?.repetition.inc({ outcome: repetition });
+      const result = this.finish(plan, output, audioCtx, inferenceMs, Math.round((job.startedAt ?? job.queuedAt) - job.queuedAt));
+      return repetition ? { ...result, repetition } : result;
     });
     transcript.catch(() => undefined); // owners that drop a decode need not await it
     return { plan, job, transcript };
+  }
+
+  private scheduleDecode(audio: Float32Array, options: Required<RequestOptions>, priority: Priority, signal?: AbortSignal): JobHandle<Decoded> {
+    return this.queue.schedule(
+      async () => {
+        const began = performance.now();
+        const decoded = await this.decode(audio, options, signal);
+        return { ...decoded, inferenceMs: Math.round(performance.now() - began) };
+      },
+      { priority, signal },
+    );
+  }
+
+  /**
+   * Audio longer than whisper's 30 s window, decoded window by window, each window its own job:
+   * between two of them the scheduler serves whatever else came meanwhile (another connection's
+   * final waits for one window, not for the whole recording), and the engine never holds more
+   * than one window's mel and encoder state. The handle acts for the whole: started when the
+   * first window is, promoted and cancelled as one.
+   */
+  private scheduleWindows(audio: Float32Array, spans: [number, number][], options: Required<RequestOptions>, priority: Priority, signal?: AbortSignal): JobHandle<Decoded> {
+    let rank = priority;
+    const run = ([from, to]: [number, number]) => this.scheduleDecode(audio.subarray(from, to), options, rank, signal);
+    const first = run(spans[0]!);
+    let current = first;
+    const result = (async () => {
+      const parts: Decoded[] = [await first.result];
+      for (const span of spans.slice(1)) {
+        current = run(span);
+        parts.push(await current.result);
+      }
+      return joinWindows(parts, spans);
+    })();
+    return {
+      result,
+      queuedAt: first.queuedAt,
+      get started() {
+        return first.started;
+      },
+      get startedAt() {
+        return first.startedAt;
+      },
+      promote(p: Priority) {
+        if (PRIORITY_ORDER.indexOf(p) < PRIORITY_ORDER.indexOf(rank)) rank = p;
+        current.promote(p);
+      },
+      cancel: () => first.cancel(),
+    };
   }
 
   /** The one-shot path (REST, the detector's checks): plan, decode, filter. */
@@ -230,13 +292,47 @@ export class Transcriber {
     return result;
   }
 
-  /** The one way audio reaches the engine: padded past whisper.cpp's 1 s cut-off, encoder sized to it. */
-  private async decode(pcm: Float32Array, request: RequestOptions & Pick<DecodeOptions, 'language' | 'prompt' | 'translate'>, signal?: AbortSignal) {
+  /**
+   * The one way audio reaches the engine: padded past whisper.cpp's 1 s cut-off, encoder sized to
+   * it, and every result guarded against repetition loops as OpenAI's reference decoder does (text
+   * that compresses more than 2.4x): such a result is decoded again in whisper's full 30 s window
+   * from the first fallback temperature, and if that loops too, its repeated tail is cut.
+   */
+  private async decode(
+    pcm: Float32Array,
+    request: RequestOptions & Pick<DecodeOptions, 'language' | 'prompt' | 'translate'>,
+    signal?: AbortSignal,
+  ): Promise<{ output: EngineOutput; audioCtx: number; repetition?: Repetition }> {
     const audio = padForEngine(pcm);
     const audioCtx = audioCtxFor(audio.length, this.settings.audioCtx);
     const { language, prompt, translate } = request;
     const options: DecodeOptions = { language, prompt, translate, words: request.word_timestamps ?? false, threads: this.settings.threads, audioCtx };
     const output = await this.engine.transcribe(audio, options, signal);
-    return { output, audioCtx };
+    if (!loops(output.text)) return { output, audioCtx };
+    const again = await this.engine.transcribe(audio, { ...options, audioCtx: 0, temperature: RETRY_TEMPERATURE }, signal);
+    if (!loops(again.text)) return { output: again, audioCtx: 0, repetition: 'redecoded' };
+    const { text } = cutRepeatedTail(again.text);
+    return { output: { ...again, text, segments: cutSegments(again.segments, text) }, audioCtx: 0, repetition: 'cut' };
   }
+}
+
+/** The windows' results as one: text in order, segment times on the whole audio's timeline. */
+function joinWindows(parts: Decoded[], spans: [number, number][]): Decoded {
+  const shift = <T extends { start_ms: number; end_ms: number }>(t: T, by: number): T => ({ ...t, start_ms: t.start_ms + by, end_ms: t.end_ms + by });
+  const segments = parts.flatMap((p, i) => {
+    const by = ms(spans[i]![0]);
+    return p.output.segments.map((s) => ({ ...shift(s, by), ...(s.words ? { words: s.words.map((w) => shift(w, by)) } : {}) }));
+  });
+  const repetition = parts.some((p) => p.repetition === 'cut') ? 'cut' : parts.some((p) => p.repetition) ? 'redecoded' : undefined;
+  return {
+    output: {
+      text: parts.map((p) => p.output.text.trim()).filter(Boolean).join(' '),
+      language: parts.find((p) => p.output.text.trim())?.output.language ?? parts[0]!.output.language,
+      segments,
+    },
+    // 0 is the full window, the widest there is.
+    audioCtx: parts.some((p) => p.audioCtx === 0) ? 0 : Math.max(...parts.map((p) => p.audioCtx)),
+    inferenceMs: parts.reduce((sum, p) => sum + p.inferenceMs, 0),
+    ...(repetition ? { repetition } : {}),
+  };
 }

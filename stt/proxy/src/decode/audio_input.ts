@@ -25,16 +25,18 @@ const MAX_CHANNELS = 8;
 
 /** Content types that name WAV: a body declared so must be one. */
 const WAV_TYPES = new Set(['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave']);
+/** Declared types a body of audio may carry; a body declared as anything else (text, JSON, an image) is refused unread. */
+const AUDIO_TYPES = /^((audio|video)\/|application\/octet-stream$)/;
 
 export function durationOf(audio: UpstreamAudio): number {
   return audio.pcm.length / bytesPerFrame(audio.format) / audio.format.sampleRate;
 }
 
 function checkDuration(audio: UpstreamAudio, settings: DecodeSettings): UpstreamAudio {
-  if (audio.pcm.length === 0) throw new AudioDecodeError('the file holds no audio samples', 'bad_audio', 400);
+  if (audio.pcm.length === 0) throw new AudioDecodeError('the file holds no audio samples', 'bad_audio');
   const seconds = durationOf(audio);
   if (seconds > settings.maxSeconds) {
-    throw new AudioDecodeError(`the audio is ${seconds.toFixed(1)} s long; at most ${settings.maxSeconds} s is accepted (STT_PROXY_MAX_AUDIO_SECONDS)`, 'audio_too_long', 413);
+    throw new AudioDecodeError(`the audio is ${seconds.toFixed(1)} s long; at most ${settings.maxSeconds} s is accepted (STT_PROXY_MAX_AUDIO_SECONDS)`, 'audio_too_long');
   }
   return audio;
 }
@@ -45,11 +47,11 @@ export function rawPcm(body: Buffer, query: Record<string, unknown>, settings: D
   try {
     format = formatFromQuery(query);
   } catch (error) {
-    throw new AudioDecodeError((error as Error).message, 'bad_audio', 400);
+    throw new AudioDecodeError((error as Error).message, 'bad_audio');
   }
   const frame = bytesPerFrame(format);
   if (body.length % frame !== 0) {
-    throw new AudioDecodeError(`a body of ${body.length} bytes is not a whole number of ${format.encoding} ${format.channels === 1 ? 'mono' : `${format.channels}-channel`} samples (${frame} bytes each)`, 'bad_audio', 400);
+    throw new AudioDecodeError(`a body of ${body.length} bytes is not a whole number of ${format.encoding} ${format.channels === 1 ? 'mono' : `${format.channels}-channel`} samples (${frame} bytes each)`, 'bad_audio');
   }
   return checkDuration({ pcm: body, format }, settings);
 }
@@ -60,15 +62,18 @@ export function rawPcm(body: Buffer, query: Record<string, unknown>, settings: D
  * `declaredType` is the content type the client claimed: a body claimed to be WAV must be one.
  */
 export async function audioFile(bytes: Buffer, settings: DecodeSettings, declaredType?: string): Promise<UpstreamAudio> {
-  if (bytes.length === 0) throw new AudioDecodeError('empty file: send an audio file', 'bad_audio', 400);
-  const container = sniffContainer(bytes);
+  if (bytes.length === 0) throw new AudioDecodeError('empty file: send an audio file', 'bad_audio');
   const declared = declaredType?.split(';')[0]!.trim().toLowerCase();
+  if (declared && !AUDIO_TYPES.test(declared)) {
+    throw new AudioDecodeError(`a body sent as ${declared} is not audio: post audio as a file (audio/*, application/octet-stream) or raw PCM (application/octet-stream with ?sample_rate=&encoding=)`, 'unsupported_media_type');
+  }
+  const container = sniffContainer(bytes);
   if (declared && WAV_TYPES.has(declared) && container?.name !== 'wav') {
     const what = container ? `an ${container.name.toUpperCase()} file` : `not a WAV file (it starts with ${describeStart(bytes)})`;
-    throw new AudioDecodeError(`the body was sent as ${declared} but is ${what}; send it as ${container ? 'application/octet-stream' : 'a real WAV file'}`, 'unsupported_format', 415);
+    throw new AudioDecodeError(`the body was sent as ${declared} but is ${what}; send it as ${container ? 'application/octet-stream' : 'a real WAV file'}`, 'unsupported_media_type');
   }
   if (!container) {
-    throw new AudioDecodeError(`not a recognised audio file (it starts with ${describeStart(bytes)}); supported: ${SUPPORTED_TYPES}`, 'unsupported_format', 400);
+    throw new AudioDecodeError(`not a recognised audio file (it starts with ${describeStart(bytes)}); supported: ${SUPPORTED_TYPES}`, 'unsupported_format');
   }
   if (container.name === 'wav' && bytes.toString('latin1', 0, 4) === 'RIFF') {
     const wav = readWavLayout(bytes);

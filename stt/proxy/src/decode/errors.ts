@@ -1,10 +1,8 @@
-/** A body the REST routes cannot turn into audio: carries the HTTP status and a code that fit REST. */
-export class AudioDecodeError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'bad_audio' | 'unsupported_format' | 'decode_timeout' | 'audio_too_long' | 'decoder_missing',
-    readonly status: number,
-  ) {
-    super(message);
+import { ServiceError } from '@vtuber-stt/core';
+
+/** A body the REST routes cannot turn into audio (its HTTP status comes from the error table). */
+export class AudioDecodeError extends ServiceError {
+  constructor(message: string, code: 'bad_audio' | 'unsupported_format' | 'unsupported_media_type' | 'decode_timeout' | 'audio_too_long' | 'decoder_missing') {
+    super(code, message);
   }
 }

@@ -79,14 +79,14 @@ function run(path: string, limits: FfmpegLimits): Promise<Buffer> {
       child.kill('SIGKILL');
     };
     const timer = setTimeout(
-      () => stop(new AudioDecodeError(`decoding took longer than ${limits.timeoutMs} ms (STT_PROXY_DECODE_TIMEOUT_MS) and was stopped`, 'decode_timeout', 400)),
+      () => stop(new AudioDecodeError(`decoding took longer than ${limits.timeoutMs} ms (STT_PROXY_DECODE_TIMEOUT_MS) and was stopped`, 'decode_timeout')),
       limits.timeoutMs,
     );
     child.stdout.on('data', (chunk: Buffer) => {
       if (failure) return;
       bytes += chunk.length;
       if (bytes > maxBytes) {
-        stop(new AudioDecodeError(`the audio is longer than ${limits.maxSeconds} s (STT_PROXY_MAX_AUDIO_SECONDS); send a shorter file`, 'audio_too_long', 413));
+        stop(new AudioDecodeError(`the audio is longer than ${limits.maxSeconds} s (STT_PROXY_MAX_AUDIO_SECONDS); send a shorter file`, 'audio_too_long'));
         return;
       }
       chunks.push(chunk);
@@ -97,17 +97,17 @@ function run(path: string, limits: FfmpegLimits): Promise<Buffer> {
     child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (error.code === 'ENOENT') {
-        reject(new AudioDecodeError('this audio format needs ffmpeg, which is not installed on the proxy: install it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg), or send WAV', 'decoder_missing', 501));
-      } else reject(new AudioDecodeError(`cannot start ffmpeg: ${error.message}`, 'decoder_missing', 501));
+        reject(new AudioDecodeError('this audio format needs ffmpeg, which is not installed on the proxy: install it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg), or send WAV', 'decoder_missing'));
+      } else reject(new AudioDecodeError(`cannot start ffmpeg: ${error.message}`, 'decoder_missing'));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (failure) return reject(failure);
       if (code !== 0) {
-        return reject(new AudioDecodeError(`the audio could not be decoded: ${reason(stderr, path) || `ffmpeg exited with ${signal ?? `code ${code}`}`}`, 'bad_audio', 400));
+        return reject(new AudioDecodeError(`the audio could not be decoded: ${reason(stderr, path) || `ffmpeg exited with ${signal ?? `code ${code}`}`}`, 'bad_audio'));
       }
       const out = Buffer.concat(chunks, bytes);
-      if (out.length < 4) return reject(new AudioDecodeError('the file holds no audio', 'bad_audio', 400));
+      if (out.length < 4) return reject(new AudioDecodeError('the file holds no audio', 'bad_audio'));
       // Whole samples only: a partial float at the end would misalign everything after it.
       resolve(out.subarray(0, out.length - (out.length % 4)));
     });

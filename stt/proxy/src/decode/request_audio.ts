@@ -16,7 +16,7 @@ const RAW_TYPES = /^(application\/octet-stream|audio\/(l16|pcm|raw|x-raw))$/;
  * content type), or raw PCM described by `?sample_rate=&encoding=&channels=`.
  */
 export function requestAudio(body: Buffer, query: Record<string, unknown>, contentType: string | undefined, settings: DecodeSettings): Promise<UpstreamAudio> | UpstreamAudio {
-  if (body.length === 0) throw new AudioDecodeError('empty body: post an audio file, or raw PCM with ?sample_rate=&encoding=', 'bad_audio', 400);
+  if (body.length === 0) throw new AudioDecodeError('empty body: post an audio file, or raw PCM with ?sample_rate=&encoding=', 'bad_audio');
   const type = contentType?.split(';')[0]!.trim().toLowerCase() ?? '';
   const declaresFormat = ['sample_rate', 'encoding', 'channels'].some((k) => query[k] !== undefined);
   const container = sniffContainer(body);

@@ -18,7 +18,7 @@ const UNKNOWN_SIZES = new Set([0, 0xffffffff]);
 export const MIN_RATE = 8000;
 export const MAX_RATE = 192000;
 
-const bad = (message: string) => new AudioDecodeError(message, 'bad_audio', 400);
+const bad = (message: string) => new AudioDecodeError(message, 'bad_audio');
 
 /**
  * Reads a RIFF/WAVE header without touching the samples, checking every offset against the real

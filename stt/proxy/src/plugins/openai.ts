@@ -74,14 +74,14 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(openAIErrorBody(404, `unknown request URL: ${request.method} ${request.url.split('?')[0]}; this server serves POST /v1/audio/transcriptions, POST /v1/audio/translations, GET /v1/models`, 'unknown_url')),
+    reply.code(404).send(openAIErrorBody('unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}; this server serves POST /v1/audio/transcriptions, POST /v1/audio/translations, GET /v1/models`)),
   );
 
   app.get('/models', async () => ({ object: 'list', data: loadedModels(backends, created) }));
   app.get('/models/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
     const model = loadedModels(backends, created).find((m) => m.id === id);
-    if (!model) return reply.code(404).send(openAIErrorBody(404, `the model "${id}" is not loaded here; GET /v1/models lists what is`, 'model_not_found', 'model'));
+    if (!model) return reply.code(404).send(openAIErrorBody('model_not_found', `the model "${id}" is not loaded here; GET /v1/models lists what is`, 'model'));
     return model;
   });
 

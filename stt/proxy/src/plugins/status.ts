@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { statusOf } from '@vtuber-stt/core';
 import { allBackends } from '../backends.js';
 import type { ProxyContext } from './context.js';
 
@@ -16,7 +17,7 @@ export async function statusPlugin(app: FastifyInstance, { backends, toggle, log
   app.get('/api/gpu', async () => ({ enabled: toggle.gpuEnabled, available: backends.gpu !== undefined, ready: backends.gpu?.state === 'ready' }));
   app.put('/api/gpu', async (request, reply) => {
     const body = request.body as { enabled?: unknown } | undefined;
-    if (!body || typeof body.enabled !== 'boolean') return reply.code(400).send({ error: 'body must be JSON {"enabled": true|false}', code: 'bad_request' });
+    if (!body || typeof body.enabled !== 'boolean') return reply.code(statusOf('bad_message')).send({ error: 'body must be JSON {"enabled": true|false}', code: 'bad_message' });
     toggle.setGpuEnabled(body.enabled);
     logger.info(`GPU toggle ${body.enabled ? 'on' : 'off'}`);
     await backends.gpu?.poll();

@@ -70,7 +70,7 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
       },
       binary: (pipe, frame) => pipe.frame(frame, true),
       text: (pipe, text) => {
-        pipe.frame(Buffer.from(text), false);
+        void pipe.frame(Buffer.from(text), false);
         return true;
       },
       close(pipe) {

@@ -1,0 +1,190 @@
+/**
+ * Soak: the stack as `npm start` runs it, through the proxy, for a long time. Four connections
+ * hold a real-time conversation (each turn's audio in 32 ms chunks at the speed of speech, then
+ * `<flush>`, then a pause), and a fifth connects, speaks a little and leaves, again and again.
+ * Every minute: the RSS of every process of the stack, p50/p95 flush-to-text, errors.
+ * Usage: npm run bench:soak [-- --minutes 30 --connections 4]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeS16le, SAMPLE_RATE } from '@vtuber-stt/core';
+import WebSocket from 'ws';
+import { buildConversation } from './felt/conversation.js';
+import { feltModels } from './felt/models.js';
+import { startStack } from './felt/stack.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const MINUTES = arg('minutes', 30);
+const CONNECTIONS = arg('connections', 4);
+const CHUNK = 512; // 32 ms
+const log = (line: string) => console.error(`[soak] ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : NaN);
+
+const conv = buildConversation();
+const turns = conv.turns.map((t) => {
+  // Each turn with a little of the room around it, as a push-to-talk client would send it.
+  const from = Math.max(0, Math.round(((t.start_ms - 200) / 1000) * SAMPLE_RATE));
+  const to = Math.min(conv.samples.length, Math.round(((t.end_ms + 300) / 1000) * SAMPLE_RATE));
+  return encodeS16le(conv.samples.subarray(from, to));
+});
+const models = feltModels(true);
+const stack = await startStack({ STT_MODEL: models.base, STT_TINY_MODEL: models.tiny, STT_LANGUAGE: 'auto' });
+const url = `ws://127.0.0.1:${stack.port}/ws/transcribe`;
+log(`stack ready on port ${stack.port}; ${CONNECTIONS} conversations + churn for ${MINUTES} min`);
+
+interface Minute {
+  minute: number;
+  rss_mib: Record<string, number>;
+  flushes: number;
+  p50_ms: number;
+  p95_ms: number;
+  errors: number;
+  churned: number;
+}
+const latencies: number[] = [];
+const errors: string[] = [];
+let minuteErrors = 0;
+let churned = 0;
+const started = performance.now();
+const endAt = started + MINUTES * 60_000;
+const running = () => performance.now() < endAt;
+
+/** Every process in the stack's group, by the service it runs. */
+function rss(): Record<string, number> {
+  const out = execFileSync('ps', ['-eo', 'pgid=,rss=,args=']).toString();
+  const byName: Record<string, number> = {};
+  for (const line of out.trim().split('\n')) {
+    const [, group, kb, args] = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line) ?? [];
+    if (Number(group) !== stack.pid || !kb || !args) continue;
+    const name = /stt\/(\w+)\/src\/main\.ts/.exec(args)?.[1] ?? (/scripts\/start\.ts/.test(args) ? 'supervisor' : undefined);
+    if (name) byName[name === 'supervisor' ? name : `stt_${name}`] = Math.round(Number(kb) / 1024);
+  }
+  return byName;
+}
+
+function fail(what: string): void {
+  errors.push(`${((performance.now() - started) / 60_000).toFixed(1)} min: ${what}`);
+  minuteErrors++;
+  log(`error: ${what}`);
+}
+
+/** One conversation: turn after turn in real time, each flushed and answered before the pause. */
+async function converse(k: number): Promise<void> {
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let waiting: ((text: string) => void) | undefined;
+  ws.on('message', (data) => {
+    const m = JSON.parse(data.toString()) as { type: string; text?: string; error?: string };
+    if (m.type === 'error') fail(`conversation ${k}: ${m.error}`);
+    if (m.type === 'transcript' || m.type === 'error') waiting?.(m.text ?? '');
+  });
+  ws.on('close', (code, reason) => {
+    if (running()) fail(`conversation ${k} closed ${code} ${reason.toString()}`);
+  });
+  // Staggered, so the four do not speak in lockstep.
+  await sleep(k * 1700);
+  for (let t = k; running(); t++) {
+    const pcm = turns[t % turns.length]!;
+    const begin = performance.now();
+    for (let i = 0, n = 0; i < pcm.length; i += CHUNK * 2, n++) {
+      const due = begin + n * 32;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      ws.send(pcm.subarray(i, i + CHUNK * 2));
+    }
+    const answered = new Promise<string>((resolve) => (waiting = resolve));
+    const flushedAt = performance.now();
+    ws.send('<flush>');
+    const text = await Promise.race([answered, sleep(30_000).then(() => undefined)]);
+    if (text === undefined) fail(`conversation ${k}: no answer to a flush within 30 s`);
+    else {
+      latencies.push(performance.now() - flushedAt);
+      if (!text) fail(`conversation ${k}: empty transcript`);
+    }
+    await sleep(800 + ((t * 397) % 1200)); // the other side of the conversation
+  }
+  ws.close();
+}
+
+/** The fifth connection: connect, speak a second, flush or not, leave; over and over. */
+async function churn(): Promise<void> {
+  const pcm = turns[0]!.subarray(0, SAMPLE_RATE * 2);
+  for (let i = 0; running(); i++) {
+    const ws = new WebSocket(url);
+    try {
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      ws.on('message', (data) => {
+        const m = JSON.parse(data.toString()) as { type: string; error?: string };
+        if (m.type === 'error') fail(`churn: ${m.error}`);
+      });
+      for (let o = 0; o < pcm.length; o += CHUNK * 2) ws.send(pcm.subarray(o, o + CHUNK * 2));
+      if (i % 2 === 0) ws.send('<flush>'); // half leave with a flush in flight, half without
+      await sleep(300);
+      ws.close();
+      churned++;
+    } catch (error) {
+      fail(`churn: ${(error as Error).message}`);
+    }
+    await sleep(1000);
+  }
+}
+
+const minutes: Minute[] = [];
+const sampler = (async () => {
+  let from = 0;
+  for (let m = 1; m <= MINUTES; m++) {
+    await sleep(started + m * 60_000 - performance.now());
+    const window = latencies.slice(from);
+    from = latencies.length;
+    const row: Minute = { minute: m, rss_mib: rss(), flushes: window.length, p50_ms: Math.round(pct(window, 50)), p95_ms: Math.round(pct(window, 95)), errors: minuteErrors, churned };
+    minuteErrors = 0;
+    churned = 0;
+    minutes.push(row);
+    log(JSON.stringify(row));
+  }
+})();
+
+try {
+  await Promise.all([...Array.from({ length: CONNECTIONS }, (_, k) => converse(k)), churn(), sampler]);
+} finally {
+  await stack.stop();
+}
+
+// Growth after the warm-up (minute 5, or the middle of a short run) to the end, per process.
+const warm = minutes[Math.min(4, Math.floor(minutes.length / 2))]!;
+const last = minutes.at(-1)!;
+const growth = Object.fromEntries(Object.keys(last.rss_mib).map((name) => [name, Number((((last.rss_mib[name]! - (warm.rss_mib[name] ?? 0)) / (warm.rss_mib[name] || 1)) * 100).toFixed(1))]));
+const half = Math.floor(minutes.length / 2);
+const early = minutes.slice(Math.min(5, half), Math.max(Math.min(10, minutes.length), half + 1)).map((m) => m.p50_ms);
+const late = minutes.slice(-5).map((m) => m.p50_ms);
+const summary = {
+  date: new Date().toISOString(),
+  minutes: MINUTES,
+  connections: CONNECTIONS,
+  flushes: latencies.length,
+  p50_ms: Math.round(pct(latencies, 50)),
+  p95_ms: Math.round(pct(latencies, 95)),
+  errors: errors.length,
+  rss_growth_after_warmup_percent: growth,
+  p50_early_vs_late_ms: [Math.round(pct(early, 50)), Math.round(pct(late, 50))],
+};
+const services = Object.keys(last.rss_mib);
+const table = [
+  `Soak: ${MINUTES} min, ${CONNECTIONS} real-time conversations through the proxy + churn; ${summary.flushes} flushes, p50 ${summary.p50_ms} ms, p95 ${summary.p95_ms} ms, ${summary.errors} errors`,
+  `RSS growth from minute ${warm.minute} to ${last.minute}: ${services.map((s) => `${s} ${growth[s]}%`).join(', ')}; p50 minutes ${early.length ? '5-10' : '-'} vs last 5: ${summary.p50_early_vs_late_ms.join(' vs ')} ms`,
+  '',
+  `| minute | ${services.map((s) => `${s} MiB`).join(' | ')} | flushes | p50 ms | p95 ms | errors | churned |`,
+  `|---|${services.map(() => '---').join('|')}|---|---|---|---|---|`,
+  ...minutes.map((m) => `| ${m.minute} | ${services.map((s) => m.rss_mib[s] ?? '-').join(' | ')} | ${m.flushes} | ${m.p50_ms} | ${m.p95_ms} | ${m.errors} | ${m.churned} |`),
+  ...(errors.length ? ['', 'Errors:', ...errors.slice(0, 20).map((e) => `- ${e}`)] : []),
+].join('\n');
+mkdirSync('bench/results', { recursive: true });
+writeFileSync(join('bench/results', 'soak.json'), JSON.stringify({ summary, minutes, errors }, null, 2));
+writeFileSync(join('bench/results', 'soak.md'), `${table}\n`);
+console.log(table);
+process.exit(errors.length ? 1 : 0);
