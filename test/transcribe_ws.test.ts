@@ -310,19 +310,35 @@ describe('long flushes and repetition loops', () => {
     }
   });
 
+  it('bounds a looping decode by what the audio could say (a token budget), not by whisper\'s 220-token limit', async () => {
+    const engine = await NapiWhisperEngine.load(syntheticModel(fixtureModel('tiny'), ` Hello| world${'| the'.repeat(40)}`), 'cpu');
+    try {
+      const audio = new Float32Array(2 * 16000).map((_, i) => 0.3 * Math.sin(i * 0.05));
+      const out = await engine.transcribe(audio, { language: 'en', prompt: '', translate: false, threads: 2, audioCtx: 128, maxTokens: 12 });
+      const words = out.text.split(/\s+/).filter(Boolean);
+      expect(words.slice(0, 3)).toEqual(['Hello', 'world', 'the']);
+      // The timestamp token counts too: at most 12 tokens, so at most 11 words.
+      expect(words.length).toBeLessThanOrEqual(12);
+      expect(words.length).toBeGreaterThan(5);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('guards against a model that loops: decodes again in the full window, then cuts the repeated tail and says so', async () => {
     const looping = ` Hello| world${'| the'.repeat(40)}`;
     const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), looping) });
     try {
       const c = await TestClient.connect(service.ws);
-      c.sendAudio(speech);
+      // 1.5 s: a loop costs whisper.cpp six fallback temperatures, each up to this audio's token budget.
+      c.sendAudio(speech.subarray(0, 1.5 * 16000 * 2));
       c.flush();
       const reply = await c.next<Reply & { repetition?: string; audio_ctx: number }>();
       expect(reply).toMatchObject({ type: 'transcript', text: 'Hello world the', repetition: 'cut' });
       // The second decode was the full 30 s window (0), where the first was sized to the audio.
       expect(reply.audio_ctx).toBe(0);
       const metrics = await fetch(`${service.url}/metrics`).then((r) => r.text());
-      expect(metrics).toMatch(/stt_repetition_total\{outcome="cut"\} 1/);
+      expect(metrics).toMatch(/stt_repetition_total\{outcome="cut"[^}]*\} 1\b/);
       await c.close();
     } finally {
       await service.close();

@@ -30,6 +30,7 @@ async function run({ pcm, options }) {
   params.noContext = true;
   if (options.prompt) params.initialPrompt = options.prompt;
   if (options.temperature) params.temperature = options.temperature;
+  if (options.maxTokens) params.maxTokens = options.maxTokens;
   if (options.detectOnly) {
     // whisper.cpp identifies the language and returns before transcribing.
     params.detectLanguage = true;

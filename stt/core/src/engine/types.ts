@@ -18,6 +18,8 @@ export interface DecodeOptions {
   detectOnly?: boolean;
   /** Sampling temperature to start from (0, greedy, by default); whisper.cpp raises it further itself when a decode fails its checks. */
   temperature?: number;
+  /** Most tokens one segment may decode (0 or absent: whisper's own limit, half its text context); engines that cannot bound it ignore it. */
+  maxTokens?: number;
 }
 
 export interface EngineWord {

@@ -1,5 +1,6 @@
 import { SAMPLE_RATE } from '../audio/format.js';
 import { audioCtxFor, type AudioCtxPolicy } from '../engine/audio_ctx.js';
+import { tokenBudgetFor } from '../engine/token_budget.js';
 import { windowsOf } from '../engine/long_audio.js';
 import { InferenceQueue, type JobHandle, type Priority } from '../engine/queue.js';
 import type { DecodeOptions, EngineOutput, SpeechEngine } from '../engine/types.js';
@@ -93,6 +94,8 @@ export interface ScheduledDecode {
 
 /** The temperature a looping result is decoded again at: the first step of OpenAI's fallback. */
 const RETRY_TEMPERATURE = 0.2;
+/** Tokens a warm-up may decode: enough to run the decoder, too few for a loop to cost anything. */
+const WARM_UP_TOKENS = 8;
 const PRIORITY_ORDER: Priority[] = ['final', 'speculative', 'background'];
 
 const ms = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
@@ -257,8 +260,18 @@ export class Transcriber {
   async warmUp(): Promise<number> {
     const noise = new Float32Array(SAMPLE_RATE);
     for (let i = 0; i < noise.length; i++) noise[i] = (Math.random() - 0.5) * 0.01;
+    const audio = padForEngine(noise);
     const began = performance.now();
-    await this.decode(noise, { language: this.settings.language === 'auto' ? 'en' : this.settings.language, prompt: '', translate: false });
+    // One pass through encoder and decoder is all a warm-up needs: a few tokens, no loop guard
+    // (a model that loops on noise would otherwise run its whole budget at every fallback).
+    await this.engine.transcribe(audio, {
+      language: this.settings.language === 'auto' ? 'en' : this.settings.language,
+      prompt: '',
+      translate: false,
+      threads: this.settings.threads,
+      audioCtx: audioCtxFor(audio.length, this.settings.audioCtx),
+      maxTokens: WARM_UP_TOKENS,
+    });
     return Math.round(performance.now() - began);
   }
 
@@ -294,7 +307,7 @@ export class Transcriber {
 
   /**
    * The one way audio reaches the engine: padded past whisper.cpp's 1 s cut-off, encoder sized to
-   * it, and every result guarded against repetition loops as OpenAI's reference decoder does (text
+   * it, decoding bounded by what that much speech can say (a loop stops early), and every result guarded against repetition loops as OpenAI's reference decoder does (text
    * that compresses more than 2.4x): such a result is decoded again in whisper's full 30 s window
    * from the first fallback temperature, and if that loops too, its repeated tail is cut.
    */
@@ -306,7 +319,15 @@ export class Transcriber {
     const audio = padForEngine(pcm);
     const audioCtx = audioCtxFor(audio.length, this.settings.audioCtx);
     const { language, prompt, translate } = request;
-    const options: DecodeOptions = { language, prompt, translate, words: request.word_timestamps ?? false, threads: this.settings.threads, audioCtx };
+    const options: DecodeOptions = {
+      language,
+      prompt,
+      translate,
+      words: request.word_timestamps ?? false,
+      threads: this.settings.threads,
+      audioCtx,
+      maxTokens: tokenBudgetFor(audio.length),
+    };
     const output = await this.engine.transcribe(audio, options, signal);
     if (!loops(output.text)) return { output, audioCtx };
     const again = await this.engine.transcribe(audio, { ...options, audioCtx: 0, temperature: RETRY_TEMPERATURE }, signal);
