@@ -7,6 +7,15 @@ export async function until(condition: () => boolean, ms = 20_000, trail?: () =>
   }
 }
 
+/** `until` for a condition that has to ask something (an HTTP endpoint, a file). */
+export async function untilAsync(condition: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Whether a process with this pid still exists. */
 export function isAlive(pid: number): boolean {
   try {
