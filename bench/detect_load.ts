@@ -1,7 +1,7 @@
 /**
  * /ws/detect under load: Silero's cost per 32 ms chunk, then N concurrent real-time streams
  * against the real tiny_ws process (silero, then hybrid), with per-chunk reply latency; then the
- * same real-time streams while one more client floods 20,000 2-byte frames at once, with the
+ * same real-time streams while one more client (its own process) floods 20,000 2-byte frames at once, with the
  * others' reply latency while the flood is being answered beside the same streams' without it.
  * Usage: npm run bench:detect [-- --streams 50 --seconds 10 --flood 20000 --flood-only]
  */
@@ -43,6 +43,24 @@ async function metricsCpu(url: string): Promise<number> {
   return Number(/process_cpu_seconds_total\{[^}]*\} ([\d.e+-]+)/.exec(text)?.[1] ?? 0);
 }
 
+/** The flooding client (bench/flood_client.ts) in a process of its own, connected and waiting for `go`. */
+async function startFlooder(url: string, frames: number) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/flood_client.ts', url, String(frames)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  let opened!: () => void;
+  const open = new Promise<void>((r) => (opened = r));
+  const answered = new Promise<number>((resolve) =>
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('open\n')) opened();
+      const m = /answered (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    }),
+  );
+  await open;
+  return { answered, go: () => child.stdin.write('go\n'), kill: () => child.kill('SIGTERM') };
+}
+
 async function load(detector: string, env: Record<string, string>, streams: number, flood = 0) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'stt/tiny_ws/src/main.ts'], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', STT_DETECTOR: detector, STT_THREADS: '1', STT_MAX_CONNECTIONS: String(streams + 10), ...env },
@@ -81,18 +99,18 @@ async function load(detector: string, env: Record<string, string>, streams: numb
   const cpuBefore = await metricsCpu(base);
   const ticks = Math.round((SECONDS * 1000) / 32);
   const wire = clients.map((_, k) => encodeS16le(speech.subarray(k * 8000, k * 8000 + ticks * CHUNK)));
-  // The flood: one client sends FLOOD tiny frames at a quarter of the run and reads its replies.
-  const flooder = flood ? await TestClient.connect(`ws://127.0.0.1:${port}/ws/detect`) : undefined;
+  // The flood: one more client, in its own process, sends FLOOD tiny frames at a quarter of the run.
+  const flooder = flood ? await startFlooder(`ws://127.0.0.1:${port}/ws/detect`, flood) : undefined;
   let floodAnswered = 0;
-  flooder?.ws.on('message', () => {
-    if (++floodAnswered === flood) floodWindow.end = performance.now();
+  flooder?.answered.then((n) => {
+    floodAnswered = n;
+    floodWindow.end = performance.now();
   });
   const start = performance.now();
   for (let t = 0; t < ticks; t++) {
     if (flooder && t === Math.floor(ticks / 4)) {
       floodWindow.start = performance.now();
-      const tiny = Buffer.alloc(2);
-      for (let i = 0; i < flood; i++) flooder.ws.send(tiny);
+      flooder.go();
     }
     // Real time: chunk t is due at t * 32 ms.
     const due = start + t * 32;
@@ -107,7 +125,8 @@ async function load(detector: string, env: Record<string, string>, streams: numb
   const until = Date.now() + 10_000;
   while ((latencies.length < expected || (flood && floodAnswered < flood)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   const cpuSeconds = (await metricsCpu(base)) - cpuBefore;
-  await Promise.all([...clients, ...(flooder ? [flooder] : [])].map((c) => c.close()));
+  await Promise.all(clients.map((c) => c.close()));
+  flooder?.kill();
   child.kill('SIGTERM');
   return {
     detector,
