@@ -310,6 +310,23 @@ describe('long flushes and repetition loops', () => {
     }
   });
 
+  it('stops a dropped long decode at the window under way (a speculation overtaken by more speech)', async () => {
+    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), 20) });
+    try {
+      const transcriber = service.state.transcriber!;
+      const pcm = new Float32Array(100 * 16000).map((_, i) => 0.3 * Math.sin(i * 0.05));
+      const decode = transcriber.submit(pcm, transcriber.plan(pcm.length, undefined)!, 'speculative');
+      await until(() => decode.job.started, 30_000);
+      // Under way: it cannot be taken back whole, but what is left of it is not run.
+      expect(decode.job.cancel()).toBe(false);
+      await expect(decode.transcript).rejects.toMatchObject({ code: 'aborted' });
+      expect(transcriber.queue.busy).toBe(false);
+      expect(transcriber.queue.depth).toBe(0);
+    } finally {
+      await service.close();
+    }
+  });
+
   it('bounds a looping decode by what the audio could say (a token budget), not by whisper\'s 220-token limit', async () => {
     const engine = await NapiWhisperEngine.load(syntheticModel(fixtureModel('tiny'), ` Hello| world${'| the'.repeat(40)}`), 'cpu');
     try {

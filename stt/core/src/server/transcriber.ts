@@ -2,7 +2,7 @@ import { SAMPLE_RATE } from '../audio/format.js';
 import { audioCtxFor, type AudioCtxPolicy } from '../engine/audio_ctx.js';
 import { tokenBudgetFor } from '../engine/token_budget.js';
 import { windowsOf } from '../engine/long_audio.js';
-import { InferenceQueue, type JobHandle, type Priority } from '../engine/queue.js';
+import { AbortedError, InferenceQueue, type JobHandle, type Priority } from '../engine/queue.js';
 import type { DecodeOptions, EngineOutput, SpeechEngine } from '../engine/types.js';
 import type { TranscriptSegment } from '../protocol/messages.js';
 import { isHallucination } from '../text/hallucination.js';
@@ -194,9 +194,11 @@ export class Transcriber {
     const run = ([from, to]: [number, number]) => this.scheduleDecode(audio.subarray(from, to), options, rank, signal);
     const first = run(spans[0]!);
     let current = first;
+    let cancelled = false;
     const result = (async () => {
       const parts: Decoded[] = [await first.result];
       for (const span of spans.slice(1)) {
+        if (cancelled) throw new AbortedError();
         current = run(span);
         parts.push(await current.result);
       }
@@ -215,7 +217,12 @@ export class Transcriber {
         if (PRIORITY_ORDER.indexOf(p) < PRIORITY_ORDER.indexOf(rank)) rank = p;
         current.promote(p);
       },
-      cancel: () => first.cancel(),
+      // A drop mid-way (a speculation overtaken by more speech) stops at the window under way;
+      // true only when nothing of it ran, as for a single job.
+      cancel: () => {
+        cancelled = true;
+        return current.cancel() && current === first;
+      },
     };
   }
 
