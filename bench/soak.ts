@@ -40,6 +40,8 @@ log(`stack ready on port ${stack.port}; ${CONNECTIONS} conversations + churn for
 interface Minute {
   minute: number;
   rss_mib: Record<string, number>;
+  /** V8 heap in use per Node service (its /metrics): growth here is JavaScript's, the rest of RSS native. */
+  heap_mib: Record<string, number>;
   flushes: number;
   p50_ms: number;
   p95_ms: number;
@@ -65,6 +67,15 @@ function rss(): Record<string, number> {
     if (name) byName[name === 'supervisor' ? name : `stt_${name}`] = Math.round(Number(kb) / 1024);
   }
   return byName;
+}
+
+async function heapMiB(port: number): Promise<number> {
+  try {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text());
+    return Math.round(Number(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)/m.exec(text)?.[1] ?? NaN) / 1024 / 1024);
+  } catch {
+    return NaN;
+  }
 }
 
 function fail(what: string): void {
@@ -141,7 +152,8 @@ const sampler = (async () => {
     await sleep(started + m * 60_000 - performance.now());
     const window = latencies.slice(from);
     from = latencies.length;
-    const row: Minute = { minute: m, rss_mib: rss(), flushes: window.length, p50_ms: Math.round(pct(window, 50)), p95_ms: Math.round(pct(window, 95)), errors: minuteErrors, churned };
+    const heap = { stt_cpu_ws: await heapMiB(stack.cpuPort), stt_proxy: await heapMiB(stack.port) };
+    const row: Minute = { minute: m, rss_mib: rss(), heap_mib: heap, flushes: window.length, p50_ms: Math.round(pct(window, 50)), p95_ms: Math.round(pct(window, 95)), errors: minuteErrors, churned };
     minuteErrors = 0;
     churned = 0;
     minutes.push(row);
@@ -178,9 +190,9 @@ const table = [
   `Soak: ${MINUTES} min, ${CONNECTIONS} real-time conversations through the proxy + churn; ${summary.flushes} flushes, p50 ${summary.p50_ms} ms, p95 ${summary.p95_ms} ms, ${summary.errors} errors`,
   `RSS growth from minute ${warm.minute} to ${last.minute}: ${services.map((s) => `${s} ${growth[s]}%`).join(', ')}; p50 minutes ${early.length ? '5-10' : '-'} vs last 5: ${summary.p50_early_vs_late_ms.join(' vs ')} ms`,
   '',
-  `| minute | ${services.map((s) => `${s} MiB`).join(' | ')} | flushes | p50 ms | p95 ms | errors | churned |`,
-  `|---|${services.map(() => '---').join('|')}|---|---|---|---|---|`,
-  ...minutes.map((m) => `| ${m.minute} | ${services.map((s) => m.rss_mib[s] ?? '-').join(' | ')} | ${m.flushes} | ${m.p50_ms} | ${m.p95_ms} | ${m.errors} | ${m.churned} |`),
+  `| minute | ${services.map((s) => `${s} MiB`).join(' | ')} | heap MiB (cpu_ws, proxy) | flushes | p50 ms | p95 ms | errors | churned |`,
+  `|---|${services.map(() => '---').join('|')}|---|---|---|---|---|---|`,
+  ...minutes.map((m) => `| ${m.minute} | ${services.map((s) => m.rss_mib[s] ?? '-').join(' | ')} | ${m.heap_mib.stt_cpu_ws}, ${m.heap_mib.stt_proxy} | ${m.flushes} | ${m.p50_ms} | ${m.p95_ms} | ${m.errors} | ${m.churned} |`),
   ...(errors.length ? ['', 'Errors:', ...errors.slice(0, 20).map((e) => `- ${e}`)] : []),
 ].join('\n');
 mkdirSync('bench/results', { recursive: true });

@@ -9,6 +9,8 @@ import { freePort } from '../../test/helpers/processes.js';
 
 export interface Stack {
   port: number;
+  /** Where stt_cpu_ws listens (loopback), for its own /metrics. */
+  cpuPort: number;
   /** start.ts's pid, which is also its process group: every service of the stack is in it. */
   pid: number;
   /** What the stack printed (last 20 000 characters), for errors and the report. */
@@ -91,5 +93,5 @@ export async function startStack(env: Record<string, string>): Promise<Stack> {
     }
     await sleep(250);
   }
-  return { port, pid: child.pid!, output: () => out, stop };
+  return { port, cpuPort, pid: child.pid!, output: () => out, stop };
 }
