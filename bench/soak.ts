@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeS16le, SAMPLE_RATE } from '@vtuber-stt/core';
 import WebSocket from 'ws';
+import { percentile } from './felt/analysis.js';
 import { buildConversation } from './felt/conversation.js';
 import { feltModels } from './felt/models.js';
 import { startStack } from './felt/stack.js';
@@ -23,7 +24,7 @@ const CONNECTIONS = arg('connections', 4);
 const CHUNK = 512; // 32 ms
 const log = (line: string) => console.error(`[soak] ${line}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : NaN);
+const pct = (xs: number[], p: number) => percentile(xs, p) ?? NaN;
 
 const conv = buildConversation();
 const turns = conv.turns.map((t) => {

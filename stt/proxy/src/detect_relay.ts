@@ -1,8 +1,8 @@
 import WebSocket, { type RawData } from 'ws';
 import { closeCodeOf, isPermanentClose, type SocketPeer } from '@vtuber-stt/core';
+import type { Backend } from './backends.js';
 
 const RECONNECT = closeCodeOf('unreachable')!;
-import type { Backend } from './backends.js';
 
 /** One client's /ws/detect, piped to the detection service. */
 export interface DetectPipe {

@@ -1,4 +1,5 @@
 import { codeOf, openAICodeOf, ServiceError, statusOf, type ErrorCode } from '@vtuber-stt/core';
+import { AudioDecodeError } from './decode/errors.js';
 
 /** A request OpenAI would refuse naming a parameter (`param` in its error object). */
 export class OpenAIParamError extends ServiceError {
@@ -27,7 +28,7 @@ export function toOpenAIError(error: unknown, maxBodyBytes: number): { status: n
   const answer = (code: ErrorCode, message: string, param: string | null = null) => ({ status: statusOf(code), body: openAIErrorBody(code, message, param) });
   if (error instanceof OpenAIParamError) return answer(error.code, error.message, error.param);
   // An audio body that cannot be read is about the `file` parameter.
-  if (error instanceof ServiceError) return answer(error.code, error.message, ['bad_audio', 'unsupported_format', 'unsupported_media_type', 'decode_timeout', 'audio_too_long', 'decoder_missing'].includes(error.code) ? 'file' : null);
+  if (error instanceof ServiceError) return answer(error.code, error.message, error instanceof AudioDecodeError ? 'file' : null);
   const e = error as { code?: string; statusCode?: number; message?: string };
   if (e.code === 'FST_REQ_FILE_TOO_LARGE' || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return answer('body_too_large', `the upload is larger than ${maxBodyBytes} bytes (STT_PROXY_MAX_BODY_BYTES)`, 'file');

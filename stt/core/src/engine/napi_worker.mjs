@@ -43,11 +43,16 @@ function baseParams(options) {
 /**
  * Before a detection, a stale context much wider than this call's is set to this call's by a
  * one-token transcription in a fixed language (an encoder pass at the small context; 0.26 s in
- * the case above). A stale context at most twice as wide is cheaper to live with.
+ * the case above). The priming pass costs about what a detection at that context does, so it
+ * pays only where the stale context is several times wider: after a long window, not between
+ * the short and longer turns of a conversation (priming at twice: felt p50 593 ms, decode/floor
+ * 1.09; at four times: 567 ms, 0.97; one `npm run bench:felt` each, same sitting).
  */
+const PRIME_WHEN_WIDER = 4;
+
 function primeDetection(pcm, options) {
   const wanted = options.audioCtx;
-  if (wanted === 0 || (detectionCtx !== 0 && detectionCtx <= 2 * wanted) || pcm.length < PRIME_SAMPLES) return;
+  if (wanted === 0 || (detectionCtx !== 0 && detectionCtx <= PRIME_WHEN_WIDER * wanted) || pcm.length < PRIME_SAMPLES) return;
   const params = baseParams(options);
   params.language = 'en';
   params.maxTokens = 1;

@@ -20,6 +20,9 @@ export class AbortedError extends ServiceError {
 export type Priority = 'final' | 'speculative' | 'background';
 const RANK: Record<Priority, number> = { final: 0, speculative: 1, background: 2 };
 
+/** The more urgent of two classes. */
+export const higher = (a: Priority, b: Priority): Priority => (RANK[a] <= RANK[b] ? a : b);
+
 export interface ScheduleOptions {
   priority?: Priority;
   signal?: AbortSignal;

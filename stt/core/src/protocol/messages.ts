@@ -120,7 +120,6 @@ export interface TranscriptMessage {
   repetition?: 'redecoded' | 'cut';
 }
 
-
 export type { ErrorCode };
 
 export interface ErrorMessage {

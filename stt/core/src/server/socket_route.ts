@@ -27,8 +27,6 @@ export interface SocketPeer {
 export interface SocketProtocol<S, C = never> {
   /** Why new connections are turned away right now (closed 1013, "try again later"), if they are. */
   unavailable?(): string | undefined;
-  /** The error code of that refusal: `not_ready` by default. */
-  unavailableCode?: ErrorCode;
   /** The connection's session. Throwing refuses the connection: 1008 with the error's message. */
   open(peer: SocketPeer, query: Record<string, unknown>, request: FastifyRequest): S;
   /** A binary frame; a promise while its work is still under way (the route then applies backpressure). */
@@ -60,8 +58,8 @@ export class ConnectionGate {
   }
 
   /** The refusal for one more connection now, or undefined. */
-  refusal(unavailable?: string, unavailableCode: ErrorCode = 'not_ready'): { code: ErrorCode; reason: string } | undefined {
-    if (unavailable) return { code: unavailableCode, reason: unavailable };
+  refusal(unavailable?: string): { code: ErrorCode; reason: string } | undefined {
+    if (unavailable) return { code: 'not_ready', reason: unavailable };
     return this.count >= this.max ? { code: 'busy', reason: `server busy: ${this.max} connections (${this.setting})` } : undefined;
   }
 
@@ -154,7 +152,7 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
       socket.close(closeCodeOf('unauthorized'), closeReason(request.socketRefusal));
       return;
     }
-    const refusal = options.gate.refusal(protocol.unavailable?.(), protocol.unavailableCode);
+    const refusal = options.gate.refusal(protocol.unavailable?.());
     if (refusal) {
       options.countError?.(refusal.code);
       socket.close(closeCodeOf(refusal.code), closeReason(refusal.reason));

@@ -2,7 +2,7 @@ import { SAMPLE_RATE } from '../audio/format.js';
 import { audioCtxFor, type AudioCtxPolicy } from '../engine/audio_ctx.js';
 import { tokenBudgetFor } from '../engine/token_budget.js';
 import { windowsOf } from '../engine/long_audio.js';
-import { AbortedError, InferenceQueue, type JobHandle, type Priority } from '../engine/queue.js';
+import { AbortedError, higher, InferenceQueue, type JobHandle, type Priority } from '../engine/queue.js';
 import type { DecodeOptions, EngineOutput, SpeechEngine } from '../engine/types.js';
 import type { TranscriptSegment } from '../protocol/messages.js';
 import { isHallucination } from '../text/hallucination.js';
@@ -96,7 +96,6 @@ export interface ScheduledDecode {
 const RETRY_TEMPERATURE = 0.2;
 /** Tokens a warm-up may decode: enough to run the decoder, too few for a loop to cost anything. */
 const WARM_UP_TOKENS = 8;
-const PRIORITY_ORDER: Priority[] = ['final', 'speculative', 'background'];
 
 const ms = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
 
@@ -214,7 +213,7 @@ export class Transcriber {
         return first.startedAt;
       },
       promote(p: Priority) {
-        if (PRIORITY_ORDER.indexOf(p) < PRIORITY_ORDER.indexOf(rank)) rank = p;
+        rank = higher(rank, p);
         current.promote(p);
       },
       // A drop mid-way (a speculation overtaken by more speech) stops at the window under way;
@@ -253,8 +252,7 @@ export class Transcriber {
    */
   identifyLanguage(pcm: Float32Array, signal?: AbortSignal): { job: JobHandle<EngineOutput>; language: Promise<string | undefined> } | undefined {
     if (!this.engine.info.detectsLanguage) return undefined;
-    const audio = padForEngine(pcm);
-    const options = { ...this.options(), language: 'auto', threads: this.settings.threads, audioCtx: audioCtxFor(audio.length, this.settings.audioCtx), detectOnly: true };
+    const { audio, options } = this.engineInput(pcm, { ...this.options(), language: 'auto', detectOnly: true });
     const job = this.queue.schedule(() => this.engine.transcribe(audio, options, signal), { priority: 'background', signal });
     const language = job.result.then(
       (output) => (output.language === 'auto' ? undefined : output.language),
@@ -267,18 +265,16 @@ export class Transcriber {
   async warmUp(): Promise<number> {
     const noise = new Float32Array(SAMPLE_RATE);
     for (let i = 0; i < noise.length; i++) noise[i] = (Math.random() - 0.5) * 0.01;
-    const audio = padForEngine(noise);
-    const began = performance.now();
     // One pass through encoder and decoder is all a warm-up needs: a few tokens, no loop guard
     // (a model that loops on noise would otherwise run its whole budget at every fallback).
-    await this.engine.transcribe(audio, {
+    const { audio, options } = this.engineInput(noise, {
       language: this.settings.language === 'auto' ? 'en' : this.settings.language,
       prompt: '',
       translate: false,
-      threads: this.settings.threads,
-      audioCtx: audioCtxFor(audio.length, this.settings.audioCtx),
       maxTokens: WARM_UP_TOKENS,
     });
+    const began = performance.now();
+    await this.engine.transcribe(audio, options);
     return Math.round(performance.now() - began);
   }
 
@@ -313,8 +309,23 @@ export class Transcriber {
   }
 
   /**
-   * The one way audio reaches the engine: padded past whisper.cpp's 1 s cut-off, encoder sized to
-   * it, decoding bounded by what that much speech can say (a loop stops early), and every result guarded against repetition loops as OpenAI's reference decoder does (text
+   * What the engine is given for `pcm`, on every path: the audio padded past whisper.cpp's 1 s
+   * cut-off, the encoder sized to it, decoding bounded by what that much speech can say (a loop
+   * stops early); `request` sets the rest and may override any of it.
+   */
+  private engineInput(pcm: Float32Array, request: Pick<DecodeOptions, 'language' | 'prompt' | 'translate'> & Partial<DecodeOptions>): { audio: Float32Array; options: DecodeOptions } {
+    const audio = padForEngine(pcm);
+    const options: DecodeOptions = {
+      threads: this.settings.threads,
+      audioCtx: audioCtxFor(audio.length, this.settings.audioCtx),
+      maxTokens: tokenBudgetFor(audio.length),
+      ...request,
+    };
+    return { audio, options };
+  }
+
+  /**
+   * A transcription, guarded against repetition loops as OpenAI's reference decoder does (text
    * that compresses more than 2.4x): such a result is decoded again in whisper's full 30 s window
    * from the first fallback temperature, and if that loops too, its repeated tail is cut.
    */
@@ -323,18 +334,9 @@ export class Transcriber {
     request: RequestOptions & Pick<DecodeOptions, 'language' | 'prompt' | 'translate'>,
     signal?: AbortSignal,
   ): Promise<{ output: EngineOutput; audioCtx: number; repetition?: Repetition }> {
-    const audio = padForEngine(pcm);
-    const audioCtx = audioCtxFor(audio.length, this.settings.audioCtx);
     const { language, prompt, translate } = request;
-    const options: DecodeOptions = {
-      language,
-      prompt,
-      translate,
-      words: request.word_timestamps ?? false,
-      threads: this.settings.threads,
-      audioCtx,
-      maxTokens: tokenBudgetFor(audio.length),
-    };
+    const { audio, options } = this.engineInput(pcm, { language, prompt, translate, words: request.word_timestamps ?? false });
+    const audioCtx = options.audioCtx;
     const output = await this.engine.transcribe(audio, options, signal);
     if (!loops(output.text)) return { output, audioCtx };
     const again = await this.engine.transcribe(audio, { ...options, audioCtx: 0, temperature: RETRY_TEMPERATURE }, signal);
