@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeAudioAsync } from '@napi-rs/whisper';
 import { decodeWithFfmpeg } from '../stt/proxy/src/decode/ffmpeg.js';
+import { sniffContainer } from '../stt/proxy/src/decode/sniff.js';
 
 const fixtures = process.env.STT_FIXTURES ?? fileURLToPath(new URL('../../shared/fixtures', import.meta.url));
 const source = process.argv[2] ?? join(fixtures, 'audio/whisper.cpp/jfk.wav');
@@ -58,7 +59,7 @@ for (const [type, args] of Object.entries(TYPES)) {
   const na: number[] = [];
   let napiNote = '';
   for (let i = 0; i < RUNS; i++) {
-    ff.push(await time(() => decodeWithFfmpeg(bytes, { maxSeconds: 600, timeoutMs: 30_000 })));
+    ff.push(await time(() => decodeWithFfmpeg(bytes, { maxSeconds: 600, timeoutMs: 30_000, inputFormat: sniffContainer(bytes)!.ffmpegFormat })));
     try {
       na.push(await time(() => decodeAudioAsync(bytes, `a.${type}`)));
     } catch (error) {
@@ -85,12 +86,15 @@ function randomBytes(n: number): Buffer {
   return b;
 }
 
+/** ffmpeg's own reason, as the proxy logs it (clients get one generic answer); random bytes as MP3, the demuxer that resyncs. */
 async function ffmpegOutcome(data: Buffer): Promise<string> {
+  let reason = '';
+  const logger = { debug: (details: object) => void (reason = (details as { detail: string }).detail) };
   try {
-    const pcm = await decodeWithFfmpeg(data, { maxSeconds: 600, timeoutMs: 30_000 });
+    const pcm = await decodeWithFfmpeg(data, { maxSeconds: 600, timeoutMs: 30_000, inputFormat: sniffContainer(data)?.ffmpegFormat ?? 'mp3', logger });
     return `decoded ${pcm.length / 4} samples`;
   } catch (error) {
-    return `refused: ${(error as Error).message.slice(0, 90)}`;
+    return `refused: ${(reason || (error as Error).message).slice(0, 90)}`;
   }
 }
 

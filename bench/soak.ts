@@ -5,7 +5,6 @@
  * Every minute: the RSS of every process of the stack, p50/p95 flush-to-text, errors.
  * Usage: npm run bench:soak [-- --minutes 30 --connections 4]
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeS16le, SAMPLE_RATE } from '@vtuber-stt/core';
@@ -57,18 +56,7 @@ const started = performance.now();
 const endAt = started + MINUTES * 60_000;
 const running = () => performance.now() < endAt;
 
-/** Every process in the stack's group, by the service it runs. */
-function rss(): Record<string, number> {
-  const out = execFileSync('ps', ['-eo', 'pgid=,rss=,args=']).toString();
-  const byName: Record<string, number> = {};
-  for (const line of out.trim().split('\n')) {
-    const [, group, kb, args] = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line) ?? [];
-    if (Number(group) !== stack.pid || !kb || !args) continue;
-    const name = /stt\/(\w+)\/src\/main\.ts/.exec(args)?.[1] ?? (/scripts\/start\.ts/.test(args) ? 'supervisor' : undefined);
-    if (name) byName[name === 'supervisor' ? name : `stt_${name}`] = Math.round(Number(kb) / 1024);
-  }
-  return byName;
-}
+const rss = () => stack.rss();
 
 async function heapMiB(port: number): Promise<number> {
   try {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS16le } from '@vtuber-stt/core';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { startTestProxy } from './helpers/proxy.js';
+import { rawRequest } from './helpers/raw_http.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 
@@ -16,9 +17,9 @@ const WRONG = 'stt-test-key-wrong-9999999999';
 const speech = encodeS16le(loadClip('speechbrain/spk1_snt1.wav'));
 const wav = readFileSync(audioPath('speechbrain/spk1_snt1.wav'));
 
-type Outcome = { open: true; first?: Record<string, unknown> } | { open: false; code: number; reason: string };
+type Outcome = { open: true; first?: Record<string, unknown> } | { open: false; code: number; reason: string } | { open: false; status: number; body: Record<string, any> };
 
-/** Opens a WebSocket and reports whether it stayed open (with its first message) or how it was closed. */
+/** Opens a WebSocket and reports whether it stayed open (with its first message), how it was closed, or how its handshake was refused. */
 function tryWs(url: string, headers: Record<string, string> = {}, first?: (ws: WebSocket) => void): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers });
@@ -37,7 +38,18 @@ function tryWs(url: string, headers: Record<string, string> = {}, first?: (ws: W
       if (!settled) resolve({ open: false, code, reason: reason.toString() });
       settled = true;
     });
-    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.once('end', () => {
+        settled = true;
+        resolve({ open: false, status: res.statusCode ?? 0, body: JSON.parse(body) as Record<string, any> });
+        ws.terminate();
+      });
+    });
+    ws.once('error', (error) => {
+      if (!settled) reject(error);
+    });
     setTimeout(() => reject(new Error(`no answer from ${url}`)), 60_000).unref();
   });
 }
@@ -60,7 +72,8 @@ describe('API keys', () => {
   beforeAll(async () => {
     // The backend asks for a key too: the proxy presents its own.
     service = await startTestService({ apiKeys: [KEY], roles: ['transcribe', 'detect'], detector: 'silero' });
-    proxy = await startTestProxy({ cpu: service.url, detect: service.url }, { apiKeys: [KEY, OTHER], backendApiKey: KEY }, { logger: pino({ level: 'debug' }, sink) });
+    // This file presents more wrong keys than STT_MAX_KEY_FAILURES allows a minute (its own test is in bad_input_origins.test.ts).
+    proxy = await startTestProxy({ cpu: service.url, detect: service.url }, { apiKeys: [KEY, OTHER], backendApiKey: KEY, maxKeyFailures: 0 }, { logger: pino({ level: 'debug' }, sink) });
   });
   afterAll(async () => {
     await proxy?.close();
@@ -79,9 +92,13 @@ describe('API keys', () => {
       expect((await fetch(`${service.url}/metrics`, { headers: { 'x-api-key': KEY } })).status).toBe(200);
     });
 
-    it('closes a WebSocket without the right key with 1008 and a reason, before any audio', async () => {
-      expect(await tryWs(service.ws, {}, transcribeFirst)).toEqual({ open: false, code: 1008, reason: 'API key required: add ?api_key=... or an Authorization: Bearer header' });
-      expect(await tryWs(`${service.ws}?api_key=${WRONG}`, {}, transcribeFirst)).toEqual({ open: false, code: 1008, reason: 'invalid API key' });
+    it('refuses a WebSocket handshake without the right key with 401 and the reason, before the upgrade', async () => {
+      expect(await tryWs(service.ws, {}, transcribeFirst)).toEqual({
+        open: false,
+        status: 401,
+        body: { type: 'error', code: 'unauthorized', error: 'API key required: add ?api_key=... or an Authorization: Bearer header' },
+      });
+      expect(await tryWs(`${service.ws}?api_key=${WRONG}`, {}, transcribeFirst)).toEqual({ open: false, status: 401, body: { type: 'error', code: 'unauthorized', error: 'invalid API key' } });
       expect(await tryWs(service.ws, { authorization: `Bearer ${KEY}` }, transcribeFirst)).toMatchObject({ open: true, first: { type: 'transcript', text: WORDS } });
       expect(await tryWs(`${service.ws}?api_key=${KEY}`, {}, transcribeFirst)).toMatchObject({ open: true, first: { type: 'transcript', text: WORDS } });
     });
@@ -130,8 +147,17 @@ describe('API keys', () => {
       });
     }
 
-    it('a key in the query string of a plain HTTP request does not count (it would end up in logs)', async () => {
+    it('a key in the query string of a plain HTTP request does not count (it would end up in logs), Upgrade header or not', async () => {
       expect((await fetch(`${proxy.url}/api/status?api_key=${KEY}`)).status).toBe(401);
+      // A plain request that merely carries the header is no handshake, on a socket route or elsewhere.
+      for (const path of ['/api/status', '/ws/transcribe', '/v1/realtime']) {
+        const res = await rawRequest(`${proxy.url}${path}?api_key=${KEY}`, { headers: { upgrade: 'websocket' } });
+        expect(res.status, path).toBe(401);
+      }
+      // A real upgrade to a route that is no socket route does not take it either.
+      const upgrade = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+      expect((await rawRequest(`${proxy.url}/api/status?api_key=${KEY}`, { headers: upgrade })).status).toBe(401);
+      expect((await fetch(`${proxy.url}/api/status`, { headers: { authorization: `Bearer ${KEY}` } })).status).toBe(200);
     });
 
     const sockets: [string, (ws: WebSocket) => void, Record<string, unknown>][] = [
@@ -144,16 +170,31 @@ describe('API keys', () => {
       ],
     ];
     for (const [path, first, answer] of sockets) {
-      it(`${path}: closed 1008 with a reason without a key and with a wrong one, served with a right one`, async () => {
+      it(`${path}: its handshake refused 401 with the reason without a key and with a wrong one, served with a right one`, async () => {
         const url = `${proxy.ws}${path}`;
         const join = path.includes('?') ? '&' : '?';
-        expect(await tryWs(url, {}, first)).toMatchObject({ open: false, code: 1008, reason: expect.stringContaining('API key required') });
-        expect(await tryWs(`${url}${join}api_key=${WRONG}`, {}, first)).toEqual({ open: false, code: 1008, reason: 'invalid API key' });
-        expect(await tryWs(url, { authorization: `Bearer ${WRONG}` }, first)).toEqual({ open: false, code: 1008, reason: 'invalid API key' });
+        // OpenAI's shape under /v1 (its SDKs and LiveKit's plugin report a refused realtime handshake so).
+        const refused = (message: string | ReturnType<typeof expect.stringContaining>) =>
+          path.startsWith('/v1/')
+            ? { open: false, status: 401, body: { error: { type: 'invalid_request_error', code: 'invalid_api_key', message, param: null } } }
+            : { open: false, status: 401, body: { type: 'error', code: 'unauthorized', error: message } };
+        expect(await tryWs(url, {}, first)).toEqual(refused(expect.stringContaining('API key required')));
+        expect(await tryWs(`${url}${join}api_key=${WRONG}`, {}, first)).toEqual(refused('invalid API key'));
+        expect(await tryWs(url, { authorization: `Bearer ${WRONG}` }, first)).toEqual(refused('invalid API key'));
         expect(await tryWs(`${url}${join}api_key=${KEY}`, {}, first)).toMatchObject({ open: true, first: answer });
         expect(await tryWs(url, { 'x-api-key': OTHER }, first)).toMatchObject({ open: true, first: answer });
       });
     }
+
+    it('a backend that refuses the proxy\'s key at the handshake ends the session with 1008 and the reason, without retrying', async () => {
+      const misconfigured = await startTestProxy({ cpu: service.url }, { backendApiKey: WRONG });
+      try {
+        const outcome = await tryWs(`${misconfigured.ws}/ws/transcribe`, {}, transcribeFirst);
+        expect(outcome).toEqual({ open: false, code: 1008, reason: 'invalid API key' });
+      } finally {
+        await misconfigured.close();
+      }
+    });
 
     it('never writes a key into its logs', () => {
       const all = logs.join('');

@@ -95,13 +95,13 @@ describe('OpenAI audio REST surface through the proxy', () => {
     }
   });
 
-  it('refuses corrupt and truncated files with 400 and the decoder\'s reason, and keeps serving', async () => {
+  it('refuses corrupt and truncated files with 400 and one generic reason (ffmpeg\'s goes to the log), and keeps serving', async () => {
     const m4a = readFileSync(make(SHORT, 'm4a'));
     const flac = readFileSync(make(SHORT, 'flac'));
     const mp3 = readFileSync(make(JFK, 'mp3'));
     const noise = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251));
     const cases: [string, Buffer, RegExp][] = [
-      ['m4a cut to 30 %', m4a.subarray(0, Math.floor(m4a.length * 0.3)), /could not be decoded: .*moov atom not found/],
+      ['m4a cut to 30 %', m4a.subarray(0, Math.floor(m4a.length * 0.3)), /^the audio could not be decoded: the file is damaged or truncated/],
       ['flac cut to 64 bytes', flac.subarray(0, 64), /could not be decoded/],
       ['mp3 with its middle overwritten', Buffer.concat([mp3.subarray(0, mp3.length / 3), noise, noise, noise, noise, mp3.subarray(mp3.length / 3 + 16384)]), /could not be decoded/],
       ['random bytes', noise, /not a recognised audio file .*supported: wav, mp3/],
@@ -113,7 +113,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
     }
     // Many at once: ffmpeg runs a few at a time and the rest wait their turn; every one is answered.
     const burst = await Promise.all(Array.from({ length: 8 }, () => post('/v1/audio/transcriptions', form(new Blob([m4a.subarray(0, 2000)]), {}, 'cut.m4a'))));
-    for (const r of burst) expect((await json(r)).error.message).toMatch(/moov atom not found/);
+    for (const r of burst) expect((await json(r)).error.message).toMatch(/could not be decoded/);
     await stillServes();
   });
 

@@ -5,19 +5,26 @@ import { fixtureModel } from './helpers/fixtures.js';
 import { TEST_MODEL } from './helpers/service.js';
 import { syntheticModel } from './helpers/synthetic_model.js';
 
-type Attempt = { closed: number } | { accepted: Record<string, unknown> } | { refused: true };
+type Attempt = { closed: number; error?: unknown } | { accepted: Record<string, unknown> } | { refused: true };
 
-/** One server-turns session: closed by the service (its code), or accepted (its config ack). */
+/** One server-turns session: closed by the service (its code, and the error it said first), or accepted (its config ack). */
 function attempt(url: string): Promise<Attempt> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url);
+    let error: unknown;
     ws.on('error', () => resolve({ refused: true })); // not listening yet
     ws.on('open', () => ws.send(JSON.stringify({ type: 'config' })));
     ws.on('message', (data) => {
-      resolve({ accepted: JSON.parse(data.toString()) as Record<string, unknown> });
+      const message = JSON.parse(data.toString()) as Record<string, unknown>;
+      // A refusal says why in an error before its close.
+      if (message.type === 'error') {
+        error = message.code;
+        return;
+      }
+      resolve({ accepted: message });
       ws.close();
     });
-    ws.on('close', (code) => resolve({ closed: code }));
+    ws.on('close', (code) => resolve({ closed: code, error }));
   });
 }
 
@@ -38,7 +45,7 @@ describe('a service with both roles while it loads (as npm start restarts it)', 
       await new Promise((r) => setTimeout(r, 25));
     }
     try {
-      expect(seen.filter((a) => 'closed' in a).map((a) => ('closed' in a ? a.closed : 0))).toEqual(seen.filter((a) => 'closed' in a).map(() => 1013));
+      expect(seen.filter((a) => 'closed' in a).map((a) => ('closed' in a ? [a.closed, a.error] : 0))).toEqual(seen.filter((a) => 'closed' in a).map(() => [1013, 'not_ready']));
       // It listened, and said "loading", before it was ready: the window where this could go wrong was there.
       expect(seen.some((a) => 'closed' in a)).toBe(true);
       expect(seen.at(-1)).toEqual({ accepted: expect.objectContaining({ type: 'config', turns: 'server' }) });

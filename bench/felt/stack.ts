@@ -3,7 +3,7 @@
  * not need), on free ports. Relies only on the env names start.ts reads and on the proxy's
  * /ready and /api/status, so it keeps working however start.ts splits the services into processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/processes.js';
 
@@ -15,7 +15,22 @@ export interface Stack {
   pid: number;
   /** What the stack printed (last 20 000 characters), for errors and the report. */
   output(): string;
+  /** Resident memory (MiB) of every process in the stack, by the service it runs. */
+  rss(): Record<string, number>;
   stop(): Promise<void>;
+}
+
+/** Every process in a process group, by the service it runs (`stt_cpu_ws`, `stt_proxy`, `supervisor`). */
+export function groupRss(group: number): Record<string, number> {
+  const out = execFileSync('ps', ['-eo', 'pgid=,rss=,args=']).toString();
+  const byName: Record<string, number> = {};
+  for (const line of out.trim().split('\n')) {
+    const [, pgid, kb, args] = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line) ?? [];
+    if (Number(pgid) !== group || !kb || !args) continue;
+    const name = /stt\/(\w+)\/src\/main\.ts/.exec(args)?.[1] ?? (/scripts\/start\.ts/.test(args) ? 'supervisor' : undefined);
+    if (name) byName[name === 'supervisor' ? name : `stt_${name}`] = Math.round(Number(kb) / 1024);
+  }
+  return byName;
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -93,5 +108,5 @@ export async function startStack(env: Record<string, string>): Promise<Stack> {
     }
     await sleep(250);
   }
-  return { port, cpuPort, pid: child.pid!, output: () => out, stop };
+  return { port, cpuPort, pid: child.pid!, output: () => out, rss: () => groupRss(child.pid!), stop };
 }

@@ -98,7 +98,23 @@ function reachable(url: string): Promise<void> {
     });
     ws.once('unexpected-response', (_req, res) => {
       clearTimeout(timer);
-      reject(new CaptureError(`cannot use ${url}: the server answered HTTP ${res.statusCode} (is this the stack's address?)`));
+      // A refusal (a missing or wrong key, 401) says why in its body: {"error": "..."} or OpenAI's {"error": {"message"}}.
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 4096) body += chunk;
+      });
+      res.once('end', () => {
+        let why = '';
+        try {
+          const error = (JSON.parse(body) as { error?: unknown }).error;
+          why = typeof error === 'string' ? error : String((error as { message?: unknown } | undefined)?.message ?? '');
+        } catch {
+          // not JSON: the status says it
+        }
+        reject(new CaptureError(`cannot use ${url.replace(/api_key=[^&]*/, 'api_key=...')}: the server answered HTTP ${res.statusCode}${why ? `: ${why}` : " (is this the stack's address?)"}`));
+        ws.terminate();
+      });
     });
   });
 }

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
 import { DEFAULT_MARGIN_FRAMES } from './engine/audio_ctx.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
-import { loadApiKeys } from './server/api_keys.js';
+import { heartbeatSettings } from './server/heartbeat.js';
+import { DEFAULT_MAX_KEY_FAILURES, loadApiKeys } from './server/api_keys.js';
+import { hostList, originList } from './server/origin_guard.js';
 import type { Role } from './server/context.js';
 import type { Detector } from './server/detect_session.js';
 import { fraction, integer, onOff, readSettings, setting } from './settings.js';
@@ -45,6 +47,11 @@ export interface ServiceConfig {
   limits: Limits;
   /** Keys every route but /health and /ready asks for; none: no checks. */
   apiKeys: string[];
+  /** Wrong keys one address may present per minute before it is answered 429 (0: no limit). */
+  maxKeyFailures: number;
+  /** Without keys: host names served besides localhost and IP addresses (any while listening beyond loopback), and other sites' origins allowed. */
+  allowedHosts: string[];
+  allowedOrigins: string[];
   logLevel: string;
 }
 
@@ -117,8 +124,12 @@ export function serviceSettings(defaults: ServiceDefaults) {
     maxQueue: setting('STT_MAX_QUEUE', '--max-queue <n>', 'inference jobs waiting', integer(1).default(DEFAULT_LIMITS.maxQueue)),
     maxFrameBytes: setting('STT_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame', integer(2).default(DEFAULT_LIMITS.maxFrameBytes)),
     maxBufferSeconds: setting('STT_MAX_BUFFER_SECONDS', '--max-buffer-seconds <n>', 'audio buffered per connection', integer(1, 3600).default(DEFAULT_LIMITS.maxBufferSeconds)),
+    ...heartbeatSettings(),
     apiKeys: setting('STT_API_KEYS', '--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', z.string().optional()),
     apiKeyFile: setting('STT_API_KEY_FILE', '--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', z.string().optional()),
+    maxKeyFailures: setting('STT_MAX_KEY_FAILURES', '--max-key-failures <n>', 'wrong API keys one address may present per minute before it is answered 429 (0: no limit)', integer(0).default(DEFAULT_MAX_KEY_FAILURES)),
+    allowedHosts: setting('STT_ALLOWED_HOSTS', '--allowed-hosts <names>', 'without API keys: host names served besides localhost and IP addresses (.domain for its subdomains, * for any; any while listening beyond loopback)', hostList().default([])),
+    allowedOrigins: setting('STT_ALLOWED_ORIGINS', '--allowed-origins <origins>', "without API keys: other sites' origins (https://app.example.com) whose pages may call, or *", originList().default([])),
     logLevel: setting('LOG_LEVEL', '--log-level <level>', 'pino log level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info')),
   };
 }
@@ -183,8 +194,12 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
       maxQueue: o.maxQueue,
       maxFrameBytes: o.maxFrameBytes,
       maxBufferSeconds: o.maxBufferSeconds,
+      heartbeat: { intervalMs: o.pingIntervalMs, timeoutMs: o.pingTimeoutMs },
     },
     apiKeys: loadApiKeys(o.apiKeys, o.apiKeyFile),
+    maxKeyFailures: o.maxKeyFailures,
+    allowedHosts: o.allowedHosts,
+    allowedOrigins: o.allowedOrigins,
     logLevel: o.logLevel,
   };
 }

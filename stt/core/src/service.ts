@@ -9,6 +9,7 @@ import type { Device, SpeechEngine } from './engine/types.js';
 import { resolveModel, type ResolvedModel } from './models/store.js';
 import { buildApp } from './server/app.js';
 import { ApiKeys, warnIfOpen } from './server/api_keys.js';
+import { listensOnLoopback, OriginGuard } from './server/origin_guard.js';
 import type { ServiceState } from './server/context.js';
 import { DEFAULT_DETECT } from './server/detect_session.js';
 import { createMetrics, type Metrics } from './server/metrics.js';
@@ -90,8 +91,10 @@ export async function startService(config: ServiceConfig, options: StartOptions 
       device_reason: choice.reason,
     },
   };
-  const apiKeys = new ApiKeys(config.apiKeys);
-  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state, apiKeys });
+  const apiKeys = new ApiKeys(config.apiKeys, config.maxKeyFailures);
+  // Compose and Kubernetes reach a service by names it cannot know: beyond loopback, any Host.
+  const origins = new OriginGuard(config, !listensOnLoopback(config.host));
+  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state, apiKeys, origins });
   warnIfOpen(log, config.host, apiKeys.enabled);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

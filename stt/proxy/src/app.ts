@@ -1,10 +1,10 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import type { Backend, Backends } from './backends.js';
 import type { ProxyConfig } from './config.js';
 import { healthPlugin, metricsPlugin } from './plugins/health.js';
-import { ApiKeys, closeCodeOf, ConnectionGate, guardWithApiKeys } from '@vtuber-stt/core';
+import { ApiKeys, closeCodeOf, ConnectionGate, guardOrigins, guardWithApiKeys, OriginGuard, securityHeaders, socketServerOptions, type ErrorCode } from '@vtuber-stt/core';
 import { openAIErrorBody } from './openai_errors.js';
 import { createMetrics, type ProxyContext } from './plugins/context.js';
 import { openaiPlugin } from './plugins/openai.js';
@@ -28,10 +28,17 @@ export interface ProxyDeps {
  * options. A hook added inside a plugin (an API key check, say) guards exactly that surface.
  */
 export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: logger.child({}, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: config.maxBodyBytes });
+  const app = Fastify({
+    loggerInstance: logger.child({}, { level: 'warn' }) as FastifyBaseLogger,
+    bodyLimit: config.maxBodyBytes,
+    // A request (headers and body) must arrive within STT_PROXY_BODY_TIMEOUT_MS: a stalled or
+    // 1 byte/s upload is answered 408 and closed instead of holding a socket for ever.
+    requestTimeout: config.bodyTimeoutMs,
+    http: { headersTimeout: config.bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.max(25, config.bodyTimeoutMs / 4)) },
+  });
   // WebSocket support is shared infrastructure: any surface may declare `{ websocket: true }` routes.
   await app.register(websocket, {
-    options: { maxPayload: proxyPayloadLimit(config) },
+    options: socketServerOptions(proxyPayloadLimit(config)),
     // Sessions end with a code and a reason a client can act on, not a bare close.
     preClose(done) {
       for (const c of app.websocketServer.clients) c.close(closeCodeOf('shutting_down'), 'stt_proxy is shutting down; reconnect');
@@ -50,16 +57,21 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     choose: (avoid?: Backend) => chooseTranscriber(backends, toggle, avoid),
     gate: new ConnectionGate(config.maxConnections, 'STT_PROXY_MAX_CONNECTIONS', (open) => metrics.sessions.set({ route: 'all' }, open)),
   };
-  const keys = new ApiKeys(config.apiKeys);
+  const keys = new ApiKeys(config.apiKeys, config.maxKeyFailures);
+  // Every refusal in the surface's own shape: OpenAI's under /v1, the project's elsewhere.
+  const errorBody = (code: ErrorCode, message: string, request: FastifyRequest) =>
+    request.url.startsWith('/v1/') ? openAIErrorBody(code, message) : { type: 'error', code, error: message };
+  securityHeaders(app);
+  // Without keys, only the stack's own host names and pages may call (DNS rebinding, other sites'
+  // pages): checked before every route, a WebSocket handshake before its upgrade.
+  if (!keys.enabled) guardOrigins(app, new OriginGuard(config), errorBody);
 
   await app.register(healthPlugin, ctx); //      /health /ready: open to probes
   // The page itself must load to ask for a key; it holds nothing but the panel's code.
   await app.register(panelPlugin, ctx); //       / (the control panel)
   // Everything else sits behind the API keys when there are any: one hook, in this scope.
   await app.register(async (guarded) => {
-    guardWithApiKeys(guarded, keys, (message, request) =>
-      request.url.startsWith('/v1/') ? openAIErrorBody('unauthorized', message) : { type: 'error', code: 'unauthorized', error: message },
-    );
+    guardWithApiKeys(guarded, keys, errorBody);
     await guarded.register(metricsPlugin, ctx); //   /metrics
     await guarded.register(statusPlugin, ctx); //    /api/status, /api/gpu
     await guarded.register(restPlugin, ctx); //      POST /api/transcribe
@@ -70,6 +82,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
       relay: relayOptions(ctx, 'realtime'),
       gate: ctx.gate,
       payloadLimit: proxyPayloadLimit(config),
+      heartbeat: config.heartbeat,
       logger,
     });
   });

@@ -22,6 +22,26 @@ export interface BackendStatus {
   sessions?: number;
 }
 
+/** errno codes that mean this process (EMFILE) or the whole system (ENFILE) has no file descriptor left. */
+const EXHAUSTION = new Set(['EMFILE', 'ENFILE']);
+
+/**
+ * Whether a failed connect or fetch failed for want of a file descriptor here, in the proxy: the
+ * backend was never reached, so it is not down and must not be marked so (fetch wraps the cause).
+ */
+export function isLocalExhaustion(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown; errors?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && EXHAUSTION.has(e.code)) return true;
+    if (Array.isArray(e.errors) && e.errors.some(isLocalExhaustion)) return true;
+  }
+  return false;
+}
+
+/** The answer to a request the proxy could not relay for want of file descriptors: its own overload, named as such. */
+export function localExhaustionMessage(backend: string): string {
+  return `stt_proxy has run out of file descriptors and could not open a connection to the ${backend} backend (which is not at fault); try again shortly, or raise the proxy's open-file limit (ulimit -n)`;
+}
+
 const RECENT = 200;
 /** How far back "recent" reaches in the services' own latency histograms. */
 const WINDOW_MS = 60_000;
@@ -100,6 +120,8 @@ export class Backend {
       this.snapshots.push({ at: now, buckets: parseBuckets(metrics, 'stt_request_latency_seconds') });
       while (this.snapshots.length > 2 && this.snapshots[1]!.at <= now - WINDOW_MS) this.snapshots.shift();
     } catch (error) {
+      // Out of descriptors here says nothing about the backend: keep what the last poll found.
+      if (isLocalExhaustion(error)) return;
       this.state = 'down';
       this.error = `unreachable: ${(error as Error).message}`;
     }

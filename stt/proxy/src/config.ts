@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { integer, list, loadApiKeys, readSettings, setting } from '@vtuber-stt/core';
+import { DEFAULT_MAX_KEY_FAILURES, heartbeatSettings, integer, list, hostList, loadApiKeys, originList, readSettings, setting, type Heartbeat } from '@vtuber-stt/core';
 
 export interface ProxyConfig {
   host: string;
@@ -14,11 +14,15 @@ export interface ProxyConfig {
   statePath: string;
   panelDir: string;
   maxBodyBytes: number;
+  /** Longest time a client may take to send one HTTP request, headers and body: a stalled or trickled upload is cut (408). */
+  bodyTimeoutMs: number;
   maxReplayBytes: number;
   /** WebSocket sessions at once, all routes together. */
   maxConnections: number;
   /** Largest audio frame a session may send (larger ones are refused with an error, the session goes on). */
   maxFrameBytes: number;
+  /** Pings to every WebSocket client, and how long its pong may take. */
+  heartbeat: Heartbeat;
   /** REST uploads: longest audio accepted, and how long a decoder may run on one file. */
   maxAudioSeconds: number;
   decodeTimeoutMs: number;
@@ -29,6 +33,11 @@ export interface ProxyConfig {
   apiKeys: string[];
   /** The key this proxy presents to backends that ask for one. */
   backendApiKey?: string;
+  /** Wrong keys one address may present per minute before it is answered 429 (0: no limit). */
+  maxKeyFailures: number;
+  /** Without keys: host names served besides localhost and IP addresses, and other sites' origins allowed. */
+  allowedHosts: string[];
+  allowedOrigins: string[];
   logLevel: string;
 }
 
@@ -58,15 +67,20 @@ export const PROXY_SETTINGS = {
   state: setting('STT_PROXY_STATE', '--state <file>', 'where the GPU toggle is kept', z.string().default(join(homedir(), '.cache', 'vtuber-stt', 'proxy-state.json'))),
   panelDir: setting('STT_PANEL_DIR', '--panel-dir <dir>', 'built control panel to serve at /', z.string().default(DEFAULT_PANEL)),
   maxBodyBytes: setting('STT_PROXY_MAX_BODY_BYTES', '--max-body-bytes <n>', 'largest REST upload', integer(1).default(50 * 1024 * 1024)),
+  bodyTimeoutMs: setting('STT_PROXY_BODY_TIMEOUT_MS', '--body-timeout-ms <ms>', 'longest time a client may take to send one HTTP request, headers and body (past it: 408 and the connection closed)', integer(50).default(30_000)),
   maxReplayBytes: setting('STT_PROXY_MAX_REPLAY_BYTES', '--max-replay-bytes <n>', 'unanswered audio kept per session for failover', integer(1).default(16 * 1024 * 1024)),
   maxConnections: setting('STT_PROXY_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket sessions at once (all routes)', integer(1).default(256)),
   maxFrameBytes: setting('STT_PROXY_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', integer(2).default(1024 * 1024)),
+  ...heartbeatSettings(),
   maxAudioSeconds: setting('STT_PROXY_MAX_AUDIO_SECONDS', '--max-audio-seconds <n>', 'longest REST upload, in seconds of audio', integer(1).default(600)),
   decodeTimeoutMs: setting('STT_PROXY_DECODE_TIMEOUT_MS', '--decode-timeout-ms <ms>', 'longest time ffmpeg may decode one upload', integer(100).default(30_000)),
   ffmpeg: setting('STT_FFMPEG', '--ffmpeg <path>', 'ffmpeg executable for compressed uploads (mp3, m4a, webm, ogg, flac, ...)', z.string().min(1).default('ffmpeg')),
   pollMs: setting('STT_PROXY_POLL_MS', '--poll-ms <ms>', 'backend status poll interval', integer(50).default(2000)),
   apiKeys: setting('STT_API_KEYS', '--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', z.string().optional()),
   apiKeyFile: setting('STT_API_KEY_FILE', '--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', z.string().optional()),
+  maxKeyFailures: setting('STT_MAX_KEY_FAILURES', '--max-key-failures <n>', 'wrong API keys one address may present per minute before it is answered 429 (0: no limit)', integer(0).default(DEFAULT_MAX_KEY_FAILURES)),
+  allowedHosts: setting('STT_ALLOWED_HOSTS', '--allowed-hosts <names>', 'without API keys: host names served besides localhost and IP addresses (.domain for its subdomains, * for any)', hostList().default([])),
+  allowedOrigins: setting('STT_ALLOWED_ORIGINS', '--allowed-origins <origins>', "without API keys: other sites' origins (https://app.example.com) whose pages may call, or *", originList().default([])),
   backendApiKey: setting('STT_BACKEND_API_KEY', '--backend-api-key <key>', 'the key to present to backends that ask for one (default: the first of STT_API_KEYS)', z.string().optional()),
   logLevel: setting('LOG_LEVEL', '--log-level <level>', 'pino log level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info')),
 };
@@ -91,15 +105,20 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     statePath: resolve(o.state),
     panelDir: resolve(o.panelDir),
     maxBodyBytes: o.maxBodyBytes,
+    bodyTimeoutMs: o.bodyTimeoutMs,
     maxReplayBytes: o.maxReplayBytes,
     maxConnections: o.maxConnections,
     maxFrameBytes: o.maxFrameBytes,
+    heartbeat: { intervalMs: o.pingIntervalMs, timeoutMs: o.pingTimeoutMs },
     maxAudioSeconds: o.maxAudioSeconds,
     decodeTimeoutMs: o.decodeTimeoutMs,
     ffmpegPath: o.ffmpeg,
     pollMs: o.pollMs,
     apiKeys,
     backendApiKey: o.backendApiKey || apiKeys[0],
+    maxKeyFailures: o.maxKeyFailures,
+    allowedHosts: o.allowedHosts,
+    allowedOrigins: o.allowedOrigins,
     logLevel: o.logLevel,
   };
 }

@@ -3,50 +3,89 @@ import { closeCodeOf, isPermanentClose, type SocketPeer } from '@vtuber-stt/core
 import type { Backend } from './backends.js';
 
 const RECONNECT = closeCodeOf('unreachable')!;
+/**
+ * Frames of one session the service holds unanswered at a time. A client's socket is read in
+ * chunks (64 KiB: 8,000 tiny frames), all of which arrive here at once even with its reading
+ * paused; passed on together they would queue at the service ahead of every other session's.
+ */
+const WINDOW = 32;
 
 /** One client's /ws/detect, piped to the detection service. */
 export interface DetectPipe {
-  /** Resolves once the frame is handed to the service's socket: a service that stops reading holds the client back too. */
+  /**
+   * Resolves once the service has answered the frame (every frame of /ws/detect gets exactly one
+   * reply) or the pipe has ended. Frames past WINDOW wait here, and the scaffold stops reading a
+   * client with too many frames unanswered, so a flood waits at its own client, not in the buffers
+   * between here and the service, where everyone else's frames would queue behind it.
+   */
   frame(data: Buffer, binary: boolean): Promise<void>;
   close(): void;
 }
 
 /**
- * /ws/detect through the proxy: a straight pipe to the detection service. Frames that arrive
- * before the upstream is open wait (in order), so none is lost; if the upstream goes away the
- * client is closed with 1013 so it reconnects, unless the service refused the request itself
- * (e.g. 1008 for a bad query string): that code and reason reach the client as they are.
+ * /ws/detect through the proxy: a pipe to the detection service, one upstream per client. Frames
+ * that arrive before the upstream is open wait (in order), so none is lost. A frame over
+ * STT_PROXY_MAX_FRAME_BYTES is answered `frame_too_large` here and not passed on (as on
+ * /ws/transcribe), and the session goes on. If the service refused the request itself (a
+ * permanent close such as 1008 for a bad query string), that code and reason reach the client as
+ * they are; any other loss of the upstream closes the client with 1013 so it reconnects.
  */
-export function pipeDetect(client: SocketPeer, backend: Backend, query: string): DetectPipe {
+export function pipeDetect(client: SocketPeer, backend: Backend, query: string, maxFrameBytes: number): DetectPipe {
   const upstream = new WebSocket(backend.wsUrl('/ws/detect', query), { headers: backend.headers });
-  const early: { data: Buffer; binary: boolean; sent: () => void }[] = [];
-  upstream.on('open', () => {
-    for (const m of early.splice(0)) upstream.send(m.data, { binary: m.binary }, m.sent);
+  /** Frames not passed on yet (the upstream still opening, or WINDOW unanswered), in order. */
+  const waiting: { data: Buffer; binary: boolean; answered: () => void }[] = [];
+  /** One resolver per frame passed on and not answered yet, oldest first. */
+  const unanswered: (() => void)[] = [];
+  const pump = () => {
+    while (waiting.length && unanswered.length < WINDOW && upstream.readyState === WebSocket.OPEN) {
+      const m = waiting.shift()!;
+      unanswered.push(m.answered);
+      upstream.send(m.data, { binary: m.binary });
+    }
+  };
+  const settleAll = () => {
+    for (const answered of unanswered.splice(0)) answered();
+    for (const m of waiting.splice(0)) m.answered();
+  };
+  upstream.on('open', pump);
+  upstream.on('message', (data: RawData, isBinary: boolean) => {
+    client.sendFrame(isBinary ? (data as Buffer) : data.toString(), isBinary);
+    unanswered.shift()?.();
+    pump();
   });
-  upstream.on('message', (data: RawData, isBinary: boolean) => client.sendFrame(isBinary ? (data as Buffer) : data.toString(), isBinary));
   let clientGone = false;
+  let failure: Error | undefined;
+  // 'close' always follows 'error', with the service's own code when it sent a close frame
+  // first (its 1009 for a frame past its limit arrives while the proxy may still be writing).
   upstream.on('error', (error) => {
-    // Abandoning a connection still being opened (the client left) is not the service's failure.
-    if (!clientGone) backend.markDown(error.message);
-    client.close(RECONNECT, `detection service unreachable: ${error.message}`);
+    failure = error;
   });
   upstream.on('close', (code, raw) => {
+    settleAll();
     const reason = raw.toString();
-    if (isPermanentClose(code)) client.close(code, reason || `detection service refused the session (${code})`);
-    else client.close(RECONNECT, `detection service closed (${code}${reason ? ` ${reason}` : ''}); reconnect`);
+    if (isPermanentClose(code)) return client.close(code, reason || `detection service refused the session (${code})`);
+    if (failure && code === 1006) {
+      // Abandoning a connection still being opened (the client left) is not the service's failure.
+      if (!clientGone) backend.markDown(failure.message);
+      return client.close(RECONNECT, `detection service unreachable: ${failure.message}`);
+    }
+    client.close(RECONNECT, `detection service closed (${code}${reason ? ` ${reason}` : ''}); reconnect`);
   });
   return {
     frame(data, binary) {
-      return new Promise<void>((resolve) => {
-        // Settled either way: a failed send ends the session through 'close'.
-        const sent = () => resolve();
-        if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary }, sent);
-        else if (upstream.readyState === WebSocket.CONNECTING) early.push({ data, binary, sent });
-        else resolve();
+      if (binary && data.length > maxFrameBytes) {
+        client.fail({ type: 'error', code: 'frame_too_large', error: `frame of ${data.length} bytes exceeds the ${maxFrameBytes}-byte limit (STT_PROXY_MAX_FRAME_BYTES); send smaller chunks` });
+        return Promise.resolve();
+      }
+      if (upstream.readyState !== WebSocket.OPEN && upstream.readyState !== WebSocket.CONNECTING) return Promise.resolve();
+      return new Promise<void>((answered) => {
+        waiting.push({ data, binary, answered });
+        pump();
       });
     },
     close() {
       clientGone = true;
+      settleAll();
       if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
       else if (upstream.readyState === WebSocket.OPEN) upstream.close(1000, 'client left');
     },

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { bytesPerFrame, FLUSH_COMMAND, isErrorCode, ServiceError, type ErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
-import type { Backend } from './backends.js';
+import { isLocalExhaustion, localExhaustionMessage, type Backend } from './backends.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
 
 /** What a backend said or failed to say, as the error a REST caller gets (status from the table). */
@@ -17,6 +17,8 @@ export interface OneShotOptions {
   /** Word times in each segment (whisper.cpp token timestamps). */
   words?: boolean;
   timeoutMs?: number;
+  /** Fires when the client has gone: the upstream session is closed, so the service drops the work. */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -60,9 +62,23 @@ export function restError(code: string, message: string): UpstreamError {
   }
 }
 
+/**
+ * A backend socket's error as a REST error: unreachable (failover, the member marked down), or the
+ * proxy's own lack of file descriptors, which is overload here and leaves the backend alone.
+ */
+export function connectionError(backend: Backend, error: Error): UpstreamError {
+  if (isLocalExhaustion(error)) return new UpstreamError(localExhaustionMessage(backend.name), 'overloaded');
+  return new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 'unreachable');
+}
+
+/** The error of a request whose client left: not retried elsewhere, answered to nobody. */
+export const abortedError = () => new UpstreamError('the client went away before the answer', 'aborted');
+
 /** One utterance through a backend's /ws/transcribe: the REST routes' only path to an engine. */
 function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptions): Promise<TranscriptMessage> {
   return new Promise((resolve, reject) => {
+    const { signal } = options;
+    if (signal?.aborted) return reject(abortedError());
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio)), { headers: backend.headers });
     const timer = setTimeout(() => {
@@ -74,9 +90,13 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.close();
       fn();
     };
+    // Closing the session makes the service drop the queued decode nobody will read.
+    const onAbort = () => finish(() => reject(abortedError()));
+    signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('open', () => {
       const config = configFor(options);
       if (config) socket.send(config);
@@ -88,7 +108,7 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
       if (message.type === 'transcript') finish(() => resolve(message as unknown as TranscriptMessage));
       else if (message.type === 'error') finish(() => reject(restError(String(message.code), String(message.error))));
     });
-    socket.on('error', (error) => finish(() => reject(new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 'unreachable'))));
+    socket.on('error', (error) => finish(() => reject(connectionError(backend, error))));
     socket.on('close', (code, reason) =>
       finish(() => reject(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 'unreachable'))),
     );

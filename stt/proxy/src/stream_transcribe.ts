@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
 import type { Backend } from './backends.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
-import { chunksOf, configFor, DEFAULT_TIMEOUT_MS, formatQuery, restError, UpstreamError, withFailover, type OneShotOptions } from './rest_transcribe.js';
+import { chunksOf, configFor, connectionError, DEFAULT_TIMEOUT_MS, formatQuery, restError, UpstreamError, withFailover, type OneShotOptions } from './rest_transcribe.js';
 
 /** Seconds of audio per frame: small enough that a refused frame costs little to resend. */
 const STREAM_CHUNK_SECONDS = 2;
@@ -108,7 +108,7 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
         if (t.ended_by === 'flush') finish();
       }
     });
-    socket.on('error', (error) => finish(new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 'unreachable')));
+    socket.on('error', (error) => finish(connectionError(backend, error)));
     socket.on('close', (code, reason) => finish(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 'unreachable')));
   });
   done.catch(() => undefined);

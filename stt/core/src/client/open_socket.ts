@@ -11,6 +11,34 @@ export interface SocketHandlers {
   close(socket: WebSocket, code: number, reason: string): void;
 }
 
+/** A handshake the server answered with an HTTP status instead of the upgrade. */
+export class HandshakeRefused extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message || `the server answered the handshake with HTTP ${status}`);
+  }
+
+  /** A 4xx but 408 and 429: the same request would be refused again. */
+  get permanent(): boolean {
+    return this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429;
+  }
+}
+
+/** The message of an error body in the core shape (`error`) or OpenAI's (`error.message`). */
+function refusalMessage(body: string): string {
+  try {
+    const json = JSON.parse(body) as { error?: unknown };
+    if (typeof json.error === 'string') return json.error;
+    const nested = (json.error as { message?: unknown } | undefined)?.message;
+    if (typeof nested === 'string') return nested;
+  } catch {
+    // not JSON: the status says it
+  }
+  return '';
+}
+
 /** Opens a WebSocket, failing after `timeoutMs` or when the server refuses or closes it first. */
 export function openSocket(url: string, on: SocketHandlers, timeoutMs = 3000, headers?: Record<string, string>): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -25,6 +53,22 @@ export function openSocket(url: string, on: SocketHandlers, timeoutMs = 3000, he
       opened = true;
       on.open(socket);
       resolve(socket);
+    });
+    // A handshake answered with an HTTP error (a wrong key, a refused origin): its body says why.
+    socket.once('unexpected-response', (_request, response) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const done = () => {
+        clearTimeout(timer);
+        reject(new HandshakeRefused(response.statusCode ?? 0, refusalMessage(Buffer.concat(chunks).toString('utf8'))));
+        socket.terminate();
+      };
+      response.on('data', (chunk: Buffer) => {
+        if (size < 4096) chunks.push(chunk);
+        size += chunk.length;
+      });
+      response.once('end', done);
+      response.once('error', done);
     });
     socket.on('message', (data) => on.message(socket, data.toString()));
     socket.on('error', (error) => {

@@ -1,15 +1,19 @@
 import WebSocket from 'ws';
 import type { PcmFormat } from '../audio/format.js';
 import { FLUSH_COMMAND, isFinalAnswer, type TurnMode } from '../protocol/messages.js';
+import { closeCodeOf, isErrorCode } from '../protocol/errors.js';
 import { isPermanentClose } from './close_codes.js';
 import { ControlReplies, type OwedReply } from './control_replies.js';
-import { openSocket } from './open_socket.js';
+import { HandshakeRefused, openSocket } from './open_socket.js';
 import { ReplayLog } from './replay_log.js';
 import { SeqLedger } from './seq_ledger.js';
 import { StreamFormat } from './stream_format.js';
 import { shiftTimes } from './timeline.js';
 
 export { closeReason, isPermanentClose } from './close_codes.js';
+export { HandshakeRefused } from './open_socket.js';
+
+const isRetryClose = (code: number | undefined) => code !== undefined && !isPermanentClose(code);
 
 export interface Endpoint {
   /** Name reported with replies (e.g. "cpu"), if any. */
@@ -230,13 +234,16 @@ export class ResilientTranscriber {
   }
 
   private fromServer(text: string): void {
-    this.serving = true;
     let message: Record<string, unknown>;
     try {
       message = JSON.parse(text) as Record<string, unknown>;
     } catch {
+      this.serving = true;
       return;
     }
+    // A "try again" refusal (busy, not_ready) comes as an error before its close: the close is what counts.
+    if (message.type === 'error' && message.seq === undefined && isErrorCode(message.code) && isRetryClose(closeCodeOf(message.code))) return;
+    this.serving = true;
     if (isFinalAnswer(message)) return this.onFinal(message);
     if (typeof message.seq === 'number') return this.onEvent(message);
     const owed = this.replies.match(message);
@@ -349,6 +356,8 @@ export class ResilientTranscriber {
         }, undefined, endpoint.headers);
         return;
       } catch (error) {
+        // Refused at the handshake (a wrong key): another attempt would be refused the same way.
+        if (error instanceof HandshakeRefused && error.permanent) return this.onClose(endpoint, closeCodeOf('unauthorized')!, error.message);
         this.options.onConnectionChange?.({ type: 'failed', endpoint, detail: (error as Error).message, pending: this.waiting });
         await new Promise((r) => {
           this.retryTimer = setTimeout(r, delay);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
+import { isWhisperLanguage, unknownLanguageMessage } from './languages.js';
 
 /**
  * Wire protocol v1. Defined once here; the proxy, the client and the control panel import
@@ -12,7 +13,7 @@ const languageSchema = z
   .string()
   .trim()
   .toLowerCase()
-  .regex(/^(auto|[a-z]{2,3})$/, 'language must be "auto" or an ISO code such as "ko" or "en"');
+  .refine(isWhisperLanguage, { error: (issue) => unknownLanguageMessage(String(issue.input)) });
 
 /** Who ends an utterance: the client with `<flush>` (protocol v1, the default) or the service. */
 export const turnModeSchema = z.enum(['flush', 'server']);

@@ -1,13 +1,18 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type {} from '@fastify/websocket'; // request.ws
+import { statusOf } from '../protocol/errors.js';
+import { KeyThrottle } from './key_throttle.js';
+import { listensOnLoopback } from './origin_guard.js';
 
 /**
  * The keys a stack accepts: `STT_API_KEYS` (comma separated) and/or a file of one key per line
- * (`STT_API_KEY_FILE`, for Docker and Kubernetes secrets). Empty: no keys, no checks.
+ * (`STT_API_KEY_FILE`, for Docker and Kubernetes secrets). Empty: no keys, no checks. A key must
+ * be presentable in an HTTP header, so only printable ASCII without spaces is taken.
  */
 export function loadApiKeys(list: string | undefined, file: string | undefined): string[] {
-  const keys = (list ?? '').split(',');
+  const keys = (list ?? '').split(',').map((key) => ({ key, from: 'STT_API_KEYS' }));
   if (file) {
     let text: string;
     try {
@@ -15,31 +20,54 @@ export function loadApiKeys(list: string | undefined, file: string | undefined):
     } catch (error) {
       throw new Error(`STT_API_KEY_FILE ${file} cannot be read: ${(error as Error).message}`);
     }
-    keys.push(...text.split('\n').filter((line) => !line.trimStart().startsWith('#')));
+    keys.push(...text.split('\n').filter((line) => !line.trimStart().startsWith('#')).map((key) => ({ key, from: 'STT_API_KEY_FILE' })));
   }
-  const clean = [...new Set(keys.map((k) => k.trim()).filter(Boolean))];
-  for (const k of clean) if (k.length < 16) throw new Error('every API key must have at least 16 characters');
-  return clean;
+  const clean = keys.map((k) => ({ ...k, key: k.key.trim() })).filter((k) => k.key);
+  for (const { key, from } of clean) {
+    if (key.length < 16) throw new Error(`${from}: every API key must have at least 16 characters`);
+    // The key itself is never echoed: the message says which kind of character is wrong.
+    if (!/^[\x21-\x7e]+$/.test(key)) throw new Error(`${from}: an API key may hold only printable ASCII characters without spaces (it is sent in an HTTP header)`);
+  }
+  return [...new Set(clean.map((k) => k.key))];
 }
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
 
-/** Whether a WebSocket handshake, which browsers cannot give headers, is asking. */
-function isUpgrade(request: FastifyRequest): boolean {
-  return (request.headers.upgrade ?? '').toLowerCase() === 'websocket';
+/**
+ * Whether this is a real WebSocket handshake to a socket route: an HTTP upgrade (what
+ * @fastify/websocket marks `request.ws`) on a route built by registerSocketRoute. A plain request
+ * that merely carries an Upgrade header is not one.
+ */
+function isHandshake(request: FastifyRequest): boolean {
+  return request.ws === true && request.method === 'GET' && (request.routeOptions.config as { socketScaffold?: boolean } | undefined)?.socketScaffold === true;
 }
+
+/** Why a request is refused: its code from the error table, the message, and for a throttled address when to come back. */
+export interface KeyRefusal {
+  code: 'unauthorized' | 'too_many_attempts';
+  message: string;
+  retryAfterS?: number;
+}
+
+/** Wrong keys one client address may present per minute before it is answered 429 (STT_MAX_KEY_FAILURES). */
+export const DEFAULT_MAX_KEY_FAILURES = 10;
 
 /**
  * Checks the key a request presents: `Authorization: Bearer` (what the openai SDK sends),
  * `X-API-Key`, or for WebSocket handshakes `?api_key=` (a browser's WebSocket cannot set
  * headers). Keys are compared as fixed-length digests in constant time, against every key
- * (no early exit), so timing tells nothing about how much of a guess was right.
+ * (no early exit), so timing tells nothing about how much of a guess was right. Wrong keys are
+ * counted per client address: past `maxFailures` a minute, the rest of that minute answers 429.
+ * The right key is still taken meanwhile: an address may be shared (nginx in front, a NAT), and a
+ * guesser there must not lock the streamer out.
  */
 export class ApiKeys {
   private readonly digests: Buffer[];
+  private readonly throttle: KeyThrottle;
 
-  constructor(keys: string[]) {
+  constructor(keys: string[], maxFailures = DEFAULT_MAX_KEY_FAILURES) {
     this.digests = keys.map(digest);
+    this.throttle = new KeyThrottle(maxFailures);
   }
 
   get enabled(): boolean {
@@ -47,22 +75,30 @@ export class ApiKeys {
   }
 
   /** Why the request is refused, or undefined when it may pass. Never says which key was tried. */
-  refusal(request: FastifyRequest): string | undefined {
+  refusal(request: FastifyRequest): KeyRefusal | undefined {
     if (!this.enabled) return undefined;
-    const presented = presentedKey(request);
+    const handshake = isHandshake(request);
+    const presented = presentedKey(request, handshake);
     if (presented === undefined) {
-      return isUpgrade(request)
-        ? 'API key required: add ?api_key=... or an Authorization: Bearer header'
-        : 'API key required: send Authorization: Bearer <key> or X-API-Key: <key>';
+      return {
+        code: 'unauthorized',
+        message: handshake ? 'API key required: add ?api_key=... or an Authorization: Bearer header' : 'API key required: send Authorization: Bearer <key> or X-API-Key: <key>',
+      };
     }
     const d = digest(presented);
     let ok = false;
     for (const k of this.digests) ok = timingSafeEqual(k, d) || ok;
-    return ok ? undefined : 'invalid API key';
+    if (ok) return undefined;
+    const retryAfterS = this.throttle.retryAfter(request.ip);
+    if (retryAfterS !== undefined) {
+      return { code: 'too_many_attempts', message: `too many wrong API keys from this address: try again in ${retryAfterS} s (STT_MAX_KEY_FAILURES)`, retryAfterS };
+    }
+    this.throttle.failed(request.ip);
+    return { code: 'unauthorized', message: 'invalid API key' };
   }
 }
 
-function presentedKey(request: FastifyRequest): string | undefined {
+function presentedKey(request: FastifyRequest, handshake: boolean): string | undefined {
   const auth = request.headers.authorization;
   if (auth) {
     const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
@@ -70,49 +106,38 @@ function presentedKey(request: FastifyRequest): string | undefined {
   }
   const header = request.headers['x-api-key'];
   if (typeof header === 'string' && header) return header.trim();
-  if (isUpgrade(request)) {
+  if (handshake) {
     const q = (request.query as Record<string, unknown> | undefined)?.api_key;
     if (typeof q === 'string' && q) return q;
   }
   return undefined;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set by a guard of the route's scope: the WebSocket route closes the connection 1008 with it. */
-    socketRefusal?: string;
-  }
-}
-
 /**
- * The one API-key hook: added to a fastify scope, it guards exactly that scope's routes. HTTP is
- * answered 401 at once; a WebSocket handshake is let through to be closed 1008 with the reason
- * (a browser cannot read a refused handshake's status), before its first frame is read.
- * `errorBody` words the 401 in the surface's own error shape.
+ * The one API-key hook: added to a fastify scope, it guards exactly that scope's routes. A refused
+ * request is answered at once, a WebSocket handshake included (before the upgrade, so a client
+ * sees the 401 as OpenAI's refuses it, instead of a socket that opens and closes): 401 with
+ * `WWW-Authenticate`, or 429 with `Retry-After` for an address over its wrong-key limit.
+ * `errorBody` words the answer in the surface's own error shape.
  */
 export function guardWithApiKeys(
   scope: FastifyInstance,
   keys: ApiKeys,
-  errorBody: (message: string, request: FastifyRequest) => object = (message) => ({ type: 'error', code: 'unauthorized', error: message }),
+  errorBody: (code: KeyRefusal['code'], message: string, request: FastifyRequest) => object = (code, message) => ({ type: 'error', code, error: message }),
 ): void {
   if (!keys.enabled) return;
   scope.addHook('onRequest', async (request, reply) => {
     const refusal = keys.refusal(request);
     if (!refusal) return;
-    // Only a route built by registerSocketRoute closes a refused socket itself; any other is
-    // refused here, which costs the client the reason but never lets it in.
-    if (isUpgrade(request) && (request.routeOptions.config as { socketScaffold?: boolean } | undefined)?.socketScaffold) {
-      request.socketRefusal = refusal;
-      return;
-    }
-    return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody(refusal, request));
+    if (refusal.retryAfterS !== undefined) reply.header('retry-after', String(refusal.retryAfterS));
+    else reply.header('www-authenticate', 'Bearer');
+    return reply.code(statusOf(refusal.code)).send(errorBody(refusal.code, refusal.message, request));
   });
 }
 
 /** Says who can reach a service: anyone on the network without keys is worth a warning. */
 export function warnIfOpen(log: { info(msg: string): void; warn(msg: string): void }, host: string, keysEnabled: boolean): void {
   if (keysEnabled) return log.info('API keys required on every route but /health and /ready');
-  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
-  if (loopback) log.info(`no API keys set (STT_API_KEYS): listening on ${host}, reachable from this machine only`);
+  if (listensOnLoopback(host)) log.info(`no API keys set (STT_API_KEYS): listening on ${host}, reachable from this machine only`);
   else log.warn(`no API keys set (STT_API_KEYS) while listening on ${host}: anyone who can reach this port can use it`);
 }

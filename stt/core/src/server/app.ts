@@ -1,10 +1,13 @@
+import { basename } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { RouteContext, Role } from './context.js';
 import { detectProtocol } from './detect_route.js';
 import { ApiKeys, guardWithApiKeys } from './api_keys.js';
+import { guardOrigins, type OriginGuard } from './origin_guard.js';
+import { securityHeaders } from './security_headers.js';
 import { hardPayloadLimit } from './limits.js';
-import { ConnectionGate, registerSocketRoute, type SocketRouteOptions } from './socket_route.js';
+import { ConnectionGate, registerSocketRoute, socketServerOptions, type SocketRouteOptions } from './socket_route.js';
 import { transcribeProtocol } from './transcribe_route.js';
 
 export type { Role, RouteContext, ServiceState } from './context.js';
@@ -13,6 +16,19 @@ export interface AppOptions extends RouteContext {
   name: string;
   roles: Role[];
   apiKeys?: ApiKeys;
+  /** Without keys: which host names and page origins may call (see origin_guard.ts). */
+  origins?: OriginGuard;
+}
+
+/** An absolute path (a model file given as one) as its base name: where files live is nobody's business. */
+const ABSOLUTE_PATH = /(?<![\w:/\\.~-])(?:[A-Za-z]:)?[\\/][^\s"'`:,;()]*[\\/]([^\s"'`:,;()\\/]+)/g;
+const publicText = (value: unknown): unknown => (typeof value === 'string' ? value.replace(ABSOLUTE_PATH, '$1') : value);
+
+/** What /ready shows (open even with keys): model names and reasons, never a path on this machine. */
+function publicDetail(detail: Record<string, unknown>): Record<string, unknown> {
+  const out = Object.fromEntries(Object.entries(detail).map(([key, value]) => [key, publicText(value)]));
+  for (const key of ['model', 'detector_model']) if (typeof out[key] === 'string') out[key] = basename(out[key] as string);
+  return out;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -21,12 +37,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Request lines for every /metrics scrape drown the useful ones; the service logs its own events.
     loggerInstance: logger.child({}, { level: 'warn' }) as FastifyBaseLogger,
   });
-  await app.register(websocket, { options: { maxPayload: hardPayloadLimit(limits) } });
+  await app.register(websocket, { options: socketServerOptions(hardPayloadLimit(limits)) });
+
+  securityHeaders(app);
+  // Before every route: a refused origin costs nothing else, a WebSocket handshake included.
+  if (options.origins && !options.apiKeys?.enabled) guardOrigins(app, options.origins);
 
   app.get('/health', async () => ({ ok: true, service: options.name }));
 
   app.get('/ready', async (_request, reply) => {
-    const body = { ready: state.status === 'ready', status: state.status, service: options.name, ...state.detail };
+    const body = { ready: state.status === 'ready', status: state.status, service: options.name, ...publicDetail(state.detail) };
     return reply.code(state.status === 'ready' ? 200 : 503).send(body);
   });
 
@@ -44,7 +64,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const route = (): SocketRouteOptions => {
       const gate = new ConnectionGate(limits.maxConnections, 'STT_MAX_CONNECTIONS', () => metrics.connections.set(gates.reduce((n, g) => n + g.open, 0)));
       gates.push(gate);
-      return { gate, payloadLimit: hardPayloadLimit(limits), countError: (code) => metrics.errors.inc({ code }), warn: (err) => logger.warn({ err }, 'websocket error') };
+      return { gate, payloadLimit: hardPayloadLimit(limits), heartbeat: limits.heartbeat, countError: (code) => metrics.errors.inc({ code }), warn: (err) => logger.warn({ err }, 'websocket error') };
     };
     if (options.roles.includes('transcribe')) registerSocketRoute(guarded, '/ws/transcribe', transcribeProtocol(options), route());
     if (options.roles.includes('detect')) registerSocketRoute(guarded, '/ws/detect', detectProtocol(options), route());

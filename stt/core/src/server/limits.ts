@@ -1,3 +1,5 @@
+import { DEFAULT_HEARTBEAT, type Heartbeat } from './heartbeat.js';
+
 /** Every limit a client can hit, with the setting that raises it, so errors can name both. */
 export interface Limits {
   /** Largest binary frame accepted; larger ones are answered with an error and not buffered. */
@@ -7,6 +9,8 @@ export interface Limits {
   maxConnections: number;
   /** Inference jobs that may wait behind the running one. */
   maxQueue: number;
+  /** Pings to every WebSocket peer, and how long an answer may take; DEFAULT_HEARTBEAT when unset. */
+  heartbeat?: Heartbeat;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -14,6 +18,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxBufferSeconds: 120,
   maxConnections: 64,
   maxQueue: 32,
+  heartbeat: DEFAULT_HEARTBEAT,
 };
 
 /**

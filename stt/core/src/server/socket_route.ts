@@ -4,7 +4,9 @@ import type { z } from 'zod';
 import { describeIssues, type ErrorMessage } from '../protocol/messages.js';
 import { closeCodeOf, codeOf, type ErrorCode } from '../protocol/errors.js';
 import { closeReason } from '../client/close_codes.js';
-import './api_keys.js'; // the request's socketRefusal
+import { answerPings, DEFAULT_HEARTBEAT, keepAlive, type Heartbeat } from './heartbeat.js';
+
+export { DEFAULT_HEARTBEAT, heartbeatSettings, type Heartbeat } from './heartbeat.js';
 
 /** What a protocol may do with its connection; the route owns the socket itself. */
 export interface SocketPeer {
@@ -31,8 +33,11 @@ export interface SocketProtocol<S, C = never> {
   open(peer: SocketPeer, query: Record<string, unknown>, request: FastifyRequest): S;
   /** A binary frame; a promise while its work is still under way (the route then applies backpressure). */
   binary(session: S, frame: Buffer): void | Promise<unknown>;
-  /** A text frame before it is read as JSON (`<flush>`, or a relay that passes text on); true when it took it. */
-  text?(session: S, text: string): boolean;
+  /**
+   * A text frame before it is read as JSON (`<flush>`, or a relay that passes text on); true when
+   * it took it, or a promise while its work is under way (backpressure, as for binary frames).
+   */
+  text?(session: S, text: string): boolean | Promise<unknown>;
   /** JSON control messages: their schema, and what the usage error tells a client to send. */
   control?: { schema: z.ZodType<C>; usage: string; handle(session: S, message: C): void };
   close(session: S): void;
@@ -81,6 +86,8 @@ export interface SocketRouteOptions {
   maxPendingFrames?: number;
   /** The WebSocket server's own frame limit (its maxPayload), named in the reason when it closes 1009. */
   payloadLimit?: number;
+  /** Pings to every peer and how long a pong may take (STT_WS_PING_INTERVAL_MS, STT_WS_PING_TIMEOUT_MS). */
+  heartbeat?: Heartbeat;
   /** Counts every error sent and every refusal, by code. */
   countError?: (code: string) => void;
   warn?: (error: Error) => void;
@@ -95,6 +102,12 @@ export function toBuffer(data: RawData): Buffer {
 export function sendJson(socket: WebSocket, message: object): void {
   if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
 }
+
+/**
+ * What the WebSocket server of every app whose routes use this scaffold is given: its frame limit,
+ * and no automatic pongs (the scaffold answers pings itself: see `answerPings`).
+ */
+export const socketServerOptions = (maxPayload: number) => ({ maxPayload, autoPong: false });
 
 const defaultShape = (error: ErrorMessage): object => error;
 const DEFAULT_MAX_UNSENT = 1024 * 1024;
@@ -146,15 +159,12 @@ function closeWell(socket: WebSocket, payloadLimit?: number): void {
 export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, protocol: SocketProtocol<S, C>, options: SocketRouteOptions): void {
   const shape = protocol.errorShape ?? defaultShape;
   app.get(path, { websocket: true, config: { socketScaffold: true } }, (socket: WebSocket, request) => {
-    if (request.socketRefusal) {
-      // A guard of this route's scope (an API key check) refused it: nothing is read.
-      options.countError?.('unauthorized');
-      socket.close(closeCodeOf('unauthorized'), closeReason(request.socketRefusal));
-      return;
-    }
+    // Keys and origins were checked before the upgrade (their hooks answer the handshake itself).
     const refusal = options.gate.refusal(protocol.unavailable?.());
     if (refusal) {
+      // Refused after the upgrade: the error in the protocol's own shape first, then the close.
       options.countError?.(refusal.code);
+      sendJson(socket, shape({ type: 'error', code: refusal.code, error: refusal.reason }));
       socket.close(closeCodeOf(refusal.code), closeReason(refusal.reason));
       return;
     }
@@ -168,6 +178,18 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
       socket.close(closeCodeOf('not_reading'), closeReason(`replies are not being read: over ${maxUnsent} bytes unsent; read what the server sends`));
       return false;
     };
+    answerPings(socket, reading);
+    const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT;
+    keepAlive(socket, heartbeat, (why, waitedMs) => {
+      options.countError?.(why);
+      const reason =
+        why === 'not_reading'
+          ? `replies are not being read: no answer to a ping in ${waitedMs} ms while frames kept coming`
+          : `no answer to a ping in ${waitedMs} ms (STT_WS_PING_TIMEOUT_MS): closed as dead; reconnect`;
+      socket.close(closeCodeOf(why), closeReason(reason));
+      // A dead peer cannot answer the close frame either: its slot is freed without waiting for it.
+      setTimeout(() => socket.terminate(), Math.min(heartbeat.timeoutMs, 1000)).unref();
+    });
     const peer: SocketPeer = {
       send: (message) => {
         if (reading()) sendJson(socket, message);
@@ -210,7 +232,11 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
         return;
       }
       const text = bytes.toString('utf8');
-      if (protocol.text?.(session, text)) return;
+      const took = protocol.text?.(session, text);
+      if (took) {
+        if (took instanceof Promise) track(took);
+        return;
+      }
       const control = protocol.control;
       if (!control) return peer.fail({ type: 'error', code: 'bad_message', error: 'this route takes no text messages' });
       let json: unknown;

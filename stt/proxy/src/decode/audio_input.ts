@@ -1,6 +1,7 @@
 import { bytesPerFrame, formatFromQuery, type PcmFormat } from '@vtuber-stt/core';
 import { AudioDecodeError } from './errors.js';
-import { decodeWithFfmpeg, FFMPEG_OUTPUT } from './ffmpeg.js';
+import { decodeWithFfmpeg, FFMPEG_OUTPUT, MAX_DOWNMIX_CHANNELS, type DecodeLogger } from './ffmpeg.js';
+import { oggChannels } from './ogg_channels.js';
 import { describeStart, sniffContainer, SUPPORTED_TYPES } from './sniff.js';
 import { readWavLayout } from './wav_header.js';
 
@@ -18,9 +19,11 @@ export interface DecodeSettings {
   maxSeconds: number;
   timeoutMs: number;
   ffmpegPath?: string;
+  /** Where the decoder's reasons for refusing a file go (the client gets one generic answer). */
+  logger?: DecodeLogger;
 }
 
-/** What the services take in a query string; more channels go through ffmpeg's downmix. */
+/** What the services take in a query string; more channels go through ffmpeg's downmix to mono. */
 const MAX_CHANNELS = 8;
 
 /** Content types that name WAV: a body declared so must be one. */
@@ -61,7 +64,7 @@ export function rawPcm(body: Buffer, query: Record<string, unknown>, settings: D
  * (no decoder involved); every other type, and WAV with other sample formats, goes through ffmpeg.
  * `declaredType` is the content type the client claimed: a body claimed to be WAV must be one.
  */
-export async function audioFile(bytes: Buffer, settings: DecodeSettings, declaredType?: string): Promise<UpstreamAudio> {
+export async function audioFile(bytes: Buffer, settings: DecodeSettings, declaredType?: string, signal?: AbortSignal): Promise<UpstreamAudio> {
   if (bytes.length === 0) throw new AudioDecodeError('empty file: send an audio file', 'bad_audio');
   const declared = declaredType?.split(';')[0]!.trim().toLowerCase();
   if (declared && !AUDIO_TYPES.test(declared)) {
@@ -75,8 +78,10 @@ export async function audioFile(bytes: Buffer, settings: DecodeSettings, declare
   if (!container) {
     throw new AudioDecodeError(`not a recognised audio file (it starts with ${describeStart(bytes)}); supported: ${SUPPORTED_TYPES}`, 'unsupported_format');
   }
+  let inputChannels = container.name === 'ogg' ? oggChannels(bytes) : undefined;
   if (container.name === 'wav' && bytes.toString('latin1', 0, 4) === 'RIFF') {
     const wav = readWavLayout(bytes);
+    inputChannels = wav.channels;
     const encoding = wav.format === 1 && wav.bits === 16 ? 's16le' : wav.format === 3 && wav.bits === 32 ? 'f32le' : undefined;
     if (encoding && wav.channels <= MAX_CHANNELS) {
       const format: PcmFormat = { sampleRate: wav.sampleRate, encoding, channels: wav.channels };
@@ -86,6 +91,9 @@ export async function audioFile(bytes: Buffer, settings: DecodeSettings, declare
       return checkDuration({ pcm: bytes.subarray(wav.dataOffset, wav.dataOffset + usable), format }, settings);
     }
   }
-  const pcm = await decodeWithFfmpeg(bytes, { maxSeconds: settings.maxSeconds, timeoutMs: settings.timeoutMs, inputFormat: container.ffmpegFormat, binary: settings.ffmpegPath });
+  if (inputChannels !== undefined && inputChannels > MAX_DOWNMIX_CHANNELS) {
+    throw new AudioDecodeError(`the file has ${inputChannels} channels; at most ${MAX_DOWNMIX_CHANNELS} can be mixed down to mono`, 'bad_audio');
+  }
+  const pcm = await decodeWithFfmpeg(bytes, { maxSeconds: settings.maxSeconds, timeoutMs: settings.timeoutMs, inputFormat: container.ffmpegFormat, inputChannels, binary: settings.ffmpegPath, logger: settings.logger, signal });
   return checkDuration({ pcm, format: { ...FFMPEG_OUTPUT } }, settings);
 }

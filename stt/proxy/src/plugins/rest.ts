@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { codeOf, ServiceError, statusOf, type ErrorCode } from '@vtuber-stt/core';
+import { codeOf, isWhisperLanguage, ServiceError, statusOf, unknownLanguageMessage, type ErrorCode } from '@vtuber-stt/core';
+import { clientGone } from '../client_gone.js';
 import { decodeSettings, requestAudio } from '../decode/request_audio.js';
 import { transcribeOnce, UpstreamError } from '../rest_transcribe.js';
 import type { ProxyContext } from './context.js';
@@ -9,7 +10,7 @@ const flag = (v: unknown) => v === '1' || v === 'true';
 /** `POST /api/transcribe`: an audio file of any supported type, or raw PCM; answers the transcript JSON. */
 export async function restPlugin(app: FastifyInstance, ctx: ProxyContext): Promise<void> {
   const { config, metrics, choose } = ctx;
-  const settings = decodeSettings(config);
+  const settings = decodeSettings(config, ctx.logger);
   // Audio arrives as bytes whatever it claims to be: the container is sniffed, not trusted, so a
   // body of any type gets the answer its bytes earn (the same as the same file on /v1).
   app.removeAllContentTypeParsers();
@@ -17,7 +18,9 @@ export async function restPlugin(app: FastifyInstance, ctx: ProxyContext): Promi
 
   // The REST shape of every error: the table's status, `{error, code}`.
   const answer = (reply: FastifyReply, code: ErrorCode, error: string) => reply.code(statusOf(code)).send({ error, code });
-  app.setErrorHandler((error, _request, reply) => {
+  app.setErrorHandler((error, request, reply) => {
+    // A body refused before its end is not read on: the connection closes after the answer.
+    if (!request.raw.complete) reply.header('connection', 'close');
     if (error instanceof ServiceError) {
       if (error instanceof UpstreamError) metrics.requests.inc({ route: 'rest', backend: 'none', outcome: error.code });
       return answer(reply, error.code, error.message);
@@ -31,17 +34,27 @@ export async function restPlugin(app: FastifyInstance, ctx: ProxyContext): Promi
 
   app.post('/api/transcribe', async (request, reply) => {
     const query = request.query as Record<string, string>;
-    // No body at all is an empty one.
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const audio = await requestAudio(body, query, request.headers['content-type'], settings);
-    const { result, backend } = await transcribeOnce(choose, audio, {
-      language: query.language,
-      prompt: query.prompt,
-      translate: flag(query.translate),
-      words: flag(query.word_timestamps),
-    });
-    metrics.requests.inc({ route: 'rest', backend: backend.name, outcome: 'ok' });
-    backend.observe(result.latency_ms);
-    return { ...result, backend: backend.name };
+    const language = typeof query.language === 'string' ? query.language.trim().toLowerCase() || undefined : undefined;
+    if (language && !isWhisperLanguage(language)) return answer(reply, 'bad_query', unknownLanguageMessage(language.slice(0, 40)));
+    const signal = clientGone(reply);
+    try {
+      // No body at all is an empty one.
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const audio = await requestAudio(body, query, request.headers['content-type'], settings, signal);
+      const { result, backend } = await transcribeOnce(choose, audio, {
+        language,
+        prompt: query.prompt,
+        translate: flag(query.translate),
+        words: flag(query.word_timestamps),
+        signal,
+      });
+      metrics.requests.inc({ route: 'rest', backend: backend.name, outcome: 'ok' });
+      backend.observe(result.latency_ms);
+      return { ...result, backend: backend.name };
+    } catch (error) {
+      // Work dropped because nobody waits for it: counted, so it shows.
+      if (signal.aborted && !(error instanceof UpstreamError)) metrics.requests.inc({ route: 'rest', backend: 'none', outcome: 'aborted' });
+      throw error;
+    }
   });
 }

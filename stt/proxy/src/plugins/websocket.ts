@@ -33,6 +33,7 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
   const route = (name: string): SocketRouteOptions => ({
     gate: ctx.gate,
     payloadLimit: proxyPayloadLimit(config),
+    heartbeat: config.heartbeat,
     countError: (code) => metrics.requests.inc({ route: name, backend: 'none', outcome: code }),
     warn: (err) => logger.warn({ err }, `${name} websocket error`),
   });
@@ -66,13 +67,12 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
       unavailable: () => (backends.detect ? undefined : 'no detection service is configured (STT_DETECT_URL)'),
       open(peer, _query, request) {
         metrics.sessions.inc({ route: 'detect' });
-        return pipeDetect(peer, backends.detect!, queryOf(request.url));
+        return pipeDetect(peer, backends.detect!, queryOf(request.url), config.maxFrameBytes);
       },
+      // Each frame's work lasts until the service has answered it: the scaffold's window of
+      // unanswered frames holds a flooding client back at its own socket.
       binary: (pipe, frame) => pipe.frame(frame, true),
-      text: (pipe, text) => {
-        void pipe.frame(Buffer.from(text), false);
-        return true;
-      },
+      text: (pipe, text) => pipe.frame(Buffer.from(text), false),
       close(pipe) {
         metrics.sessions.dec({ route: 'detect' });
         pipe.close();

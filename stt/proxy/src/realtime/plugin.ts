@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { registerSocketRoute, type ConnectionGate, type ErrorMessage } from '@vtuber-stt/core';
+import { registerSocketRoute, type ConnectionGate, type ErrorMessage, type Heartbeat } from '@vtuber-stt/core';
 import type { Logger } from 'pino';
 import { relaySession, type RelayOptions } from '../transcribe_relay.js';
 import { clientEventSchema, errorType } from './events.js';
@@ -11,6 +11,7 @@ export interface RealtimePluginOptions {
   /** Shared with the proxy's other socket routes. */
   gate: ConnectionGate;
   payloadLimit: number;
+  heartbeat?: Heartbeat;
   logger: Logger;
 }
 
@@ -43,6 +44,6 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
         error: { type: errorType(e.code), code: e.code === 'bad_message' ? 'invalid_request' : e.code, message: e.error, param: null, event_id: null },
       }),
     },
-    { gate: options.gate, payloadLimit: options.payloadLimit, warn: (err) => options.logger.warn({ err }, 'realtime websocket error') },
+    { gate: options.gate, payloadLimit: options.payloadLimit, heartbeat: options.heartbeat, warn: (err) => options.logger.warn({ err }, 'realtime websocket error') },
   );
 }
