@@ -165,6 +165,11 @@ describe('microphone client against the real stack', () => {
     const early = run.lines.filter((l) => !l.final);
     expect(early.length).toBeGreaterThanOrEqual(1);
     for (const l of early) expect(l).toMatchObject({ text: WORDS, seq: finals[0]!.seq, language: 'en' });
+    // An early line spans the audio it decoded, inside the utterance the final closes.
+    for (const l of early) {
+      expect(l.end_ms).toBeGreaterThan(l.start_ms);
+      expect(l.start_ms).toBeLessThan(finals[0]!.end_ms);
+    }
     expect(run.lines.at(-1)).toBe(finals[0]);
     expect(finals[0]!.end_ms).toBeGreaterThan(finals[0]!.start_ms);
 
@@ -432,9 +437,10 @@ describe('what each entry point loads', () => {
     expect([...packages].sort()).toEqual([]);
   });
 
-  it('adds turns=server and early=1 to the transcription URL, keeping any query it has', () => {
-    expect(serverTurnsUrl('ws://127.0.0.1:8080/ws/transcribe')).toBe('ws://127.0.0.1:8080/ws/transcribe?turns=server&early=1');
-    const url = new URL(serverTurnsUrl('wss://example.org/stt/ws/transcribe?sample_rate=48000&turns=flush'));
+  it('adds turns=server to the transcription URL, and early=1 only with --early, keeping any query it has', () => {
+    expect(serverTurnsUrl('ws://127.0.0.1:8080/ws/transcribe', false)).toBe('ws://127.0.0.1:8080/ws/transcribe?turns=server');
+    expect(serverTurnsUrl('ws://127.0.0.1:8080/ws/transcribe', true)).toBe('ws://127.0.0.1:8080/ws/transcribe?turns=server&early=1');
+    const url = new URL(serverTurnsUrl('wss://example.org/stt/ws/transcribe?sample_rate=48000&turns=flush', true));
     expect(url.pathname).toBe('/stt/ws/transcribe');
     expect(Object.fromEntries(url.searchParams)).toEqual({ sample_rate: '48000', turns: 'server', early: '1' });
   });

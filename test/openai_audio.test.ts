@@ -5,8 +5,8 @@ import { basename, join } from 'node:path';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeWav, type RunningService } from '@vtuber-stt/core';
-import { audioPath, fixtureModel } from './helpers/fixtures.js';
+import { encodeS16le, encodeWav, type RunningService } from '@vtuber-stt/core';
+import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
@@ -237,6 +237,33 @@ describe('OpenAI audio REST surface through the proxy', () => {
     const c = await TestClient.connect(`${service.url.replace(/^http/, 'ws')}/ws/transcribe`);
     c.ws.send(JSON.stringify({ type: 'config', word_timestamps: true }));
     expect(await c.next()).toMatchObject({ type: 'config', word_timestamps: true });
+    await c.close();
+  });
+
+  it('puts word times on the connection\'s timeline in server turns, with their segment', async () => {
+    // Two seconds of silence first: the utterance's own decode counts from its start, the connection from its first sample.
+    const clip = loadClip('whisper.cpp/jfk.wav');
+    const pcm = new Float32Array(2 * 16000 + clip.length + 2 * 16000);
+    pcm.set(clip, 2 * 16000);
+    const c = await TestClient.connect(`${service.url.replace(/^http/, 'ws')}/ws/transcribe?turns=server`);
+    c.ws.send(JSON.stringify({ type: 'config', word_timestamps: true }));
+    expect(await c.next()).toMatchObject({ type: 'config', word_timestamps: true });
+    c.sendAudio(encodeS16le(pcm));
+    type Final = { final?: boolean; start_ms: number; segments: { start_ms: number; end_ms: number; words?: { start_ms: number; end_ms: number }[] }[] };
+    let final: Final | undefined;
+    while (!final) {
+      const m = await c.next<{ type: string; final?: boolean }>();
+      if (m.type === 'transcript' && m.final !== false) final = m as unknown as Final;
+    }
+    expect(final!.start_ms).toBeGreaterThan(1500);
+    const words = final!.segments.flatMap((s) => s.words ?? []);
+    expect(words.length).toBeGreaterThan(0);
+    for (const s of final!.segments) {
+      for (const w of s.words ?? []) {
+        expect(w.start_ms).toBeGreaterThanOrEqual(s.start_ms);
+        expect(w.end_ms).toBeLessThanOrEqual(s.end_ms);
+      }
+    }
     await c.close();
   });
 

@@ -2,12 +2,15 @@ import { FinalClock, isFinalAnswer } from '@vtuber-stt/core/client';
 import type { StreamerOptions, TurnFlow, Utterance } from './streamer.js';
 import { openTranscription, type Transcription } from './transcription.js';
 
-/** The transcription URL with `turns=server&early=1` added to whatever query it already has. */
-export function serverTurnsUrl(transcribeUrl: string): string {
+/**
+ * The transcription URL with `turns=server` (and `early=1` when the early text is wanted) added
+ * to whatever query it already has. Early text not asked for is never sent: each one would
+ * cross both legs (service to proxy, proxy to client) only to be dropped here.
+ */
+export function serverTurnsUrl(transcribeUrl: string, early: boolean): string {
   const url = new URL(transcribeUrl);
   url.searchParams.set('turns', 'server');
-  // Always asked for: onServerMessage sees the speculative text even when it is not printed.
-  url.searchParams.set('early', '1');
+  if (early) url.searchParams.set('early', '1');
   return url.toString();
 }
 
@@ -40,7 +43,7 @@ export class ServerTurns implements TurnFlow {
 
   constructor(private readonly options: StreamerOptions) {
     this.link = openTranscription(options, {
-      url: serverTurnsUrl(options.transcribeUrl),
+      url: serverTurnsUrl(options.transcribeUrl, Boolean(options.early)),
       turns: 'server',
       onReply: (message) => this.onFinal(message, performance.now()),
       onMessage: (message) => this.onEvent(message, performance.now()),
@@ -96,15 +99,16 @@ export class ServerTurns implements TurnFlow {
     this.options.onUtterance(this.utterance(m, latency ?? num(m.latency_ms) ?? 0, true));
   }
 
-  /** A speculative line has no end yet: its end_ms is its start_ms until the final says. */
+  /** A speculative line carries no utterance times: its span is the audio it decoded (`decoded_ms`). */
   private utterance(m: Record<string, unknown>, latencyMs: number, final: boolean): Utterance {
-    const start = num(m.start_ms) ?? this.starts.get(m.seq as number) ?? 0;
+    const decoded = Array.isArray(m.decoded_ms) ? (m.decoded_ms as unknown[]).map(num) : [];
+    const start = num(m.start_ms) ?? this.starts.get(m.seq as number) ?? decoded[0] ?? 0;
     const u: Utterance = {
       seq: m.seq as number,
       text: String(m.text),
       language: String(m.language),
       start_ms: start,
-      end_ms: num(m.end_ms) ?? start,
+      end_ms: num(m.end_ms) ?? decoded[1] ?? start,
       latency_ms: Math.round(latencyMs),
       final,
     };

@@ -1,6 +1,10 @@
 /** Whisper and Silero both want 16 kHz mono float32; everything is converted to this once. */
 export const SAMPLE_RATE = 16_000;
 
+/** The sample rates every surface accepts (query strings, config messages, WAV headers): telephone to studio. */
+export const MIN_RATE = 8000;
+export const MAX_RATE = 192_000;
+
 export type Encoding = 's16le' | 'f32le';
 
 export interface PcmFormat {

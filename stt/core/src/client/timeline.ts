@@ -1,3 +1,6 @@
+import type { TranscriptSegment } from '../protocol/messages.js';
+import { shiftSegments } from '../protocol/segment_times.js';
+
 /**
  * Server-side turns number their offsets from the start of the connection. A replacement
  * connection starts with the replayed audio, so its offsets are moved onto the caller's clock
@@ -14,12 +17,6 @@ export function shiftTimes(message: Record<string, unknown>, byMs: number): void
   if (Array.isArray(decoded) && decoded.length === 2 && decoded.every((v) => typeof v === 'number')) {
     message.decoded_ms = [Math.round((decoded[0] as number) + byMs), Math.round((decoded[1] as number) + byMs)];
   }
-  if (Array.isArray(message.segments)) {
-    message.segments = message.segments.map((s: Record<string, unknown>) => {
-      const out = { ...s };
-      if (typeof s.start_ms === 'number') out.start_ms = Math.round(s.start_ms + byMs);
-      if (typeof s.end_ms === 'number') out.end_ms = Math.round(s.end_ms + byMs);
-      return out;
-    });
-  }
+  // Segments come from the service as it sent them: the protocol's shape, words included.
+  if (Array.isArray(message.segments)) message.segments = shiftSegments(message.segments as TranscriptSegment[], byMs);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_RATE, MIN_RATE } from '../audio/format.js';
 import type { ErrorCode } from './errors.js';
 import { isWhisperLanguage, unknownLanguageMessage } from './languages.js';
 
@@ -44,7 +45,7 @@ export const configMessageSchema = z
     language: languageSchema.optional(),
     prompt: z.string().max(1000, 'prompt is limited to 1000 characters').optional(),
     translate: z.boolean().optional(),
-    sample_rate: z.number().int().min(8000).max(192000).optional(),
+    sample_rate: z.number().int().min(MIN_RATE).max(MAX_RATE).optional(),
     encoding: encodingSchema.optional(),
     turns: turnModeSchema.optional(),
     /** Send the speculative text as soon as it is ready (`"final": false`), before the final. */

@@ -1,4 +1,4 @@
-import { DEFAULT_FORMAT, type PcmFormat } from '../audio/format.js';
+import { DEFAULT_FORMAT, MAX_RATE, MIN_RATE, type PcmFormat } from '../audio/format.js';
 import { encodingSchema } from '../protocol/messages.js';
 import { ServiceError } from '../protocol/errors.js';
 
@@ -14,7 +14,7 @@ export function formatFromQuery(query: Record<string, unknown>): PcmFormat {
   const rate = query.sample_rate;
   if (rate !== undefined) {
     const n = Number(rate);
-    if (!Number.isInteger(n) || n < 8000 || n > 192000) throw new QueryFormatError(`sample_rate must be an integer from 8000 to 192000 (got "${String(rate)}")`);
+    if (!Number.isInteger(n) || n < MIN_RATE || n > MAX_RATE) throw new QueryFormatError(`sample_rate must be an integer from ${MIN_RATE} to ${MAX_RATE} (got "${String(rate)}")`);
     format.sampleRate = n;
   }
   if (query.encoding !== undefined) {

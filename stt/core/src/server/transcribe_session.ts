@@ -10,6 +10,7 @@ import type {
   TranscriptMessage,
   TurnMode,
 } from '../protocol/messages.js';
+import { shiftSegments } from '../protocol/segment_times.js';
 import { AudioLog, WindowLog } from '../turns/audio_log.js';
 import { LocalAgreement } from '../turns/local_agreement.js';
 import { Segmenter, type SegmentAction } from '../turns/segmenter.js';
@@ -369,10 +370,10 @@ export class TranscribeSession {
     });
   }
 
-  /** Server mode: segment and decoded times on the connection's timeline, like every other offset there. */
+  /** Server mode: segment, word and decoded times on the connection's timeline, like every other offset there. */
   private onTimeline(message: TranscriptMessage, from: number): void {
     const base = ms(from);
-    message.segments = message.segments.map((s) => ({ ...s, start_ms: s.start_ms + base, end_ms: s.end_ms + base }));
+    message.segments = shiftSegments(message.segments, base);
     if (message.decoded_ms) message.decoded_ms = [message.decoded_ms[0] + base, message.decoded_ms[1] + base];
   }
 

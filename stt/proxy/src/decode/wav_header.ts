@@ -1,3 +1,4 @@
+import { MAX_RATE, MIN_RATE } from '@vtuber-stt/core';
 import { AudioDecodeError } from './errors.js';
 
 export interface WavLayout {
@@ -14,9 +15,6 @@ export interface WavLayout {
 /** Data sizes that streaming writers put in a header they cannot go back to fix. */
 const UNKNOWN_SIZES = new Set([0, 0xffffffff]);
 
-/** The sample-rate range every surface accepts (the WebSocket query string's, too). */
-export const MIN_RATE = 8000;
-export const MAX_RATE = 192000;
 
 const bad = (message: string) => new AudioDecodeError(message, 'bad_audio');
 
