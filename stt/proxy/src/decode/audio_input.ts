@@ -1,9 +1,8 @@
-import { bytesPerFrame, formatFromQuery, type PcmFormat } from '@vtuber-stt/core';
+import { bytesPerFrame, formatFromQuery, readWavLayout, wavEncoding, type PcmFormat, type WavLayout } from '@vtuber-stt/core';
 import { AudioDecodeError } from './errors.js';
 import { decodeWithFfmpeg, FFMPEG_OUTPUT, MAX_DOWNMIX_CHANNELS, type DecodeLogger } from './ffmpeg.js';
 import { oggChannels } from './ogg_channels.js';
 import { describeStart, sniffContainer, SUPPORTED_TYPES } from './sniff.js';
-import { readWavLayout } from './wav_header.js';
 
 /**
  * Audio ready for a transcription service: PCM bytes in a format its `/ws/transcribe` query
@@ -30,6 +29,15 @@ const MAX_CHANNELS = 8;
 const WAV_TYPES = new Set(['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave']);
 /** Declared types a body of audio may carry; a body declared as anything else (text, JSON, an image) is refused unread. */
 const AUDIO_TYPES = /^((audio|video)\/|application\/octet-stream$)/;
+
+/** A WAV header, its faults worded as the REST routes' own (the OpenAI routes name the `file` param for them). */
+function wavLayout(bytes: Uint8Array): WavLayout {
+  try {
+    return readWavLayout(bytes);
+  } catch (error) {
+    throw new AudioDecodeError((error as Error).message, 'bad_audio');
+  }
+}
 
 export function durationOf(audio: UpstreamAudio): number {
   return audio.pcm.length / bytesPerFrame(audio.format) / audio.format.sampleRate;
@@ -80,9 +88,9 @@ export async function audioFile(bytes: Buffer, settings: DecodeSettings, declare
   }
   let inputChannels = container.name === 'ogg' ? oggChannels(bytes) : undefined;
   if (container.name === 'wav' && bytes.toString('latin1', 0, 4) === 'RIFF') {
-    const wav = readWavLayout(bytes);
+    const wav = wavLayout(bytes);
     inputChannels = wav.channels;
-    const encoding = wav.format === 1 && wav.bits === 16 ? 's16le' : wav.format === 3 && wav.bits === 32 ? 'f32le' : undefined;
+    const encoding = wavEncoding(wav);
     if (encoding && wav.channels <= MAX_CHANNELS) {
       const format: PcmFormat = { sampleRate: wav.sampleRate, encoding, channels: wav.channels };
       const frame = bytesPerFrame(format);
