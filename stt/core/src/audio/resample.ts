@@ -1,3 +1,4 @@
+import { concatFloat32 } from './pcm.js';
 /**
  * Band-limited resampling with a Hann-windowed sinc, cutoff at the lower Nyquist so 48 kHz input
  * does not alias into speech bands. Streaming: chunks of any size give the same output as the
@@ -28,9 +29,7 @@ export class StreamingResampler {
   /** Output for every sample whose filter window is complete; the rest waits for more input. */
   push(input: Float32Array): Float32Array {
     if (this.fromRate === this.toRate) return input;
-    const merged = new Float32Array(this.history.length + input.length);
-    merged.set(this.history);
-    merged.set(input, this.history.length);
+    const merged = concatFloat32([this.history, input]);
     this.inputSeen += input.length;
     const out = this.produce(merged, this.inputSeen - this.radius - 1);
     const keepFrom = Math.max(0, Math.floor(this.nextOut * this.step) - this.radius - this.historyStart);
@@ -73,10 +72,5 @@ export class StreamingResampler {
 export function resample(input: Float32Array, fromRate: number, toRate: number): Float32Array {
   if (fromRate === toRate) return input;
   const r = new StreamingResampler(fromRate, toRate);
-  const head = r.push(input);
-  const tail = r.end();
-  const out = new Float32Array(head.length + tail.length);
-  out.set(head);
-  out.set(tail, head.length);
-  return out;
+  return concatFloat32([r.push(input), r.end()]);
 }

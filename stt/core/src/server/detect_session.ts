@@ -6,6 +6,7 @@ import { releaseFor, UtteranceTracker, type TrackerSettings } from '../vad/utter
 import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';
 import type { Transcriber } from './transcriber.js';
+import { concatFloat32 } from '../audio/pcm.js';
 
 export type Detector = 'silero' | 'whisper' | 'hybrid';
 
@@ -166,11 +167,8 @@ export class DetectSession {
   /** The last few seconds of audio, enough to reach back to a start confirmed late. */
   private keepRecent(pcm: Float32Array): void {
     const keep = Math.round(((PRE_ROLL_MS + this.tracker.settings.minSpeechMs + 1000) / 1000) * SAMPLE_RATE) + pcm.length;
-    const merged = new Float32Array(Math.min(keep, this.recent.length + pcm.length));
-    const fromOld = merged.length - pcm.length;
-    merged.set(this.recent.subarray(this.recent.length - fromOld));
-    merged.set(pcm, fromOld);
-    this.recent = merged;
+    const fromOld = Math.min(keep, this.recent.length + pcm.length) - pcm.length;
+    this.recent = concatFloat32([this.recent.subarray(this.recent.length - fromOld), pcm]);
   }
 
   /** `recent` ends at chunkEndMs; the segment starts a pre-roll before startMs. */

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { concatFloat32 } from '../audio/pcm.js';
 
 /** Silero v5/v6 at 16 kHz: 512-sample windows (32 ms), each preceded by 64 samples of context. */
 export const WINDOW = 512;
@@ -75,9 +76,7 @@ export class SileroStream {
   }
 
   private async process(samples: Float32Array): Promise<number[]> {
-    const all = new Float32Array(this.remainder.length + samples.length);
-    all.set(this.remainder);
-    all.set(samples, this.remainder.length);
+    const all = concatFloat32([this.remainder, samples]);
     const probabilities: number[] = [];
     let offset = 0;
     for (; offset + WINDOW <= all.length; offset += WINDOW) {
