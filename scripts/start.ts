@@ -10,6 +10,7 @@
  * 70x, and a core held back for detection halved the final's speed).
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backendPort } from './ports.js';
 import { Supervisor, type MemberSpec } from './supervisor.js';
@@ -18,6 +19,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const host = process.env.HOST ?? '127.0.0.1';
 const publicPort = process.env.PORT ?? '8080';
 const hasGpu = existsSync('/dev/nvidia0');
+// HTTPS on the public port (README "TLS"): the proxy reads and checks the files. npm runs this
+// from the package root; a relative path means the folder `npm start` was typed in.
+const tls = Object.fromEntries(
+  ['STT_TLS_CERT', 'STT_TLS_KEY'].filter((v) => process.env[v]).map((v) => [v, resolve(process.env.INIT_CWD ?? process.cwd(), process.env[v]!)]),
+);
+const scheme = tls.STT_TLS_CERT && tls.STT_TLS_KEY ? 'https' : 'http';
 let cpuPort: number;
 let gpuPort: number;
 try {
@@ -48,6 +55,7 @@ const members = [
     'stt/proxy/src/main.ts',
     {
       PORT: publicPort,
+      ...tls,
       STT_CPU_URL: `http://127.0.0.1:${cpuPort}`,
       STT_GPU_URL: hasGpu ? `http://127.0.0.1:${gpuPort}` : '',
       STT_DETECT_URL: `http://127.0.0.1:${cpuPort}`,
@@ -59,7 +67,7 @@ const members = [
 const stack = new Supervisor(members);
 stack.start();
 console.error(
-  `starting the stack: control panel http://${host}:${publicPort}/; stt_cpu_ws on port ${cpuPort}` +
+  `starting the stack: control panel ${scheme}://${host}:${publicPort}/; stt_cpu_ws on port ${cpuPort}` +
     (hasGpu ? `, stt_gpu_ws on port ${gpuPort}` : '') +
     '. A service that exits is restarted; Ctrl-C stops them all.',
 );

@@ -209,7 +209,7 @@ describe('microphone client against the real stack', () => {
     // The service's own acknowledgement of the settings in force on the session.
     expect(configAck(run.stderr)).toMatchObject({
       turns: 'server',
-      early: true,
+      early: false,
       language: 'ko',
       prompt: 'Kennedy',
       pre_roll_ms: 640,

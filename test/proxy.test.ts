@@ -185,6 +185,7 @@ describe('proxy routing, toggle, REST and OpenAI routes', () => {
     const lonely = await startTestProxy({ cpu: tap.url });
     try {
       const c = await TestClient.connect(`${lonely.ws}/ws/transcribe?sample_rate=0`);
+      c.flush(); // the backend connection opens at the first frame
       const refusal = await c.next<Reply>();
       expect(refusal).toMatchObject({ type: 'error', code: 'bad_query' });
       expect(refusal.error).toMatch(/sample_rate/);

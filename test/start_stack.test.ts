@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS16le, ResilientTranscriber } from '@vtuber-stt/core';
 import { freePort } from '../scripts/ports.js';
 import { fixtureModel, loadClip } from './helpers/fixtures.js';
+import { httpsRequest, makeTestCertificate } from './helpers/https.js';
 import { buildRecording, streamPaced } from './helpers/recording.js';
 import { TEST_MODEL } from './helpers/service.js';
 import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
@@ -33,10 +34,11 @@ interface Stack {
   exited: Promise<number | null>;
 }
 
-async function startStack(): Promise<Stack> {
+async function startStack(extraEnv: NodeJS.ProcessEnv = {}): Promise<Stack> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...extraEnv,
     PORT: String(port),
     STT_MODEL: TEST_MODEL(),
     STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 20),
@@ -134,13 +136,17 @@ describe('npm start (scripts/start.ts)', () => {
     expect(stack.pids('stt_proxy')).toHaveLength(1);
   }, 150_000);
 
-  it('lets a second stack run beside it: its own backend port picked free, serving on its own', async () => {
-    const other = await startStack();
+  it('lets a second stack run beside it: its own backend port picked free, serving on its own (over HTTPS, as STT_TLS_CERT asks)', async () => {
+    const tls = makeTestCertificate();
+    const other = await startStack({ STT_TLS_CERT: tls.cert, STT_TLS_KEY: tls.key });
     // (Its startup is the slow part of this test: hence the longer timeout below.)
     try {
       expect(other.cpuPort()).not.toBe(stack.cpuPort());
       expect(other.port).not.toBe(stack.port);
-      const c = await TestClient.connect(`ws://127.0.0.1:${other.port}/ws/transcribe`);
+      // npm start passed the certificate to the proxy: its public port speaks HTTPS and WSS.
+      expect(other.output()).toContain(`control panel https://127.0.0.1:${other.port}/`);
+      expect((await httpsRequest(`https://127.0.0.1:${other.port}/health`, tls.ca)).status).toBe(200);
+      const c = await TestClient.connect(`wss://127.0.0.1:${other.port}/ws/transcribe`, { ca: tls.ca });
       c.sendAudio(encodeS16le(loadClip('speechbrain/spk1_snt1.wav')));
       c.flush();
       expect(await c.next(30_000)).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, backend: 'cpu' });

@@ -117,7 +117,7 @@ const mic = new MicTest({
   },
   error(kind, detail) {
     banner.dataset.source = 'mic';
-    showError(kind === 'denied' ? t('micDenied') : kind === 'missing' ? t('micMissing', detail) : kind === 'lost' ? t('connectionLost', detail.split(':')[0]!, detail) : t('serverError', detail));
+    showError(kind === 'denied' ? t('micDenied') : kind === 'missing' ? t('micMissing', detail) : kind === 'insecure' ? t('micInsecure') : kind === 'lost' ? t('connectionLost', detail.split(':')[0]!, detail) : t('serverError', detail));
   },
 });
 start.addEventListener('click', async () => {

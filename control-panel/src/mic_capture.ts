@@ -3,7 +3,7 @@ const CHUNK_MS = 32;
 
 export class MicError extends Error {
   constructor(
-    readonly kind: 'denied' | 'missing',
+    readonly kind: 'denied' | 'missing' | 'insecure',
     message: string,
   ) {
     super(message);
@@ -20,6 +20,13 @@ export class MicCapture {
 
   /** Starts capturing; resolves with the sample rate the chunks have. */
   async start(onChunk: (chunk: Float32Array) => void): Promise<number> {
+    // Browsers give pages the microphone only in a secure context (https, or localhost): opened
+    // over plain http from another machine, navigator.mediaDevices is not there at all.
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw window.isSecureContext === false
+        ? new MicError('insecure', `${location.origin} is not a secure context`)
+        : new MicError('missing', 'this browser gives pages no microphone (navigator.mediaDevices)');
+    }
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
     } catch (error) {

@@ -10,7 +10,7 @@ export interface MicEvents {
   partial(seq: number, message: PartialMessage): void;
   /** The answer for utterance `seq`; latency from the end of the turn (speech_end arrived, or `<flush>` sent) to now. */
   final(seq: number, answer: TranscriptMessage | ErrorMessage, latencyMs: number): void;
-  error(kind: 'denied' | 'missing' | 'lost' | 'server', detail: string): void;
+  error(kind: 'denied' | 'missing' | 'insecure' | 'lost' | 'server', detail: string): void;
 }
 
 /** One flow of a microphone test: chunks in, events out. */

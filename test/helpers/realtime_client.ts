@@ -34,9 +34,10 @@ export class RealtimeClient {
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  static connect(url: string): Promise<RealtimeClient> {
+  /** `options`: the ws client's own (a `ca` to trust for wss://, say). */
+  static connect(url: string, options?: WebSocket.ClientOptions): Promise<RealtimeClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, options);
       const client = new RealtimeClient(ws);
       ws.once('open', () => resolve(client));
       ws.once('error', reject);

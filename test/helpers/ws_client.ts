@@ -8,8 +8,9 @@ export class TestClient {
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  /** `options`: the ws client's own (a `ca` to trust for wss://, say). */
+  constructor(url: string, options?: WebSocket.ClientOptions) {
+    this.ws = new WebSocket(url, options);
     this.ws.on('message', (data) => {
       const message = JSON.parse(data.toString()) as unknown;
       const waiter = this.waiters.shift();
@@ -23,8 +24,8 @@ export class TestClient {
     this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  static async connect(url: string): Promise<TestClient> {
-    const c = new TestClient(url);
+  static async connect(url: string, options?: WebSocket.ClientOptions): Promise<TestClient> {
+    const c = new TestClient(url, options);
     await c.opened;
     return c;
   }

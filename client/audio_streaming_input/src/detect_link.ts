@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { DetectReply, DetectServerMessage } from '@vtuber-stt/core/client';
+import { Backoff, DEFAULT_RETRY_POLICY, type DetectReply, type DetectServerMessage } from '@vtuber-stt/core/client';
 
 export interface DetectEvent {
   reply: DetectReply;
@@ -13,15 +13,15 @@ export interface DetectEvent {
 /**
  * The /ws/detect side of the client. Replies come one per chunk, in order, so each is matched to
  * the chunk it answers; offsets in them count from this connection's first chunk. When the
- * connection drops it reconnects with backoff (detection pauses meanwhile; the utterance being
- * transcribed keeps its audio).
+ * connection drops it reconnects with backoff, on the transcription link's retry policy (detection
+ * pauses meanwhile; the utterance being transcribed keeps its audio).
  */
 export class DetectLink {
   private socket?: WebSocket;
   private base = -1;
   private readonly inFlight: { start: number; samples: number }[] = [];
   private closed = false;
-  private delay = 250;
+  private readonly backoff = new Backoff(DEFAULT_RETRY_POLICY);
   private firstOpen!: () => void;
   /** Resolves on the first successful connection. */
   readonly opened = new Promise<void>((resolve) => (this.firstOpen = resolve));
@@ -67,7 +67,7 @@ export class DetectLink {
     const socket = new WebSocket(this.url);
     this.socket = socket;
     socket.on('open', () => {
-      this.delay = 250;
+      this.backoff.reset();
       this.base = -1;
       this.inFlight.length = 0;
       if (this.config) socket.send(JSON.stringify({ ...this.config, type: 'config' }));
@@ -87,8 +87,7 @@ export class DetectLink {
     socket.on('close', (code, reason) => {
       if (this.closed) return;
       this.onState('lost', `${code} ${reason.toString()}`.trim());
-      setTimeout(() => !this.closed && this.connect(), this.delay).unref();
-      this.delay = Math.min(this.delay * 2, 5000);
+      setTimeout(() => !this.closed && this.connect(), this.backoff.next()).unref();
     });
   }
 }

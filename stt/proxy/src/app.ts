@@ -16,6 +16,15 @@ import { realtimePlugin } from './realtime/plugin.js';
 import { chooseTranscriber } from './router.js';
 import type { ToggleStore } from './toggle_store.js';
 
+/**
+ * The listener's own limits, HTTP or HTTPS alike (with STT_TLS_CERT fastify hands `https`, not
+ * `http`, to the server): a TLS handshake is bounded like the request that follows it.
+ */
+function serverOptions(config: ProxyConfig) {
+  const limits = { headersTimeout: config.bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.max(25, config.bodyTimeoutMs / 4)) };
+  return config.tls ? { https: { ...limits, ...config.tls, handshakeTimeout: config.bodyTimeoutMs } } : { http: limits };
+}
+
 export interface ProxyDeps {
   config: ProxyConfig;
   backends: Backends;
@@ -34,7 +43,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     // A request (headers and body) must arrive within STT_PROXY_BODY_TIMEOUT_MS: a stalled or
     // 1 byte/s upload is answered 408 and closed instead of holding a socket for ever.
     requestTimeout: config.bodyTimeoutMs,
-    http: { headersTimeout: config.bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.max(25, config.bodyTimeoutMs / 4)) },
+    ...serverOptions(config),
   });
   // WebSocket support is shared infrastructure: any surface may declare `{ websocket: true }` routes.
   await app.register(websocket, {

@@ -102,6 +102,7 @@ export class BackendPool {
       state: this.state,
       queue_depth: known.length ? known.reduce((n, m) => n + m.queue_depth!, 0) : undefined,
       sessions: members.reduce((n, m) => n + (m.sessions ?? 0), 0),
+      max_connections: members.every((m) => m.max_connections !== undefined) ? members.reduce((n, m) => n + m.max_connections!, 0) : undefined,
       error: this.state === 'ready' ? undefined : (this.resolveError ?? lead?.error),
       members,
     };

@@ -18,8 +18,10 @@ export interface BackendStatus {
   p95_ms?: number;
   error?: string;
   checked_at?: string;
-  /** Sessions this proxy has on it now. */
+  /** Sessions this proxy has on it now (each holds a connection to it while it is used). */
   sessions?: number;
+  /** What it admits at once per WebSocket route, as its /ready says (STT_MAX_CONNECTIONS). */
+  max_connections?: number;
 }
 
 /** errno codes that mean this process (EMFILE) or the whole system (ENFILE) has no file descriptor left. */
@@ -72,6 +74,28 @@ export class Backend {
     readonly headers: Record<string, string> = {},
   ) {}
 
+  /**
+   * What it admits at once (its /ready's max_connections; unknown until a poll says). The
+   * proxy's sessions take at most `sessionSlots` of it: the rest stays free for REST requests,
+   * which reach the engine through the same route, and for other proxies.
+   */
+  get capacity(): number | undefined {
+    const n = this.detail.max_connections;
+    return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
+  }
+
+  /** Connections this proxy's sessions may hold on it: all but an eighth of its capacity (at least one kept free). */
+  get sessionSlots(): number {
+    const capacity = this.capacity;
+    if (capacity === undefined) return Infinity;
+    return Math.max(1, capacity - Math.max(1, Math.floor(capacity / 8)));
+  }
+
+  /** Whether one more session may connect to it: under its session slots (see capacity). */
+  admitsSession(): boolean {
+    return this.sessions.size < this.sessionSlots;
+  }
+
   /** Counts a session on this member until the returned function is called. */
   attach(session: { readonly waiting: number }): () => void {
     this.sessions.add(session);
@@ -81,12 +105,12 @@ export class Backend {
   /**
    * How busy it is, for choosing where a new session goes: its inference queue as its /metrics
    * last said plus the flushes and utterances our sessions on it still wait for; then how many
-   * sessions it has.
+   * sessions it has. A member whose session slots are taken comes after every one with room.
    */
   get load(): number {
     let owed = 0;
     for (const s of this.sessions) owed += s.waiting;
-    return ((this.queueDepth ?? 0) + owed) * 1000 + this.sessions.size;
+    return (this.admitsSession() ? 0 : 1e9) + ((this.queueDepth ?? 0) + owed) * 1000 + this.sessions.size;
   }
 
   /** ws:// URL of a path on this backend. */
@@ -148,6 +172,7 @@ export class Backend {
       error: this.state === 'ready' ? undefined : this.error,
       checked_at: this.checkedAt?.toISOString(),
       sessions: this.sessions.size,
+      max_connections: this.capacity,
     };
   }
 }

@@ -2,11 +2,14 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { loadTls, type TlsFiles } from './tls.js';
 import { DEFAULT_MAX_KEY_FAILURES, heartbeatSettings, integer, list, hostList, loadApiKeys, originList, readSettings, setting, type Heartbeat } from '@vtuber-stt/core';
 
 export interface ProxyConfig {
   host: string;
   port: number;
+  /** When set, the port speaks HTTPS and WSS with this certificate and key (STT_TLS_CERT, STT_TLS_KEY). */
+  tls?: TlsFiles;
   /** Each a pool: one or more URLs; a host name with several addresses counts as one member per address. */
   cpuUrls: string[];
   gpuUrls: string[];
@@ -17,6 +20,8 @@ export interface ProxyConfig {
   /** Longest time a client may take to send one HTTP request, headers and body: a stalled or trickled upload is cut (408). */
   bodyTimeoutMs: number;
   maxReplayBytes: number;
+  /** A relayed session that owes nothing and got no frame for this long lets its backend connection go (the next frame reopens it). */
+  upstreamIdleMs: number;
   /** WebSocket sessions at once, all routes together. */
   maxConnections: number;
   /** Largest audio frame a session may send (larger ones are refused with an error, the session goes on). */
@@ -61,6 +66,8 @@ const httpUrl = z
 export const PROXY_SETTINGS = {
   host: setting('HOST', '--host <host>', 'address to listen on', z.string().min(1).default('127.0.0.1')),
   port: setting('PORT', '--port <port>', 'port to listen on', integer(0, 65535).default(8080)),
+  tlsCert: setting('STT_TLS_CERT', '--tls-cert <file>', 'PEM certificate (chain): with STT_TLS_KEY the port speaks HTTPS and WSS (see README "TLS")', z.string().optional()),
+  tlsKey: setting('STT_TLS_KEY', '--tls-key <file>', 'PEM private key of STT_TLS_CERT', z.string().optional()),
   cpuUrls: setting('STT_CPU_URL', '--cpu-url <urls>', 'CPU transcription services: one or more URLs (a name with several addresses is one member each)', list(httpUrl).default(['http://127.0.0.1:8001'])),
   gpuUrls: setting('STT_GPU_URL', '--gpu-url <urls>', 'GPU transcription services, the same way (empty: none)', list(httpUrl).default([])),
   detectUrl: setting('STT_DETECT_URL', '--detect-url <url>', 'speech detection service', httpUrl.default('http://127.0.0.1:8003')),
@@ -69,6 +76,7 @@ export const PROXY_SETTINGS = {
   maxBodyBytes: setting('STT_PROXY_MAX_BODY_BYTES', '--max-body-bytes <n>', 'largest REST upload', integer(1).default(50 * 1024 * 1024)),
   bodyTimeoutMs: setting('STT_PROXY_BODY_TIMEOUT_MS', '--body-timeout-ms <ms>', 'longest time a client may take to send one HTTP request, headers and body (past it: 408 and the connection closed)', integer(50).default(30_000)),
   maxReplayBytes: setting('STT_PROXY_MAX_REPLAY_BYTES', '--max-replay-bytes <n>', 'unanswered audio kept per session for failover', integer(1).default(16 * 1024 * 1024)),
+  upstreamIdleMs: setting('STT_PROXY_UPSTREAM_IDLE_MS', '--upstream-idle-ms <ms>', 'a WebSocket session that owes nothing and sent no frame for this long releases its backend connection (the next frame reopens it)', integer(10).default(15_000)),
   maxConnections: setting('STT_PROXY_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket sessions at once (all routes)', integer(1).default(256)),
   maxFrameBytes: setting('STT_PROXY_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', integer(2).default(1024 * 1024)),
   ...heartbeatSettings(),
@@ -99,6 +107,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
   return {
     host: o.host,
     port: o.port,
+    tls: loadTls(o.tlsCert, o.tlsKey),
     cpuUrls: o.cpuUrls,
     gpuUrls: o.gpuUrls,
     detectUrl: detectOff ? undefined : o.detectUrl,
@@ -107,6 +116,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     maxBodyBytes: o.maxBodyBytes,
     bodyTimeoutMs: o.bodyTimeoutMs,
     maxReplayBytes: o.maxReplayBytes,
+    upstreamIdleMs: o.upstreamIdleMs,
     maxConnections: o.maxConnections,
     maxFrameBytes: o.maxFrameBytes,
     heartbeat: { intervalMs: o.pingIntervalMs, timeoutMs: o.pingTimeoutMs },

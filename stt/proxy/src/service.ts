@@ -37,7 +37,7 @@ export async function startProxy(config: ProxyConfig, logger?: Logger, options: 
   warnIfOpen(log, config.host, config.apiKeys.length > 0);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const summary = allBackends(backends)
     .map((b) => `${b.name} ${b.url} (${b.state})`)
     .join(', ');

@@ -13,12 +13,15 @@ export interface RelayOptions {
   maxFrameBytes?: number;
   /** Connection attempts per failover before waiting utterances are answered with an error. */
   attempts?: number;
+  /** A session that owes nothing and got no frame for this long releases its backend connection (STT_PROXY_UPSTREAM_IDLE_MS). */
+  idleMs?: number;
   logger?: Logger;
   onReply?: (backend: Backend, latencyMs: number) => void;
 }
 
 /** Why a server-mode session is closed when its unanswered audio could not be kept (see below). */
 const NO_BACKEND = 'no transcription service is reachable; reconnect';
+const AT_CAPACITY = 'every transcription backend is at capacity (or still loading); reconnect later';
 
 /**
  * What the client's query string asks for. A malformed one is not judged here: the backend
@@ -71,24 +74,30 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     return { name: backend.name, url, headers: backend.headers };
   };
   let detach: (() => void) | undefined;
-  // Read lazily: the first member is chosen while the transcriber is still being constructed.
   const owed = {
     get waiting() {
-      return started ? upstream.waiting : 0;
+      return upstream.waiting;
     },
   };
-  let started = false;
+  // No backend connection before the client's first frame, none while it is idle (see idleMs).
   const upstream: ResilientTranscriber = new ResilientTranscriber({
     ...sessionOf(options.query),
     next: (failed) => {
-      const backend = options.choose(failed ? byUrl.get(failed.url) : undefined);
-      // The member carries this session's load (what it still owes) while it serves it.
       detach?.();
+      detach = undefined;
+      const backend = options.choose(failed ? byUrl.get(failed.url) : undefined);
+      // Within what the member admits (its /ready's max_connections, less the slots kept for
+      // REST): past it the session waits along the retry policy instead of being refused there.
+      if (!backend.admitsSession()) {
+        throw new Error(`every transcription backend is at capacity (${backend.name}: ${backend.sessionSlots} session connections of ${backend.capacity} in use)`);
+      }
+      // The member carries this session's load (what it still owes) while it holds a connection there.
       detach = backend.attach(owed);
       return endpoint(backend);
     },
     maxReplayBytes: options.maxReplayBytes,
     attempts: options.attempts ?? 3,
+    idleMs: options.idleMs,
     onReply: (message, ep, latencyMs) => {
       message.backend = ep.name;
       const backend = byUrl.get(ep.url);
@@ -101,8 +110,13 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     },
     onConnectionChange: ({ type, endpoint: ep, detail, pending, code, reason, droppedMs }) => {
       if (type === 'connected') return;
+      // No connection is held now (let go while idle, lost, or out of attempts): the session is
+      // no member's load until the next attempt chooses one afresh.
+      detach?.();
+      detach = undefined;
+      if (type === 'released') return;
       if (type === 'exhausted') {
-        options.logger?.warn({ backend: ep.name, pending, dropped_ms: droppedMs }, `no transcription backend reachable: ${detail}`);
+        options.logger?.warn({ backend: ep.name, pending, dropped_ms: droppedMs, code }, `transcription backends out of attempts: ${detail}`);
         // Server mode: the waiting utterances were just answered with engine_unavailable, but the
         // audio past them is gone with nothing said about it: speech the backend never reported
         // would be lost silently. The client still has it (an utterance was open, and a client
@@ -116,7 +130,7 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
         // stays open. Flush mode keeps its contract: errors for the waiting flushes, session open.
         if (droppedMs && upstream.turns === 'server') {
           upstream.close();
-          client.close(closeCodeOf('unreachable')!, NO_BACKEND);
+          client.close(closeCodeOf('unreachable')!, code === closeCodeOf('busy') ? AT_CAPACITY : NO_BACKEND);
         }
         return;
       }
@@ -126,11 +140,13 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
         client.close(code!, reason || `transcription backend refused the session (${code})`);
         return;
       }
-      byUrl.get(ep.url)?.markDown(detail ?? type);
-      options.logger?.warn({ backend: ep.name, pending }, `transcription backend ${type}: ${detail}`);
+      // 1013 (busy, or its model loading, or no member with room here) is a member that is up
+      // and says "not now": it is not marked down (REST and other sessions may still be served
+      // there); the session backs off and this line comes once per try.
+      if (code !== closeCodeOf('busy')) byUrl.get(ep.url)?.markDown(detail ?? type);
+      options.logger?.warn({ backend: ep.name, pending, code }, `transcription backend ${type}: ${detail}`);
     },
   });
-  started = true;
 
   return {
     audio(data) {

@@ -6,12 +6,14 @@ import { isPermanentClose } from './close_codes.js';
 import { ControlReplies, type OwedReply } from './control_replies.js';
 import { HandshakeRefused, openSocket } from './open_socket.js';
 import { ReplayLog } from './replay_log.js';
+import { Backoff, retryPolicy, type RetryPolicy } from './retry_policy.js';
 import { SeqLedger } from './seq_ledger.js';
 import { StreamFormat } from './stream_format.js';
 import { shiftTimes } from './timeline.js';
 
 export { closeReason, isPermanentClose } from './close_codes.js';
 export { HandshakeRefused } from './open_socket.js';
+export { Backoff, DEFAULT_RETRY_POLICY, retryPolicy, type RetryPolicy } from './retry_policy.js';
 
 const isRetryClose = (code: number | undefined) => code !== undefined && !isPermanentClose(code);
 
@@ -28,13 +30,18 @@ export interface ConnectionEvent {
    * connected; lost (it dropped, reconnecting); failed (an attempt did not connect); refused (the
    * service closed with a permanent code, e.g. 1008 for a bad query string: nothing is retried,
    * the session is over and `code`/`reason` say why); exhausted (out of `attempts` for now: see
-   * `droppedMs`; connecting is tried again a little later).
+   * `droppedMs`; connecting is tried again a little later); released (nothing was owed and no
+   * input came for `idleMs`: the connection was let go, the next input opens a new one).
    */
-  type: 'connected' | 'lost' | 'failed' | 'refused' | 'exhausted';
+  type: 'connected' | 'lost' | 'failed' | 'refused' | 'exhausted' | 'released';
   endpoint: Endpoint;
   detail?: string;
   /** Utterances (or flushes) waiting for their final. */
   pending: number;
+  /**
+   * refused and lost: the close code (lost: 1013 is a busy or loading service, backed off from);
+   * failed and exhausted: 1013 when the attempt (the last one) was refused as busy or loading.
+   */
   code?: number;
   reason?: string;
   /**
@@ -47,8 +54,20 @@ export interface ConnectionEvent {
   droppedMs?: number;
 }
 
-export interface ResilientOptions {
-  /** The endpoint to (re)connect to; `failed` is the one that just failed, if any. */
+/**
+ * Where the link to the service is, after `ws`'s readyState: idle (no connection, none wanted
+ * until the next input), connecting (an attempt under way), open (a connection adopted and
+ * brought up to date), backoff (waiting before the next attempt), closed (the session is over).
+ */
+export type LinkState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+
+/** The retry waits (see RetryPolicy) may be given here; what is not given is the policy's default. */
+export interface ResilientOptions extends Partial<RetryPolicy> {
+  /**
+   * The endpoint to (re)connect to; `failed` is the one that just failed, if any. It may throw
+   * to say that no endpoint can take the session now (e.g. every member at its connection
+   * limit): that counts as an attempt refused with 1013, waited out along the retry policy.
+   */
   next: (failed?: Endpoint) => Endpoint;
   /** Unanswered audio kept for replay. Past it `sendAudio` refuses the frame and says so. */
   maxReplayBytes: number;
@@ -67,9 +86,14 @@ export interface ResilientOptions {
    * forever (with backoff), holding the audio.
    */
   attempts?: number;
-  /** First retry delay; it doubles up to maxDelayMs. */
-  retryDelayMs?: number;
-  maxDelayMs?: number;
+  /**
+   * A connection is held only while it is needed: none is opened before the first input (audio,
+   * flush or control message), and once nothing is owed and no input has come for this long
+   * (ms) it is closed (1000) until the next input, which reopens one with the acknowledged
+   * settings replayed. Server mode: an utterance still open after this long without input is
+   * ended as by a flush first (see releaseIfIdle). Undefined: kept until close().
+   */
+  idleMs?: number;
   /**
    * Error codes that mean "not now" rather than "never" (e.g. engine_unavailable from a proxy whose
    * backends are restarting): the answer stays pending and everything unanswered is sent again on
@@ -96,6 +120,7 @@ const IDLE_KEEP_MS = 2000;
 /** An open connection not closed within this long is being served, not refused. */
 const SERVING_AFTER_MS = 1000;
 const NO_SERVICE = 'no transcription service is reachable; the audio of this';
+const AT_CAPACITY = 'every transcription service is at capacity or still loading (closed 1013); the audio of this';
 
 /**
  * A /ws/transcribe connection that does not lose utterances. It keeps everything sent since the
@@ -108,8 +133,13 @@ const NO_SERVICE = 'no transcription service is reachable; the audio of this';
 export class ResilientTranscriber {
   private endpoint?: Endpoint;
   private socket?: WebSocket;
-  private connecting = false;
-  private closed = false;
+  /** Changed only by `to()`, which owns the retry timer. */
+  private state: LinkState = 'idle';
+  /** Bumped when the link is let go (idle) or closed: an attempt under way from before is dropped. */
+  private generation = 0;
+  private readonly backoff: Backoff;
+  private idleTimer?: NodeJS.Timeout;
+  private lastInputAt = 0;
   private refusal?: { code: number; reason: string };
   private mode: TurnMode;
   private readonly format: StreamFormat;
@@ -124,6 +154,9 @@ export class ResilientTranscriber {
   private replaying = false;
   /** Failovers since the last answer: endpoints that accept and then drop us must not loop. */
   private failovers = 0;
+  /** The last connection was refused with 1013 (busy, loading): what an exhausted session is told. */
+  private lastRefused = false;
+  /** The backoff state's timer. */
   private retryTimer?: NodeJS.Timeout;
   /** The current connection is really served (it answered, or stayed open past SERVING_AFTER_MS). */
   private serving = false;
@@ -133,7 +166,15 @@ export class ResilientTranscriber {
   constructor(private readonly options: ResilientOptions) {
     this.mode = options.turns ?? 'flush';
     this.format = new StreamFormat(options.format);
-    void this.connect();
+    this.backoff = new Backoff(retryPolicy(options));
+  }
+
+  get link(): LinkState {
+    return this.state;
+  }
+
+  private get closed(): boolean {
+    return this.state === 'closed';
   }
 
   get endpointName(): string | undefined {
@@ -167,6 +208,7 @@ export class ResilientTranscriber {
   /** Appends audio; returns an error text when the replay bound refuses it (nothing is kept then). */
   sendAudio(frame: Buffer): string | undefined {
     if (this.closed) return undefined;
+    this.input();
     // Only audio a service has been sent can be judged silence: while no connection is live
     // (reconnecting, or holding after running out of attempts) nobody has heard what arrives,
     // and trimming it would drop speech without a word to anyone.
@@ -185,6 +227,11 @@ export class ResilientTranscriber {
    * one it is expected to end, which a start the service has not reported yet can change.
    */
   flush(): number {
+    this.input();
+    return this.sendFlush();
+  }
+
+  private sendFlush(): number {
     const seq = this.mode === 'flush' ? this.ledger.flushSent() : this.ledger.guessFlush();
     this.log.addFlush(seq);
     if (this.live()) this.socket!.send(FLUSH_COMMAND);
@@ -194,10 +241,12 @@ export class ResilientTranscriber {
   /**
    * A JSON control message (config, reset). Acknowledged settings are sent again on a replacement
    * connection; a message not yet answered when a connection drops is sent again and answered
-   * once. False when no connection is open or being opened (nothing is kept then).
+   * once; one sent while no connection is open opens one (or waits for the one being retried).
+   * False once the session is closed (nothing is kept then).
    */
   control(text: string): boolean {
-    if (this.closed || (!this.connecting && !this.live())) return false;
+    if (this.closed) return false;
+    this.input();
     const entry = this.log.addControl(text);
     if (this.mode === 'flush' && entry.message?.type === 'reset') this.log.dropAudioSinceLastFlush();
     if (this.live()) {
@@ -214,15 +263,87 @@ export class ResilientTranscriber {
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.servingTimer);
+    this.to('closed');
+    clearTimeout(this.idleTimer);
     this.socket?.close(1000, 'client closed the session');
     this.wakeIdle();
   }
 
+  /**
+   * Every input: the link is opened if there is none (nor one being opened or waited for), and
+   * the idle clock starts again. The timer is not moved per frame: when it fires it looks at
+   * when the last input came.
+   */
+  private input(): void {
+    this.lastInputAt = performance.now();
+    if (this.options.idleMs !== undefined && !this.idleTimer) this.armIdle(this.options.idleMs);
+    if (this.state === 'idle') void this.connect();
+  }
+
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => this.releaseIfIdle(), ms);
+    this.idleTimer.unref?.();
+  }
+
+  /**
+   * Lets the link go when nothing is owed (no flush, utterance or control reply waiting) and no
+   * input came for idleMs: a silent or frozen client then holds no service connection. The
+   * log stays: the next input's connection is given the settled settings and whatever was not
+   * settled yet, as after a failover.
+   */
+  private releaseIfIdle(): void {
+    this.idleTimer = undefined;
+    const idleMs = this.options.idleMs!;
+    if (this.closed) return;
+    const quiet = performance.now() - this.lastInputAt;
+    if (quiet < idleMs) return this.armIdle(idleMs - quiet);
+    if (!this.settledNow() || this.log.unansweredControls().length > 0) {
+      // Server mode: an utterance left open by a client that stopped sending (asleep, frozen)
+      // cannot end by silence, since the service hears none: it is ended as a flush would end
+      // it, its final goes to the caller, and then nothing is owed.
+      if (this.mode === 'server' && this.live() && this.log.flushesWaiting === 0 && this.ledger.openCount > 0) this.sendFlush();
+      return this.armIdle(idleMs);
+    }
+    if (this.state === 'idle') return;
+    const socket = this.socket;
+    this.socket = undefined;
+    this.to('idle');
+    this.failovers = 0;
+    this.backoff.reset();
+    socket?.close(1000, `idle for ${Math.round(quiet)} ms; the next input reconnects`);
+    this.options.onConnectionChange?.({ type: 'released', endpoint: this.endpoint ?? { url: '' }, pending: 0 });
+  }
+
+  /** The connection is really served: the waits start from the first step again. */
+  private nowServing(): void {
+    this.serving = true;
+    this.backoff.reset();
+  }
+
+  /**
+   * The one transition of the link. It owns the retry timer: entering backoff schedules `then`
+   * after `ms`, and any transition cancels a pending one. Entering idle or closed drops an
+   * attempt under way (its socket, if it opens, is closed at once) and the serving check.
+   */
+  private to(next: LinkState, backoff?: { ms: number; then: () => void; unref?: boolean }): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (next === 'idle' || next === 'closed') {
+      this.generation++;
+      clearTimeout(this.servingTimer);
+    }
+    this.state = next;
+    if (next === 'backoff' && backoff) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        backoff.then();
+      }, backoff.ms);
+      if (backoff.unref) this.retryTimer.unref();
+    }
+  }
+
   private live(): boolean {
-    return !this.connecting && this.socket?.readyState === WebSocket.OPEN;
+    return this.state === 'open' && this.socket?.readyState === WebSocket.OPEN;
   }
 
   private settledNow(): boolean {
@@ -238,12 +359,14 @@ export class ResilientTranscriber {
     try {
       message = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      this.serving = true;
+      this.nowServing();
       return;
     }
     // A "try again" refusal (busy, not_ready) comes as an error before its close: the close is what counts.
     if (message.type === 'error' && message.seq === undefined && isErrorCode(message.code) && isRetryClose(closeCodeOf(message.code))) return;
-    this.serving = true;
+    // A "not now" answer is served, but the wait before asking again keeps growing.
+    if (message.type === 'error' && this.options.retryCodes?.includes(String(message.code))) this.serving = true;
+    else this.nowServing();
     if (isFinalAnswer(message)) return this.onFinal(message);
     if (typeof message.seq === 'number') return this.onEvent(message);
     const owed = this.replies.match(message);
@@ -336,17 +459,29 @@ export class ResilientTranscriber {
 
   private async connect(failed?: Endpoint): Promise<void> {
     if (this.closed) return;
-    this.connecting = true;
+    const generation = this.generation;
+    // False once the link was let go (idle) or the session closed while this attempt was under way.
+    const current = () => generation === this.generation && !this.closed;
     const limit = this.options.attempts;
     const exhausted = limit !== undefined && this.failovers > 4;
-    let delay = this.options.retryDelayMs ?? 250;
     let last = failed;
-    for (let attempt = 0; !exhausted && (limit === undefined || attempt < limit) && !this.closed; attempt++) {
-      const endpoint = this.options.next(attempt === 0 ? failed : undefined);
+    for (let attempt = 0; !exhausted && (limit === undefined || attempt < limit) && current(); attempt++) {
+      this.to('connecting');
+      let endpoint: Endpoint;
+      try {
+        endpoint = this.options.next(attempt === 0 ? failed : undefined);
+      } catch (error) {
+        // No endpoint has room: refused before asking, waited out like a service's 1013.
+        this.lastRefused = true;
+        const busy = closeCodeOf('busy')!;
+        this.options.onConnectionChange?.({ type: 'failed', endpoint: last ?? { url: '' }, code: busy, detail: (error as Error).message, pending: this.waiting });
+        await new Promise<void>((r) => this.to('backoff', { ms: this.backoff.next(), then: r }));
+        continue;
+      }
       last = endpoint;
       try {
         await openSocket(endpoint.url, {
-          open: (socket) => this.adopt(socket, endpoint),
+          open: (socket) => (current() ? this.adopt(socket, endpoint) : socket.close(1000, 'connection no longer needed')),
           message: (socket, text) => {
             if (this.socket === socket) this.fromServer(text);
           },
@@ -356,16 +491,15 @@ export class ResilientTranscriber {
         }, undefined, endpoint.headers);
         return;
       } catch (error) {
+        if (!current()) return;
         // Refused at the handshake (a wrong key): another attempt would be refused the same way.
         if (error instanceof HandshakeRefused && error.permanent) return this.onClose(endpoint, closeCodeOf('unauthorized')!, error.message);
+        this.lastRefused = false;
         this.options.onConnectionChange?.({ type: 'failed', endpoint, detail: (error as Error).message, pending: this.waiting });
-        await new Promise((r) => {
-          this.retryTimer = setTimeout(r, delay);
-        });
-        delay = Math.min(delay * 2, this.options.maxDelayMs ?? 5000);
+        await new Promise<void>((r) => this.to('backoff', { ms: this.backoff.next(), then: r }));
       }
     }
-    if (!this.closed) this.giveUp(last ?? this.endpoint ?? { url: '' });
+    if (current()) this.giveUp(last ?? this.endpoint ?? { url: '' });
   }
 
   /** A connection just opened becomes the session's: it is brought to where the last one was. */
@@ -382,12 +516,12 @@ export class ResilientTranscriber {
     this.serving = false;
     clearTimeout(this.servingTimer);
     this.servingTimer = setTimeout(() => {
-      if (this.socket === socket && socket.readyState === WebSocket.OPEN) this.serving = true;
+      if (this.socket === socket && socket.readyState === WebSocket.OPEN) this.nowServing();
     }, SERVING_AFTER_MS);
     this.servingTimer.unref?.();
     this.options.onConnectionChange?.({ type: 'connected', endpoint, pending: this.waiting });
     this.replay(socket, endpoint);
-    this.connecting = false;
+    this.to('open');
   }
 
   /**
@@ -403,23 +537,25 @@ export class ResilientTranscriber {
   private giveUp(endpoint: Endpoint): void {
     const hold = this.mode === 'server' && this.ledger.openCount === 0;
     const heldMs = hold ? this.log.audioMsAfter(-Infinity) : 0;
-    this.connecting = false;
+    const what = this.lastRefused ? 'every service is at capacity or still loading;' : 'no service reachable;';
     this.socket = undefined;
     this.failovers = 0;
     const droppedMs = hold ? 0 : this.abandon();
     if (this.closed) return; // an answer above made the caller close the session
-    this.retryTimer = setTimeout(() => {
-      if (!this.closed && !this.socket && !this.connecting) void this.connect();
-    }, 2000);
-    this.retryTimer.unref();
+    // Nothing held and nothing owed: no connection is wanted until the next input. Otherwise the
+    // next round waits at least the policy's exhaustedDelayMs, and meanwhile input only joins
+    // the log: a client streaming into a session nobody can take does not make it try per frame.
+    if (this.log.entries.length === 0) this.to('idle');
+    else this.to('backoff', { ms: this.backoff.exhausted(), then: () => void this.connect(), unref: true });
     this.options.onConnectionChange?.({
       type: 'exhausted',
       endpoint,
       pending: this.waiting,
       droppedMs,
+      code: this.lastRefused ? closeCodeOf('busy') : undefined,
       detail: hold
-        ? `no service reachable; holding ${Math.round(heldMs)} ms of audio for the next one`
-        : `no service reachable; waiting answers given as errors${droppedMs > 0 ? `, ${Math.round(droppedMs)} ms of audio past them dropped` : ''}`,
+        ? `${what} holding ${Math.round(heldMs)} ms of audio for the next one`
+        : `${what} waiting answers given as errors${droppedMs > 0 ? `, ${Math.round(droppedMs)} ms of audio past them dropped` : ''}`,
     });
   }
 
@@ -444,7 +580,7 @@ export class ResilientTranscriber {
     for (const seq of seqs) {
       const since = sentAt.get(seq);
       this.options.onReply(
-        { type: 'error', code: 'engine_unavailable', seq, error: `${NO_SERVICE} ${what} was not transcribed` },
+        { type: 'error', code: 'engine_unavailable', seq, error: `${this.lastRefused ? AT_CAPACITY : NO_SERVICE} ${what} was not transcribed` },
         this.endpoint ?? { url: '' },
         since !== undefined ? performance.now() - since : 0,
       );
@@ -457,20 +593,22 @@ export class ResilientTranscriber {
     this.socket = undefined;
     if (isPermanentClose(code)) {
       // The request itself is refused: another connection would be refused the same way.
-      this.closed = true;
+      this.to('closed');
       this.refusal = { code, reason };
-      clearTimeout(this.retryTimer);
       this.options.onConnectionChange?.({ type: 'refused', endpoint, code, reason, detail: `refused (${code}${reason ? ` ${reason}` : ''})`, pending: this.waiting });
       this.wakeIdle();
       return;
     }
     this.failovers++;
-    this.options.onConnectionChange?.({ type: 'lost', endpoint, detail: `connection closed (${code}${reason ? ` ${reason}` : ''})`, pending: this.waiting });
-    // The first failover is immediate; a service that keeps accepting and dropping us (1013 while
-    // its model loads) is retried with backoff instead of in a tight loop.
-    const backoff = this.failovers <= 1 ? 0 : Math.min((this.options.retryDelayMs ?? 250) * 2 ** (this.failovers - 2), this.options.maxDelayMs ?? 5000);
-    this.connecting = true; // input is only logged meanwhile; the replay sends it
-    this.retryTimer = setTimeout(() => void this.connect(endpoint), backoff);
+    this.options.onConnectionChange?.({ type: 'lost', endpoint, code, detail: `connection closed (${code}${reason ? ` ${reason}` : ''})`, pending: this.waiting });
+    // A service that dropped us mid-session is failed over at once; a refusal (1013: busy, or its
+    // model loading) or a service that keeps accepting and dropping us waits, longer each time:
+    // asking again at once would be refused again, in a tight loop.
+    const refusal = code === closeCodeOf('busy');
+    this.lastRefused = refusal;
+    const delay = refusal || this.failovers > 1 ? this.backoff.next() : 0;
+    // Input is only logged meanwhile; the replay sends it.
+    this.to('backoff', { ms: delay, then: () => void this.connect(endpoint) });
   }
 
   private retrySoon(reason: string): void {
@@ -480,9 +618,9 @@ export class ResilientTranscriber {
     // Nothing more from this connection counts: all it owes is replayed on the next one.
     this.socket = undefined;
     socket.close(1000, 'retrying on a fresh connection');
-    this.connecting = true; // input is only logged meanwhile; the replay sends it
+    // Input is only logged meanwhile; the replay sends it.
+    this.to('backoff', { ms: this.backoff.next(), then: () => void this.connect() });
     this.options.onConnectionChange?.({ type: 'lost', endpoint, detail: `server could not transcribe now (${reason}); retrying`, pending: this.waiting });
-    this.retryTimer = setTimeout(() => void this.connect(), this.options.retryDelayMs ?? 1000);
   }
 
   /**

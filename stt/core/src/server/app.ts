@@ -46,7 +46,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/health', async () => ({ ok: true, service: options.name }));
 
   app.get('/ready', async (_request, reply) => {
-    const body = { ready: state.status === 'ready', status: state.status, service: options.name, ...publicDetail(state.detail) };
+    // max_connections: what each WebSocket route admits at once, so a proxy keeps its sessions within it.
+    const body = { ready: state.status === 'ready', status: state.status, service: options.name, max_connections: limits.maxConnections, ...publicDetail(state.detail) };
     return reply.code(state.status === 'ready' ? 200 : 503).send(body);
   });
 

@@ -12,6 +12,7 @@ export function relayOptions({ config, logger, metrics, choose }: ProxyContext, 
   return {
     choose,
     maxReplayBytes: config.maxReplayBytes,
+    idleMs: config.upstreamIdleMs,
     maxFrameBytes: config.maxFrameBytes,
     logger,
     onReply: (backend, latency) => {
