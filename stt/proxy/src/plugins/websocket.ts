@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ConnectionGate, registerSocketRoute, type SocketRouteOptions } from '@vtuber-stt/core';
+import { ConnectionGate, formatFromQuery, registerSocketRoute, turnsFromQuery, type SocketRouteOptions } from '@vtuber-stt/core';
 import { pipeDetect, type DetectPipe } from '../detect_relay.js';
 import { relaySession, type RelayOptions, type RelaySession } from '../transcribe_relay.js';
 import type { ProxyContext } from './context.js';
@@ -43,7 +43,11 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
     app,
     '/ws/transcribe',
     {
-      open(peer, _query, request) {
+      open(peer, query, request) {
+        // Judged here, as the services judge it: the upstream opens only at the first input, and a
+        // query string that cannot describe the session must be refused at connect, not later.
+        formatFromQuery(query);
+        turnsFromQuery(query);
         metrics.sessions.inc({ route: 'transcribe' });
         return relaySession(peer, { ...relayOptions(ctx, 'ws'), query: queryOf(request.url) });
       },
