@@ -19,6 +19,8 @@ const short = encodeS16le(clip.subarray(0, 24_000));
 const LIMIT = 4;
 /** What the proxy's sessions may hold of it: one slot stays free for REST. */
 const SLOTS = LIMIT - 1;
+/** STT_PROXY_UPSTREAM_IDLE_MS: under the retry policy's third wait (at least 1.2 s in), so a waiting wave gets in on its attempts. */
+const IDLE_MS = 600;
 
 /**
  * Idle sockets cost nothing upstream (issue 18, item 3): a session holds a backend connection
@@ -53,7 +55,9 @@ describe('bad input: idle sessions do not hold the backends', () => {
   beforeAll(async () => {
     service = await startTestService({}, { STT_MAX_CONNECTIONS: String(LIMIT) });
     const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
-    proxy = await startTestProxy({ cpu: service.url }, { upstreamIdleMs: 150 }, { logger });
+    // Long enough that each wave below starts while the last still holds its connections, even on a
+    // loaded machine (at 150 ms a slow /metrics read let the last wave go first, and nothing waited).
+    proxy = await startTestProxy({ cpu: service.url }, { upstreamIdleMs: IDLE_MS }, { logger });
   });
 
   afterAll(async () => {
