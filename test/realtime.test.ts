@@ -10,6 +10,7 @@ import { syntheticText } from './helpers/synthetic_model.js';
 const WORDS = syntheticText(fixtureModel('base'), 20);
 const clip = (file: string) => to24k(encodeS16le(loadClip(file)));
 const MANUAL = { type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null } } } };
+const MAX_FRAME = 64 * 1024;
 const completedOf = (all: RealtimeEvent[]) => all.filter((e) => e.type === 'conversation.item.input_audio_transcription.completed');
 
 describe('OpenAI Realtime transcription sessions at /v1/realtime through the proxy', () => {
@@ -18,7 +19,8 @@ describe('OpenAI Realtime transcription sessions at /v1/realtime through the pro
   let url: string;
   beforeAll(async () => {
     service = await startTestService();
-    proxy = await startTestProxy({ cpu: service.url });
+    // Frames up to 64 KiB (2/3 s at 24 kHz): the appends below are smaller, the oversize one is not.
+    proxy = await startTestProxy({ cpu: service.url }, { maxFrameBytes: MAX_FRAME });
     url = `${proxy.ws}/v1/realtime?intent=transcription`;
   });
   afterAll(async () => {
@@ -158,6 +160,60 @@ describe('OpenAI Realtime transcription sessions at /v1/realtime through the pro
     c.append(clip('speechbrain/spk1_snt1.wav'));
     c.send({ type: 'input_audio_buffer.commit' });
     expect((await c.next('conversation.item.input_audio_transcription.completed')).transcript).toBe(WORDS);
+    await c.close();
+  });
+
+  it('server VAD: a commit of nothing, a refused append and an unknown language cost nothing and make no item', async () => {
+    const c = await RealtimeClient.connect(url);
+    await c.next('session.created');
+    // Nothing appended, then less than 100 ms: both commits are empty, as with OpenAI.
+    c.send({ type: 'input_audio_buffer.commit', event_id: 'evt_nothing' });
+    expect((await c.next('error')).error).toMatchObject({ code: 'input_audio_buffer_commit_empty', event_id: 'evt_nothing' });
+    c.append(Buffer.alloc(1200 * 2));
+    c.send({ type: 'input_audio_buffer.commit' });
+    expect((await c.next('error')).error!.code).toBe('input_audio_buffer_commit_empty');
+    // An append over the frame limit is refused, and is not in the buffer afterwards.
+    c.send({ type: 'input_audio_buffer.append', event_id: 'evt_big', audio: Buffer.alloc(MAX_FRAME + 2).toString('base64') });
+    expect((await c.next('error')).error!.code).toBe('frame_too_large');
+    c.send({ type: 'input_audio_buffer.commit' });
+    expect((await c.next('error')).error!.code).toBe('input_audio_buffer_commit_empty');
+    // A language Whisper does not know is refused by name, and the session keeps its own.
+    c.send({ type: 'session.update', event_id: 'evt_zz', session: { type: 'transcription', audio: { input: { transcription: { language: 'zz' } } } } });
+    const zz = (await c.next('error')).error!;
+    expect(zz).toMatchObject({ type: 'invalid_request_error', code: 'invalid_value', param: 'session.audio.input.transcription.language', event_id: 'evt_zz' });
+    expect(zz.message).toContain('"zz"');
+    c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { transcription: { language: 'KO' } } } } });
+    expect((await c.next('session.updated')).session!.audio.input.transcription.language).toBe('ko');
+    // None of it made an item.
+    expect(c.events.some((e) => e.type.startsWith('input_audio_buffer.committed') || e.type.startsWith('conversation.item'))).toBe(false);
+    await c.close();
+  });
+
+  it('server VAD: an item cleared after speech_started ends with failed (input_audio_buffer_cleared), and the next one completes', async () => {
+    const c = await RealtimeClient.connect(url);
+    await c.next('session.created');
+    // A long end-of-turn wait: the clip's own pauses do not end the turn before the clear does.
+    c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: { type: 'server_vad', silence_duration_ms: 5000 } } } } });
+    await c.next('session.updated');
+    c.append(clip('speechbrain/spk1_snt1.wav'));
+    const started = await c.next('input_audio_buffer.speech_started');
+    c.send({ type: 'input_audio_buffer.clear' });
+    await c.next('input_audio_buffer.cleared');
+    const failed = await c.next('conversation.item.input_audio_transcription.failed');
+    expect(failed.item_id).toBe(started.item_id);
+    expect(failed.error).toMatchObject({ type: 'invalid_request_error', code: 'input_audio_buffer_cleared' });
+    // The next utterance is its own item, committed and completed.
+    c.append(Buffer.concat([clip('speechbrain/spk1_snt1.wav'), Buffer.alloc(24_000 * 2)]));
+    c.send({ type: 'input_audio_buffer.commit' });
+    const done = await c.next('conversation.item.input_audio_transcription.completed');
+    expect(done.transcript).toBe(WORDS);
+    expect(done.item_id).not.toBe(started.item_id);
+    // The cleared item was never committed, completed or failed twice.
+    const about = (item: string | undefined) => c.events.filter((e) => e.item_id === item).map((e) => e.type);
+    expect(about(started.item_id).filter((t) => t !== 'conversation.item.input_audio_transcription.delta')).toEqual([
+      'input_audio_buffer.speech_started',
+      'conversation.item.input_audio_transcription.failed',
+    ]);
     await c.close();
   });
 

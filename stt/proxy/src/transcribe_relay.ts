@@ -48,8 +48,8 @@ export interface RelayClient {
 
 /** What the client side feeds into a relayed session. */
 export interface RelaySession {
-  /** A binary frame of the client's audio. */
-  audio(frame: Buffer): void;
+  /** A binary frame of the client's audio; false when it was refused (the client was told why) and is not part of the session. */
+  audio(frame: Buffer): boolean;
   /** A text frame: `<flush>` or a JSON control message. */
   text(text: string): void;
   /** Resolves once every flush and utterance so far has its answer. */
@@ -153,17 +153,18 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       const max = options.maxFrameBytes;
       if (max !== undefined && data.length > max) {
         toClient({ type: 'error', code: 'frame_too_large', error: `frame of ${data.length} bytes exceeds the ${max}-byte limit (STT_PROXY_MAX_FRAME_BYTES); send smaller chunks` });
-        return;
+        return false;
       }
       // Checked here too, so a bad frame is not replayed (and reported twice) after a failover;
       // against the format the backend acknowledged last.
       const frameBytes = upstream.frameBytes;
       if (data.length % frameBytes !== 0) {
         toClient({ type: 'error', code: 'bad_audio', error: `frame of ${data.length} bytes is not a whole number of ${frameBytes}-byte samples` });
-        return;
+        return false;
       }
       const refused = upstream.sendAudio(data);
       if (refused) toClient({ type: 'error', code: 'buffer_full', error: `proxy ${refused} (STT_PROXY_MAX_REPLAY_BYTES)` });
+      return !refused;
     },
     text(text) {
       if (text === FLUSH_COMMAND) upstream.flush();

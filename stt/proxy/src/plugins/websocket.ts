@@ -51,7 +51,7 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
         metrics.sessions.inc({ route: 'transcribe' });
         return relaySession(peer, { ...relayOptions(ctx, 'ws'), query: queryOf(request.url) });
       },
-      binary: (session, frame) => session.audio(frame),
+      binary: (session, frame) => void session.audio(frame),
       // Text goes to the backend as it is: it judges config and reset itself, once.
       text: (session, text) => {
         session.text(text);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_TURNS, FLUSH_COMMAND, type ErrorMessage } from '@vtuber-stt/core';
+import { DEFAULT_TURNS, FLUSH_COMMAND, isWhisperLanguage, unknownLanguageMessage, type ErrorMessage } from '@vtuber-stt/core';
 import type { RelayClient, RelaySession } from '../transcribe_relay.js';
 import { describeSession, errorType, isBase64, type ClientEvent, type SessionConfig, type SessionUpdate } from './events.js';
 
@@ -50,11 +50,15 @@ export class RealtimeSession {
   private lastCommitted: string | null = null;
   /** Manual mode: flushes sent on the current upstream (its seqs count them). */
   private flushes = 0;
-  /** Manual mode: audio appended since the last commit or clear, in bytes. */
-  private uncommitted = 0;
   /** Audio of earlier upstream sessions, so event times stay on one timeline (ms). */
   private clockBase = 0;
+  /** Audio accepted so far, on that timeline (ms). */
   private sentMs = 0;
+  /**
+   * Where the input buffer begins on that timeline (ms): audio before it was committed (by a
+   * commit, or by server VAD at a speech end) or cleared. A commit needs MIN_COMMIT_MS past it.
+   */
+  private bufferStartMs = 0;
 
   constructor(private readonly options: RealtimeOptions) {
     this.upstream = this.open();
@@ -70,7 +74,7 @@ export class RealtimeSession {
       case 'input_audio_buffer.commit':
         return this.commit(event.event_id);
       case 'input_audio_buffer.clear':
-        this.uncommitted = 0;
+        this.bufferStartMs = this.sentMs;
         this.upstream.text(JSON.stringify({ type: 'reset' }));
         return;
     }
@@ -91,6 +95,11 @@ export class RealtimeSession {
 
   private get bytesPerMs(): number {
     return (this.config.rate * 2) / 1000;
+  }
+
+  /** Audio in the input buffer now (ms). */
+  private get bufferedMs(): number {
+    return this.sentMs - this.bufferStartMs;
   }
 
   private query(): string {
@@ -139,6 +148,10 @@ export class RealtimeSession {
       const t = input.transcription;
       if (t.model !== undefined) next.model = t.model;
       if (t.language !== undefined) next.language = t.language ? t.language.toLowerCase() : null;
+      if (next.language !== null && !isWhisperLanguage(next.language)) {
+        const param = 'session.audio.input.transcription.language';
+        return this.error('invalid_value', unknownLanguageMessage(t.language!, param), eventId, param);
+      }
       if (t.prompt !== undefined) next.prompt = t.prompt ?? '';
     }
     if (input?.turn_detection === null) next.vad = null;
@@ -154,7 +167,7 @@ export class RealtimeSession {
     const reconnect = next.rate !== this.config.rate || (next.vad === null) !== (this.config.vad === null);
     // Our protocol fixes the audio format and who ends turns per connection, so a fresh one is
     // opened: only safe with no item owed a transcript and, without server VAD, nothing uncommitted.
-    if (reconnect && (this.items.size > 0 || (!this.config.vad && this.uncommitted > 0))) {
+    if (reconnect && (this.items.size > 0 || (!this.config.vad && this.bufferedMs > 0))) {
       return this.error(
         'session_update_not_allowed',
         'the audio format and turn_detection can change only while nothing is buffered or being transcribed: commit or clear first, and wait for the transcript',
@@ -166,6 +179,8 @@ export class RealtimeSession {
     if (reconnect) {
       this.upstream.close();
       this.clockBase = this.sentMs;
+      // What the old connection held went with it.
+      this.bufferStartMs = this.sentMs;
       this.upstream = this.open();
     } else {
       this.upstream.text(JSON.stringify(this.upstreamConfig()));
@@ -178,21 +193,22 @@ export class RealtimeSession {
     const bytes = Buffer.from(audio, 'base64');
     if (bytes.length === 0) return;
     if (bytes.length % 2 !== 0) return this.error('invalid_value', `audio of ${bytes.length} bytes is not a whole number of 16-bit samples`, eventId, 'audio');
-    this.uncommitted += bytes.length;
+    // A frame the relay refuses (too large, past what it may hold) was answered with an error and is not buffered.
+    if (!this.upstream.audio(bytes)) return;
     this.sentMs += bytes.length / this.bytesPerMs;
-    this.upstream.audio(bytes);
   }
 
   private commit(eventId?: string): void {
-    const heldMs = this.uncommitted / this.bytesPerMs;
-    if (!this.config.vad && heldMs < MIN_COMMIT_MS) {
+    // With server VAD too: a commit of nothing would make an empty item (OpenAI refuses it the same way).
+    const heldMs = this.bufferedMs;
+    if (heldMs < MIN_COMMIT_MS) {
       return this.error(
         'input_audio_buffer_commit_empty',
         `buffer too small: expected at least ${MIN_COMMIT_MS}ms of audio, but buffer only has ${heldMs.toFixed(2)}ms of audio`,
         eventId,
       );
     }
-    this.uncommitted = 0;
+    this.bufferStartMs = this.sentMs;
     if (this.config.vad) {
       // Ends the utterance in progress now; its speech_end (or, with none open, its final) commits it.
       this.upstream.text(FLUSH_COMMAND);
@@ -235,6 +251,8 @@ export class RealtimeSession {
         const item = this.items.get(seq!);
         if (!item) return;
         this.event({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: this.ms(m.end_ms), item_id: item.id });
+        // Server VAD committed the buffer up to the speech's end.
+        this.bufferStartMs = Math.max(this.bufferStartMs, this.ms(m.end_ms));
         this.commitItem(item);
         return;
       }
@@ -269,8 +287,13 @@ export class RealtimeSession {
   private completed(seq: number, m: Record<string, unknown>): void {
     let item = this.items.get(seq);
     this.items.delete(seq);
-    // Discarded by input_audio_buffer.clear before it was committed: no item came of it.
-    if (m.dropped === 'reset' && !item?.committed) return;
+    if (m.dropped === 'reset' && !item?.committed) {
+      // Discarded by input_audio_buffer.clear before it was committed: no item came of it. One
+      // that speech_started (and maybe deltas) announced still gets its one ending, so a client
+      // holding it open (a caption line) knows to drop it.
+      if (item) this.failedItem(item, 'input_audio_buffer_cleared', 'the audio of this item was cleared (input_audio_buffer.clear) before it was committed');
+      return;
+    }
     if (!item) item = { id: id('item'), sent: '', committed: false };
     this.commitItem(item);
     const transcript = String(m.text ?? '');
@@ -289,11 +312,15 @@ export class RealtimeSession {
     const item = this.items.get(seq) ?? { id: id('item'), sent: '', committed: false };
     this.items.delete(seq);
     this.commitItem(item);
+    this.failedItem(item, m.code, m.error);
+  }
+
+  private failedItem(item: Item, code: string, message: string): void {
     this.event({
       type: 'conversation.item.input_audio_transcription.failed',
       item_id: item.id,
       content_index: 0,
-      error: { type: errorType(m.code), code: m.code, message: m.error, param: null },
+      error: { type: errorType(code), code, message, param: null },
     });
   }
 }
