@@ -6,6 +6,7 @@ import { fixtureModel, loadClip } from './helpers/fixtures.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
+import { RealtimeClient, to24k } from './helpers/realtime_client.js';
 import { TestClient } from './helpers/ws_client.js';
 
 type Reply = { type: string; seq?: number; text?: string; code?: string; error?: string };
@@ -104,6 +105,22 @@ describe('bad input: idle sessions do not hold the backends', () => {
     expect(await idle[0]!.next<Reply>()).toMatchObject({ type: 'transcript', seq: 2, text: WORDS });
     await Promise.all(idle.map((c) => c.close()));
     expect(await flushSession(speech)).toMatchObject({ type: 'transcript', text: WORDS });
+  });
+
+  it('realtime sessions that connect and configure hold no backend connection; the first append opens one, and it is let go again', async () => {
+    const sessions = await Promise.all(Array.from({ length: LIMIT + 1 }, () => RealtimeClient.connect(`${proxy.ws}/v1/realtime?intent=transcription`)));
+    for (const c of sessions) {
+      await c.next('session.created');
+      c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null, transcription: { language: 'en' } } } } });
+      await c.next('session.updated');
+    }
+    expect(await upstreams()).toBe(0);
+    const [first] = sessions;
+    first!.append(to24k(short));
+    first!.send({ type: 'input_audio_buffer.commit' });
+    expect((await first!.next('conversation.item.input_audio_transcription.completed')).transcript).toBe(WORDS);
+    expect(await allReleased()).toBe(0);
+    await Promise.all(sessions.map((c) => c.close()));
   });
 
   it('a client that sends some audio and then sleeps (reads and sends nothing) holds no backend connection; the others are served', async () => {

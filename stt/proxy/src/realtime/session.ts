@@ -59,6 +59,12 @@ export class RealtimeSession {
    * commit, or by server VAD at a speech end) or cleared. A commit needs MIN_COMMIT_MS past it.
    */
   private bufferStartMs = 0;
+  /**
+   * Settings the upstream has not been given: they go ahead of the next input, so a session
+   * that connects and configures but sends nothing holds no backend connection (the relay
+   * opens one at its first input).
+   */
+  private configPending = true;
 
   constructor(private readonly options: RealtimeOptions) {
     this.upstream = this.open();
@@ -75,7 +81,7 @@ export class RealtimeSession {
         return this.commit(event.event_id);
       case 'input_audio_buffer.clear':
         this.bufferStartMs = this.sentMs;
-        this.upstream.text(JSON.stringify({ type: 'reset' }));
+        this.input().text(JSON.stringify({ type: 'reset' }));
         return;
     }
   }
@@ -125,8 +131,18 @@ export class RealtimeSession {
     return c;
   }
 
+  /** The upstream, given the pending settings first. */
+  private input(): RelaySession {
+    if (this.configPending) {
+      this.configPending = false;
+      this.upstream.text(JSON.stringify(this.upstreamConfig()));
+    }
+    return this.upstream;
+  }
+
   private open(): RelaySession {
     this.flushes = 0;
+    this.configPending = true;
     const upstream = this.options.relay(
       {
         send: (message) => {
@@ -136,7 +152,6 @@ export class RealtimeSession {
       },
       this.query(),
     );
-    upstream.text(JSON.stringify(this.upstreamConfig()));
     return upstream;
   }
 
@@ -183,7 +198,7 @@ export class RealtimeSession {
       this.bufferStartMs = this.sentMs;
       this.upstream = this.open();
     } else {
-      this.upstream.text(JSON.stringify(this.upstreamConfig()));
+      this.configPending = true;
     }
     this.event({ type: 'session.updated', session: describeSession(this.id, this.config) });
   }
@@ -194,7 +209,7 @@ export class RealtimeSession {
     if (bytes.length === 0) return;
     if (bytes.length % 2 !== 0) return this.error('invalid_value', `audio of ${bytes.length} bytes is not a whole number of 16-bit samples`, eventId, 'audio');
     // A frame the relay refuses (too large, past what it may hold) was answered with an error and is not buffered.
-    if (!this.upstream.audio(bytes)) return;
+    if (!this.input().audio(bytes)) return;
     this.sentMs += bytes.length / this.bytesPerMs;
   }
 
@@ -211,13 +226,13 @@ export class RealtimeSession {
     this.bufferStartMs = this.sentMs;
     if (this.config.vad) {
       // Ends the utterance in progress now; its speech_end (or, with none open, its final) commits it.
-      this.upstream.text(FLUSH_COMMAND);
+      this.input().text(FLUSH_COMMAND);
       return;
     }
     const seq = ++this.flushes;
     const item = this.newItem(seq);
     this.commitItem(item);
-    this.upstream.text(FLUSH_COMMAND);
+    this.input().text(FLUSH_COMMAND);
   }
 
   private newItem(seq: number): Item {
