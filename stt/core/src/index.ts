@@ -21,7 +21,7 @@ export * from './vad/speech_span.js';
 export * from './vad/utterance_tracker.js';
 export * from './server/detect_session.js';
 export * from './server/limits.js';
-export * from './server/transcriber.js';
+export * from './decode/transcriber.js';
 export * from './config.js';
 export * from './service.js';
 export * from './server/query_format.js';

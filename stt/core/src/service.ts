@@ -12,8 +12,8 @@ import { ApiKeys, warnIfOpen } from './server/api_keys.js';
 import { listensOnLoopback, OriginGuard } from './server/origin_guard.js';
 import type { ServiceState } from './server/context.js';
 import { DEFAULT_DETECT } from './server/detect_session.js';
-import { createMetrics, type Metrics } from './server/metrics.js';
-import { Transcriber, type TranscriberSettings } from './server/transcriber.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { Transcriber, type TranscriberSettings } from './decode/transcriber.js';
 import { SileroModel } from './vad/silero.js';
 
 export interface RunningService {

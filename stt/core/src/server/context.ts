@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { SileroModel } from '../vad/silero.js';
 import type { DetectSettings } from './detect_session.js';
 import type { Limits } from './limits.js';
-import type { Metrics } from './metrics.js';
-import type { Transcriber } from './transcriber.js';
+import type { Metrics } from '../metrics.js';
+import type { Transcriber } from '../decode/transcriber.js';
 import type { TurnSettings } from '../turns/settings.js';
 
 export type Role = 'transcribe' | 'detect';

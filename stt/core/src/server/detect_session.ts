@@ -5,7 +5,7 @@ import type { SileroStream } from '../vad/silero.js';
 import { releaseFor, UtteranceTracker, type TrackerSettings } from '../vad/utterance_tracker.js';
 import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';
-import type { Transcriber } from './transcriber.js';
+import type { Transcriber } from '../decode/transcriber.js';
 import { concatFloat32 } from '../audio/pcm.js';
 
 export type Detector = 'silero' | 'whisper' | 'hybrid';

@@ -1,7 +1,7 @@
 import type { JobHandle } from '../engine/queue.js';
 import type { EngineOutput } from '../engine/types.js';
-import type { Metrics } from '../server/metrics.js';
-import { samePlan, type DecodePlan, type RequestOptions, type ScheduledDecode, type Transcript, type Transcriber } from '../server/transcriber.js';
+import type { Metrics } from '../metrics.js';
+import { samePlan, type DecodePlan, type RequestOptions, type ScheduledDecode, type Transcript, type Transcriber } from '../decode/transcriber.js';
 import { WINDOW_MS } from '../vad/utterance_tracker.js';
 import type { AudioLog } from './audio_log.js';
 import type { TurnSettings } from './settings.js';

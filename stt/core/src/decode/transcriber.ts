@@ -10,7 +10,7 @@ import { cutRepeatedTail, cutSegments, loops } from '../text/repetition.js';
 import type { SileroModel } from '../vad/silero.js';
 import { findSpeech, type SpeechGate } from '../vad/speech_span.js';
 import { WINDOW } from '../vad/silero.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics.js';
 
 export interface TranscriberSettings {
   threads: number;
