@@ -180,12 +180,16 @@ describe('nginx with the repository nginx.conf, in front of the real stack', () 
     expect(status.backends.detect.state).toBe('ready');
   });
 
-  it('carries /ws/transcribe through the proxy', async () => {
-    const c = await TestClient.connect(`${base.replace('http', 'ws')}/ws/transcribe`);
+  it('carries /ws/transcribe through the proxy, and a named session to its /ws/events listener', async () => {
+    const listener = await TestClient.connect(`${base.replace('http', 'ws')}/ws/events?session=main`);
+    expect(await listener.next()).toMatchObject({ type: 'session', session: 'main', live: false });
+    const c = await TestClient.connect(`${base.replace('http', 'ws')}/ws/transcribe?session=main`);
     c.sendAudio(encodeS16le(loadClip('speechbrain/spk1_snt1.wav')));
     c.flush();
     expect(await c.next()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, backend: 'cpu' });
-    await c.close();
+    expect(await listener.next()).toMatchObject({ type: 'session', live: true });
+    expect(await listener.next()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, session: 'main' });
+    await Promise.all([c.close(), listener.close()]);
   });
 
   it('carries OpenAI Realtime transcription sessions at /v1/realtime', async () => {

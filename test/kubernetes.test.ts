@@ -364,7 +364,7 @@ describe('deploy/kubernetes: the stack', () => {
       expect(service.spec.ports.map((p: Doc) => p.port)).toContain(Number(port));
     }
     const template = readFileSync(join(root, 'nginx', 'nginx.conf.template'), 'utf8');
-    for (const location of ['/ws/transcribe', '/ws/detect', '/v1/realtime']) expect(template).toContain(`location = ${location}`);
+    for (const location of ['/ws/transcribe', '/ws/events', '/ws/detect', '/v1/realtime']) expect(template).toContain(`location = ${location}`);
     const ingress = objects('Ingress')[0];
     const annotations = ingress.metadata.annotations;
     for (const key of ['proxy-read-timeout', 'proxy-send-timeout']) {

@@ -1,16 +1,12 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ResilientTranscriber, type ConnectionEvent, type RunningService } from '@vtuber-stt/core';
-import { parseProxyConfig, startProxy } from '@vtuber-stt/proxy';
 import { fixtureModel } from './helpers/fixtures.js';
-import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
-import { buildRecording, streamPaced, type Recording } from './helpers/recording.js';
-import { startTestService, TEST_MODEL } from './helpers/service.js';
+import { buildRecording, feeder, type Recording } from './helpers/recording.js';
+import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
+import { startTcpTap } from './helpers/tcp_tap.js';
 import { TestClient } from './helpers/ws_client.js';
 import { until } from './helpers/wait.js';
 
@@ -31,9 +27,20 @@ type Message = {
 const WORDS = syntheticText(fixtureModel('base'), 20);
 /** Three utterances, 1.5 s apart: two English sentences and a Korean one. */
 const recording = buildRecording(['speechbrain/spk1_snt1.wav', 'speechbrain/spk1_snt2.wav', 'picovoice-leopard/test_ko.wav'], 1500);
+const [first, second] = recording.clips as [Recording['clips'][number], Recording['clips'][number]];
 /** Pauses inside a sentence must not end it; the 1.5 s between sentences must. */
 const TURNS = JSON.stringify({ type: 'config', end_of_turn_ms: 1000, sentence_end_ms: 1000 });
+/** A proxy that gives up on a dead backend, and tries again, in a fraction of a second (STT_PROXY_RETRY_MS, STT_PROXY_RETRY_ROUND_MS). */
+const FAST_RETRY = { retryDelayMs: 20, exhaustedDelayMs: 100 };
 const isFinal = (m: Message) => (m.type === 'transcript' && m.final !== false) || (m.type === 'error' && m.seq !== undefined);
+const answered = (messages: Message[], seq: number) => messages.some((m) => isFinal(m) && m.seq === seq);
+const started = (messages: Message[], seq: number) => messages.some((m) => m.type === 'speech_start' && m.seq === seq);
+const finals = (messages: Message[]) => messages.filter(isFinal).length;
+
+// The service's turns run on the audio clock (the VAD's windows, the end of turn counted in
+// samples), so every test below sends the recording as fast as the sockets take it, and acts at
+// points in the audio once the protocol says they are reached (a start seen, a final answered, a
+// loss noticed), never after a sleep.
 
 /** What a session went through, compactly: messages by type and seq, connection events, audio held. */
 const trailOf = (messages: Message[], events: ConnectionEvent[], holds: () => number[]) => () => ({
@@ -42,12 +49,11 @@ const trailOf = (messages: Message[], events: ConnectionEvent[], holds: () => nu
   held_ms: holds(),
 });
 
-/** Everything a client hears until `finals` finals have come (or `ms` pass). */
-async function collect(c: TestClient, finals: number, ms = 30_000): Promise<Message[]> {
-  const out: Message[] = [];
+/** Everything a client hears, added to `seen`, until `done` says so (or `ms` pass). */
+async function collect(c: TestClient, done: (seen: Message[]) => boolean, seen: Message[] = [], ms = 30_000): Promise<Message[]> {
   const deadline = performance.now() + ms;
-  while (out.filter(isFinal).length < finals) out.push(await c.next<Message>(Math.max(1, deadline - performance.now())));
-  return out;
+  while (!done(seen)) seen.push(await c.next<Message>(Math.max(1, deadline - performance.now())));
+  return seen;
 }
 
 /**
@@ -56,8 +62,8 @@ async function collect(c: TestClient, finals: number, ms = 30_000): Promise<Mess
  * offset on the client's own timeline, inside the clip that utterance is.
  */
 function expectUtterances(messages: Message[], rec: Recording): Message[] {
-  const finals = messages.filter(isFinal);
-  expect(finals.map((f) => f.seq)).toEqual(rec.clips.map((_, i) => i + 1));
+  const answers = messages.filter(isFinal);
+  expect(answers.map((f) => f.seq)).toEqual(rec.clips.map((_, i) => i + 1));
   rec.clips.forEach((clip, i) => {
     const seq = i + 1;
     const of = (type: string) => messages.map((m, at) => ({ m, at })).filter(({ m }) => m.seq === seq && m.type === type && m.final !== false);
@@ -93,30 +99,60 @@ function expectUtterances(messages: Message[], rec: Recording): Message[] {
       expect(s.end_ms).toBeLessThanOrEqual(end.decided_ms! + 64);
     }
   });
-  return finals;
+  return answers;
 }
 
+/**
+ * The file's one service, reached through a loopback TCP relay that can be taken down and brought
+ * back on the same port. Down, every connection through it is cut and new ones are refused: what
+ * a proxy or a client sees of a killed service process, without a process to start again.
+ */
+async function switchableWay(targetUrl: string) {
+  let tap = await startTcpTap(targetUrl);
+  const port = Number(new URL(tap.url).port);
+  let up = true;
+  return {
+    url: tap.url,
+    port,
+    async down() {
+      if (!up) return;
+      up = false;
+      await tap.close();
+    },
+    async up() {
+      if (up) return;
+      tap = await startTcpTap(targetUrl, port);
+      up = true;
+    },
+    close: () => (up ? tap.close() : Promise.resolve()),
+  };
+}
+
+let service: RunningService;
+beforeAll(async () => {
+  service = await startTestService();
+});
+afterAll(async () => {
+  await service?.close();
+});
+
 describe('server-side turns through the proxy', () => {
-  let service: RunningService;
   let proxy: Awaited<ReturnType<typeof startTestProxy>>;
   beforeAll(async () => {
-    service = await startTestService();
     proxy = await startTestProxy({ cpu: service.url });
   });
   afterAll(async () => {
     await proxy?.close();
-    await service?.close();
   });
 
-  it('relays one final per utterance of a live recording, in order, with its events, on the client timeline', async () => {
+  it('relays one final per utterance of a recording, in order, with its events, on the client timeline', async () => {
     const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server&early=1`);
     c.ws.send(TURNS);
     expect(await c.next()).toMatchObject({ type: 'config', turns: 'server', end_of_turn_ms: 1000 });
-    const streamed = streamPaced(recording.pcm, (chunk) => c.ws.send(chunk), { chunkMs: 64 });
-    const messages = await collect(c, recording.clips.length);
-    await streamed;
-    const finals = expectUtterances(messages, recording);
-    expect(finals.every((f) => f.backend === 'cpu')).toBe(true);
+    feeder(recording.pcm, (chunk) => c.ws.send(chunk), 64).rest();
+    const messages = await collect(c, (seen) => finals(seen) >= recording.clips.length);
+    const answers = expectUtterances(messages, recording);
+    expect(answers.every((f) => f.backend === 'cpu')).toBe(true);
     await c.close();
   });
 
@@ -124,14 +160,12 @@ describe('server-side turns through the proxy', () => {
     const c = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
     c.ws.send(JSON.stringify({ type: 'config', turns: 'server' }));
     expect(await c.next()).toMatchObject({ type: 'config', turns: 'server' });
-    const clip = recording.clips[0]!;
     // Stop in the middle of the first sentence, then end it by hand.
-    const upTo = Math.round(((clip.startMs + clip.endMs) / 2 / 1000) * 16000) * 2;
-    await streamPaced(recording.pcm.subarray(0, upTo), (chunk) => c.ws.send(chunk), { chunkMs: 32, speed: 2 });
+    feeder(recording.pcm, (chunk) => c.ws.send(chunk)).to((first.startMs + first.endMs) / 2);
     const start = await c.next<Message>();
     expect(start).toMatchObject({ type: 'speech_start', seq: 1 });
     c.flush();
-    const [end, final] = await collect(c, 1);
+    const [end, final] = await collect(c, (seen) => finals(seen) >= 1);
     expect(end).toMatchObject({ type: 'speech_end', seq: 1 });
     expect(final).toMatchObject({ type: 'transcript', seq: 1, final: true, ended_by: 'flush', text: WORDS });
     // With no utterance open, a flush is answered by an empty final of its own seq.
@@ -143,93 +177,85 @@ describe('server-side turns through the proxy', () => {
 
 describe('server-side turns when a backend dies', () => {
   it('moves a session whose backend is killed mid-utterance to the other backend: every utterance answered once, none skipped', async () => {
-    const env = { STT_MODEL: TEST_MODEL() };
-    const [a, b] = await Promise.all([spawnService('stt/cpu_ws/src/main.ts', env), spawnService('stt/cpu_ws/src/main.ts', env)]);
-    const proxy = await startTestProxy({ cpu: a.url, gpu: b.url });
+    // Two members, the same service behind each: the CPU one through a way that goes down.
+    const way = await switchableWay(service.url);
+    const proxy = await startTestProxy({ cpu: way.url, gpu: service.url });
     try {
       const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
       c.ws.send(TURNS);
       expect(await c.next()).toMatchObject({ type: 'config', turns: 'server' });
-      const second = recording.clips[1]!;
-      let killed = false;
-      const streamed = streamPaced(recording.pcm, (chunk) => c.ws.send(chunk), {
-        chunkMs: 64,
-        beforeChunk: async (atMs) => {
-          // Mid-turn: a second into the second sentence, its speech_start already sent.
-          if (!killed && atMs >= second.startMs + 1000) {
-            killed = true;
-            await a.stop('SIGKILL');
-          }
-        },
-      });
-      const messages = await collect(c, recording.clips.length, 40_000);
-      await streamed;
-      const finals = expectUtterances(messages, recording);
-      expect(finals.map((f) => f.backend)).toEqual(['cpu', 'gpu', 'gpu']);
+      const feed = feeder(recording.pcm, (chunk) => c.ws.send(chunk), 64);
+      // Mid-turn: a second into the second sentence, its speech_start sent (and the first answered).
+      feed.to(second.startMs + 1000);
+      const messages = await collect(c, (seen) => answered(seen, 1) && started(seen, 2));
+      await way.down();
+      feed.rest();
+      await collect(c, (seen) => finals(seen) >= recording.clips.length, messages, 40_000);
+      const answers = expectUtterances(messages, recording);
+      expect(answers.map((f) => f.backend)).toEqual(['cpu', 'gpu', 'gpu']);
       // The second utterance's start reached the client before the kill, from the first backend, and only then.
       const starts = messages.filter((m) => m.type === 'speech_start').map((m) => m.seq);
       expect(starts).toEqual([1, 2, 3]);
       await c.close();
     } finally {
       await proxy.close();
-      await Promise.all([a.stop(), b.stop()]);
+      await way.close();
     }
   });
 
   it('answers the open utterance with engine_unavailable once when no backend is left', async () => {
-    const a = await spawnService('stt/cpu_ws/src/main.ts', { STT_MODEL: TEST_MODEL() });
-    const proxy = await startTestProxy({ cpu: a.url });
+    const way = await switchableWay(service.url);
+    const proxy = await startTestProxy({ cpu: way.url }, { retry: FAST_RETRY });
     try {
       const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
-      const clip = recording.clips[0]!;
-      const upTo = Math.round(((clip.startMs + 1000) / 1000) * 16000) * 2;
-      await streamPaced(recording.pcm.subarray(0, upTo), (chunk) => c.ws.send(chunk), { chunkMs: 32, speed: 2 });
+      feeder(recording.pcm, (chunk) => c.ws.send(chunk)).to(first.startMs + 1000);
       expect(await c.next()).toMatchObject({ type: 'speech_start', seq: 1 });
-      await a.stop('SIGKILL');
+      await way.down();
       c.flush(); // ends the open utterance: still one answer for seq 1
       expect(await c.next(20_000)).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 1 });
-      await expect(c.next(2500)).rejects.toThrow(/no message/);
+      // Nothing came with it (no answer of the flush's own, no second error): the next message is
+      // the proxy's own answer to a probe sent now, a frame of half a sample.
+      c.ws.send(Buffer.alloc(3));
+      const probe = await c.next<Message>();
+      expect(probe).toMatchObject({ type: 'error', code: 'bad_audio' });
+      expect(probe.seq).toBeUndefined();
       expect(c.ws.readyState).toBe(c.ws.OPEN);
       await c.close();
     } finally {
       await proxy.close();
-      await a.stop();
+      await way.close();
     }
   });
 });
 
 describe('server-side turns from a client whose service restarts on the same port', () => {
   it('replays from the last settled point and answers every utterance once, in order, on the client timeline', async () => {
-    const port = await freePort();
-    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
-    let service = await spawnService('stt/cpu_ws/src/main.ts', env);
+    const way = await switchableWay(service.url);
     const messages: Message[] = [];
+    const events: ConnectionEvent[] = [];
     const transcriber = new ResilientTranscriber({
       turns: 'server',
-      next: () => ({ url: `ws://127.0.0.1:${port}/ws/transcribe?turns=server` }),
+      next: () => ({ url: `ws://127.0.0.1:${way.port}/ws/transcribe?turns=server` }),
       maxReplayBytes: 16 * 1024 * 1024,
       retryDelayMs: 100,
       maxDelayMs: 500,
       onReply: (m) => messages.push(m as Message),
       onMessage: (m) => messages.push(m as Message),
+      onConnectionChange: (e) => events.push(e),
     });
     try {
       transcriber.control(TURNS);
-      const second = recording.clips[1]!;
-      let restarted: Promise<void> | undefined;
-      await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
-        chunkMs: 32,
-        beforeChunk: async (atMs) => {
-          if (!restarted && atMs >= second.startMs + 800) {
-            await service.stop('SIGKILL');
-            restarted = spawnService('stt/cpu_ws/src/main.ts', env).then((s) => {
-              service = s;
-            });
-          }
-        },
-      });
-      await restarted;
-      await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000);
+      const feed = feeder(recording.pcm, (chunk) => transcriber.sendAudio(chunk));
+      // Killed 0.8 s into the second sentence: the first answered, the second begun.
+      feed.to(second.startMs + 800);
+      await until(() => answered(messages, 1) && started(messages, 2), 10_000);
+      await way.down();
+      await until(() => events.some((e) => e.type === 'lost'));
+      feed.rest();
+      // Back on its port only once the client found it gone (a reconnection refused).
+      await until(() => events.some((e) => e.type === 'failed'));
+      await way.up();
+      await until(() => finals(messages) >= recording.clips.length, 40_000);
       await transcriber.idle();
       const heard = messages.filter((m) => m.type !== 'config');
       expectUtterances(heard, recording);
@@ -240,140 +266,111 @@ describe('server-side turns from a client whose service restarts on the same por
       expect(messages.at(-1)).toMatchObject({ type: 'transcript', seq: recording.clips.length + 1, ended_by: 'flush', text: '' });
     } finally {
       transcriber.close();
-      await service.stop();
+      await way.close();
     }
   });
 });
 
-/**
- * A real proxy in front of one service, whose log the test reads: what the proxy did when it ran
- * out of attempts is only visible there, and the scenarios below must reach that exact point.
- */
-async function watchedProxy(cpuUrl: string) {
+describe('server-side turns when the only backend behind the proxy is down for longer than its retries', () => {
+  // One proxy in front of the service, whose log the tests read: what the proxy did when it ran
+  // out of attempts is only visible there, and the scenarios below must reach that exact point.
+  let way: Awaited<ReturnType<typeof switchableWay>>;
+  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
   const logs: { msg: string; dropped_ms?: number }[] = [];
-  const config = parseProxyConfig(['node', 'proxy'], {
-    PORT: '0',
-    STT_CPU_URL: cpuUrl,
-    STT_GPU_URL: '',
-    STT_DETECT_URL: '',
-    STT_PROXY_STATE: join(mkdtempSync(join(tmpdir(), 'proxy-state-')), 'state.json'),
-    STT_PROXY_POLL_MS: '500',
-  });
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
-  const proxy = await startProxy(config, logger);
   /** Audio (ms) held by sessions that ran out of attempts with no utterance open, one entry per time. */
   const holds = () => logs.map((l) => /holding (\d+) ms of audio/.exec(l.msg)).filter((m) => m !== null).map((m) => Number(m[1]));
-  return { proxy, ws: proxy.url.replace(/^http/, 'ws'), logs, holds };
-}
-
-/** A client like the microphone client: a ResilientTranscriber to the proxy, in server mode. */
-function clientThrough(ws: string, messages: Message[], events: ConnectionEvent[], retryCodes?: string[]): ResilientTranscriber {
-  return new ResilientTranscriber({
-    turns: 'server',
-    next: () => ({ url: `${ws}/ws/transcribe?turns=server` }),
-    maxReplayBytes: 16 * 1024 * 1024,
-    retryCodes,
-    retryDelayMs: 100,
-    maxDelayMs: 500,
-    onReply: (m) => messages.push(m as Message),
-    onMessage: (m) => messages.push(m as Message),
-    onConnectionChange: (e) => events.push(e),
+  /** The proxy noticed that its backend connection dropped. */
+  const lostSeen = () => logs.some((l) => /transcription backend lost/.test(l.msg));
+  beforeAll(async () => {
+    way = await switchableWay(service.url);
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
+    proxy = await startTestProxy({ cpu: way.url }, { retry: FAST_RETRY }, { logger });
   });
-}
-
-/**
- * Streams the recording; 1 s into the second utterance (open at the proxy and at the client) kills
- * the backend, and brings it back on its port only once the proxy has run out of attempts and holds
- * at least 1 s of audio. Returns the service that came back.
- */
-async function streamKillingSecond(
-  transcriber: ResilientTranscriber,
-  messages: Message[],
-  holds: () => number[],
-  service: ServiceProcess,
-  env: Record<string, string>,
-): Promise<ServiceProcess> {
-  const second = recording.clips[1]!;
-  let restarted: Promise<ServiceProcess> | undefined;
-  await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
-    chunkMs: 32,
-    beforeChunk: async (atMs) => {
-      if (restarted || atMs < second.startMs + 1000) return;
-      await until(() => messages.some((m) => m.type === 'speech_start' && m.seq === 2), 10_000);
-      await service.stop('SIGKILL');
-      restarted = until(() => holds().some((ms) => ms >= 1000), 20_000).then(() => spawnService('stt/cpu_ws/src/main.ts', env));
-    },
+  beforeEach(async () => {
+    await way.up();
+    logs.length = 0;
   });
-  return restarted!;
-}
+  afterAll(async () => {
+    await proxy?.close();
+    await way?.close();
+  });
 
-describe('server-side turns when the only backend behind the proxy is down for longer than its retries', () => {
+  /** A client like the microphone client: a ResilientTranscriber to the proxy, in server mode. */
+  function clientThrough(messages: Message[], events: ConnectionEvent[], retryCodes?: string[]): ResilientTranscriber {
+    return new ResilientTranscriber({
+      turns: 'server',
+      next: () => ({ url: `${proxy.ws}/ws/transcribe?turns=server` }),
+      maxReplayBytes: 16 * 1024 * 1024,
+      retryCodes,
+      retryDelayMs: 100,
+      maxDelayMs: 500,
+      onReply: (m) => messages.push(m as Message),
+      onMessage: (m) => messages.push(m as Message),
+      onConnectionChange: (e) => events.push(e),
+    });
+  }
+
+  /**
+   * Streams the recording; 1 s into the second utterance (open at the proxy and at the client)
+   * takes the backend down and sends the rest once the proxy noticed, and brings the backend back
+   * on its port only once the proxy has run out of attempts and holds at least 1 s of audio.
+   */
+  async function streamKillingSecond(transcriber: ResilientTranscriber, messages: Message[]): Promise<void> {
+    const feed = feeder(recording.pcm, (chunk) => transcriber.sendAudio(chunk));
+    feed.to(second.startMs + 1000);
+    await until(() => answered(messages, 1) && started(messages, 2), 10_000);
+    await way.down();
+    await until(lostSeen);
+    feed.rest();
+    await until(() => holds().some((ms) => ms >= 1000), 20_000);
+    await way.up();
+  }
+
   it('loses nothing when the proxy runs out of attempts with no utterance open while holding audio, once a backend returns', async () => {
-    const port = await freePort();
-    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
-    let service = await spawnService('stt/cpu_ws/src/main.ts', env);
-    const { proxy, ws, holds } = await watchedProxy(`http://127.0.0.1:${port}`);
     const messages: Message[] = [];
     const events: ConnectionEvent[] = [];
     // As the microphone client: engine_unavailable means "send it all again on a fresh connection".
-    const transcriber = clientThrough(ws, messages, events, ['engine_unavailable']);
+    const transcriber = clientThrough(messages, events, ['engine_unavailable']);
     try {
       transcriber.control(TURNS);
       // The proxy answers seq 2 with engine_unavailable; the client replays everything since its
       // settled point on a fresh session, whose backend is still down: that session runs out of
       // attempts with no utterance open (no backend reported one), holding the replayed audio.
-      service = await streamKillingSecond(transcriber, messages, holds, service, env);
-      await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000);
+      await streamKillingSecond(transcriber, messages);
+      await until(() => finals(messages) >= recording.clips.length, 40_000, trailOf(messages, events, holds));
       await transcriber.idle();
       // Every utterance once, in order, with the backend's words, on the client's timeline: the
       // held audio reached the backend that came back.
-      const finals = expectUtterances(messages.filter((m) => m.type !== 'config'), recording);
-      expect(finals.every((f) => f.type === 'transcript' && f.backend === 'cpu')).toBe(true);
+      const answers = expectUtterances(messages.filter((m) => m.type !== 'config'), recording);
+      expect(answers.every((f) => f.type === 'transcript' && f.backend === 'cpu')).toBe(true);
       expect(events.some((e) => e.type === 'lost' && /could not transcribe now/.test(e.detail ?? ''))).toBe(true);
       expect(transcriber.waiting).toBe(0);
     } finally {
       transcriber.close();
-      await proxy.close();
-      await service.stop();
     }
   });
 
   it('holds what the client streams between utterances while no backend is reachable, and hands it to the backend that returns', async () => {
-    const port = await freePort();
-    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
-    let service = await spawnService('stt/cpu_ws/src/main.ts', env);
-    const { proxy, ws, holds } = await watchedProxy(`http://127.0.0.1:${port}`);
     const messages: Message[] = [];
     const events: ConnectionEvent[] = [];
-    const transcriber = clientThrough(ws, messages, events, ['engine_unavailable']);
+    const transcriber = clientThrough(messages, events, ['engine_unavailable']);
     try {
       transcriber.control(TURNS);
-      const [first, second] = recording.clips as [Recording['clips'][number], Recording['clips'][number]];
-      let killed = false;
-      let restarted: Promise<void> | undefined;
-      await streamPaced(recording.pcm, (chunk) => transcriber.sendAudio(chunk), {
-        chunkMs: 32,
-        beforeChunk: async (atMs) => {
-          if (!killed && atMs >= first.endMs + 1200) {
-            // In the pause: the first utterance answered, the second not begun.
-            await until(() => messages.some((m) => isFinal(m) && m.seq === 1), 10_000);
-            expect(messages.some((m) => m.seq === 2)).toBe(false);
-            killed = true;
-            await service.stop('SIGKILL');
-          }
-          // Back only after the proxy ran out of attempts and more than 2 s of the second
-          // utterance went by unheard: the client, whose link to the proxy never broke, has
-          // let that audio go as idle; only the proxy still has it.
-          if (killed && !restarted && atMs >= second.startMs + 2500 && holds().length > 0) {
-            restarted = spawnService('stt/cpu_ws/src/main.ts', env).then((s) => {
-              service = s;
-            });
-          }
-        },
-      });
-      await until(() => restarted !== undefined, 20_000);
-      await restarted;
-      await until(() => messages.filter(isFinal).length >= recording.clips.length, 40_000, trailOf(messages, events, holds));
+      const feed = feeder(recording.pcm, (chunk) => transcriber.sendAudio(chunk));
+      // In the pause: the first utterance answered, the second not begun.
+      feed.to(first.endMs + 1200);
+      await until(() => answered(messages, 1), 10_000);
+      expect(messages.some((m) => m.seq === 2)).toBe(false);
+      await way.down();
+      await until(lostSeen);
+      // Back only after the proxy ran out of attempts and more than 2 s of the second utterance
+      // went by unheard: the client, whose link to the proxy never broke, has let that audio go
+      // as idle; only the proxy still has it.
+      feed.to(second.startMs + 2500);
+      await until(() => holds().length > 0, 20_000, trailOf(messages, events, holds));
+      await way.up();
+      feed.rest();
+      await until(() => finals(messages) >= recording.clips.length, 40_000, trailOf(messages, events, holds));
       await transcriber.idle();
       expectUtterances(messages.filter((m) => m.type !== 'config'), recording);
       // The second utterance was heard from its beginning (its speech starts ~0.1 s into the clip).
@@ -384,24 +381,18 @@ describe('server-side turns when the only backend behind the proxy is down for l
       expect(messages.some((m) => m.type === 'error')).toBe(false);
     } finally {
       transcriber.close();
-      await proxy.close();
-      await service.stop();
     }
   });
 
   it('answers the open utterance once, then closes with 1013 when audio past it was dropped; a client reconnecting replays it from its settled point', async () => {
-    const port = await freePort();
-    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
-    let service = await spawnService('stt/cpu_ws/src/main.ts', env);
-    const { proxy, ws, logs, holds } = await watchedProxy(`http://127.0.0.1:${port}`);
     const messages: Message[] = [];
     const events: ConnectionEvent[] = [];
     // No retry codes: engine_unavailable is seq 2's answer here, as for a plain client.
-    const transcriber = clientThrough(ws, messages, events);
+    const transcriber = clientThrough(messages, events);
     try {
       transcriber.control(TURNS);
-      service = await streamKillingSecond(transcriber, messages, holds, service, env);
-      await until(() => messages.filter(isFinal).length >= recording.clips.length + 1, 40_000);
+      await streamKillingSecond(transcriber, messages);
+      await until(() => finals(messages) >= recording.clips.length + 1, 40_000, trailOf(messages, events, holds));
       await transcriber.idle();
       // The proxy gave up on seq 2 while its end was unknown: everything after its start was dropped.
       expect(logs.some((l) => (l.dropped_ms ?? 0) > 0)).toBe(true);
@@ -409,23 +400,21 @@ describe('server-side turns when the only backend behind the proxy is down for l
       expect(lost).toContain('connection closed (1013 no transcription service is reachable; reconnect)');
       // One answer per seq, in order: seq 2's error, then its words under seq 3 (the client heard
       // the error as seq 2's answer and sent the audio again from before it), then seq 4.
-      const finals = messages.filter(isFinal);
-      expect(finals.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
-      expect(finals[1]).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 2 });
+      const answers = messages.filter(isFinal);
+      expect(answers.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+      expect(answers[1]).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 2 });
       for (const [i, clip] of [[0, recording.clips[0]!], [2, recording.clips[1]!], [3, recording.clips[2]!]] as const) {
-        expect(finals[i]).toMatchObject({ type: 'transcript', final: true, text: WORDS, ended_by: 'silence' });
+        expect(answers[i]).toMatchObject({ type: 'transcript', final: true, text: WORDS, ended_by: 'silence' });
         // On the client's own timeline, inside the clip that utterance is.
-        expect(finals[i]!.start_ms!).toBeGreaterThanOrEqual(clip.startMs - 160);
-        expect(finals[i]!.end_ms!).toBeLessThanOrEqual(clip.endMs + 160);
-        expect(finals[i]!.end_ms!).toBeGreaterThan(clip.startMs);
+        expect(answers[i]!.start_ms!).toBeGreaterThanOrEqual(clip.startMs - 160);
+        expect(answers[i]!.end_ms!).toBeLessThanOrEqual(clip.endMs + 160);
+        expect(answers[i]!.end_ms!).toBeGreaterThan(clip.startMs);
       }
       const starts = messages.filter((m) => m.type === 'speech_start').map((m) => m.seq);
       expect(starts).toEqual([1, 2, 3, 4]);
       expect(transcriber.waiting).toBe(0);
     } finally {
       transcriber.close();
-      await proxy.close();
-      await service.stop();
     }
   });
 });

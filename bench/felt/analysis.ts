@@ -38,6 +38,8 @@ interface SeqEvents {
   early: { text: string; at: number; source: Receipt['source']; decoded?: string }[];
   speechEnd?: { at: number; end_ms?: number; decided_ms?: number };
   emptyFinal?: { dropped?: string; start_ms?: number; end_ms?: number };
+  /** Turn events (server turns): arrival of each eager end, how many were resumed, and the end's. */
+  turn: { eager: number[]; resumed: number; end?: number };
 }
 
 export interface TurnRow {
@@ -66,6 +68,12 @@ export interface TurnRow {
   speculative: string | null;
   ended_by: string | null;
   dropped: string | null;
+  /** The eager end that held (the last before the turn's end) minus the true end, wall ms. */
+  eager_end_ms: number | null;
+  /** The turn's `end` event minus the true end, wall ms. */
+  turn_end_ms: number | null;
+  /** `resumed` events of the turn: each an eager end that was thrown away. */
+  resumed: number;
 }
 
 export interface Summary {
@@ -84,6 +92,12 @@ export interface Summary {
   speculative_hits: number;
   felt_from_early: number;
   decode_over_floor_geomean: number | null;
+  eager_end_p50_ms: number | null;
+  eager_end_p90_ms: number | null;
+  turn_end_p50_ms: number | null;
+  turn_end_p90_ms: number | null;
+  /** Eager ends thrown away over the conversation (speech came back after them). */
+  resumed: number;
   targets: { p50_le_450: boolean | null; p90_le_700: boolean | null; p50_within_200_of_floor: boolean | null };
 }
 
@@ -104,7 +118,7 @@ const round = (v: number | null | undefined, digits = 0) => (v === null || v ===
 /** Groups every receipt by seq: the client's utterances first (what it hands on), server messages add what they carry. */
 function collect(receipts: Receipt[]): Map<number, SeqEvents> {
   const bySeq = new Map<number, SeqEvents>();
-  const get = (seq: number) => bySeq.get(seq) ?? bySeq.set(seq, { early: [] }).get(seq)!;
+  const get = (seq: number) => bySeq.get(seq) ?? bySeq.set(seq, { early: [], turn: { eager: [], resumed: 0 } }).get(seq)!;
   for (const { at, source, message: m } of receipts) {
     const seq = num(m.seq);
     if (seq === undefined) continue;
@@ -112,6 +126,11 @@ function collect(receipts: Receipt[]): Map<number, SeqEvents> {
     const text = str(m.text) ?? '';
     const isTranscript = source === 'utterance' || m.type === 'transcript';
     if (source === 'server' && m.type === 'speech_end') ev.speechEnd ??= { at, end_ms: num(m.end_ms), decided_ms: num(m.decided_ms) };
+    if (source === 'server' && m.type === 'turn') {
+      if (m.event === 'eager_end') ev.turn.eager.push(at);
+      else if (m.event === 'resumed') ev.turn.resumed++;
+      else if (m.event === 'end') ev.turn.end ??= at;
+    }
     if (!isTranscript) continue;
     if (m.final === false) {
       ev.early.push({ text, at, source, decoded: span(m.decoded_ms) });
@@ -209,8 +228,13 @@ export function analyse(turns: Turn[], playback: Playback, floor: FloorRow[]): {
       speculative: f?.speculative ?? null,
       ended_by: f?.ended_by ?? null,
       dropped: f ? null : (empty?.emptyFinal?.dropped ?? null),
+      eager_end_ms: round(ev?.turn.eager.length ? ev.turn.eager.filter((at) => at <= (ev.turn.end ?? Infinity)).at(-1)! - trueEndWall : null),
+      turn_end_ms: round(ev?.turn.end !== undefined ? ev.turn.end - trueEndWall : null),
+      resumed: fs.reduce((n, x) => n + (bySeq.get(x.seq)?.turn.resumed ?? 0), 0),
     };
   });
+  const eager = rows.flatMap((r) => (r.eager_end_ms === null ? [] : [r.eager_end_ms]));
+  const ends = rows.flatMap((r) => (r.turn_end_ms === null ? [] : [r.turn_end_ms]));
 
   const felt = rows.flatMap((r) => (r.felt_ms === null ? [] : [r.felt_ms]));
   const ratios = rows.flatMap((r) => (r.decode_over_floor === null ? [] : [r.decode_over_floor]));
@@ -233,6 +257,11 @@ export function analyse(turns: Turn[], playback: Playback, floor: FloorRow[]): {
     speculative_hits: rows.filter((r) => r.speculative === 'hit').length,
     felt_from_early: rows.filter((r) => r.felt_from_early).length,
     decode_over_floor_geomean: round(ratios.length ? Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length) : null, 2),
+    eager_end_p50_ms: round(percentile(eager, 50)),
+    eager_end_p90_ms: round(percentile(eager, 90)),
+    turn_end_p50_ms: round(percentile(ends, 50)),
+    turn_end_p90_ms: round(percentile(ends, 90)),
+    resumed: [...bySeq.values()].reduce((n, e) => n + e.turn.resumed, 0),
     targets: {
       p50_le_450: p50 === null ? null : p50 <= 450,
       p90_le_700: p90 === null ? null : p90 <= 700,

@@ -46,6 +46,8 @@ export async function play(conv: Conversation, { port, turns, partials = false }
     // Speculative text sent at once: felt latency is about the first text the client can act on.
     early: true,
     partials,
+    // Server turns: the turn events a brain acts on (eager_end, resumed, end), timed per turn.
+    turnEvents: turns === 'server',
     preRollMs: 300,
     hangoverMs: 0,
     maxUtteranceMs: 30_000,

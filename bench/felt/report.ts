@@ -10,8 +10,8 @@ export function markdown(title: string, rows: TurnRow[], s: Summary): string {
   const lines = [
     `### ${title}`,
     '',
-    '| # | turn | lang | speech ms | felt ms | end detected ms | end wait ms | queue ms | decode ms | floor ms (same input) | decode/floor | speculative | ended by | status |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| # | turn | lang | speech ms | felt ms | end detected ms | end wait ms | queue ms | decode ms | floor ms (same input) | decode/floor | speculative | eager end ms | turn end ms | resumed | ended by | status |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) =>
       [
         r.turn,
@@ -26,6 +26,9 @@ export function markdown(title: string, rows: TurnRow[], s: Summary): string {
         r.floor_ms,
         cell(r.decode_over_floor),
         cell(r.speculative),
+        cell(r.eager_end_ms),
+        cell(r.turn_end_ms),
+        r.resumed,
         cell(r.ended_by),
         r.status + (r.status === 'split' ? ` (seq ${r.seqs.join(', ')})` : '') + (r.dropped ? ` (${r.dropped})` : ''),
       ]
@@ -41,6 +44,8 @@ export function markdown(title: string, rows: TurnRow[], s: Summary): string {
     `- floor p50 ${s.floor_p50_ms} ms; felt p50 − floor p50 = **${cell(s.felt_p50_minus_floor_p50_ms)} ms** (target ≤ 200: ${verdict(s.targets.p50_within_200_of_floor)})`,
     `- splits ${s.splits}, merges ${s.merges}, missed ${s.missed}, extra finals ${s.extra_finals}; ` +
       `speculative hits ${s.speculative_hits}, felt from early text ${s.felt_from_early}; decode/floor geometric mean ${cell(s.decode_over_floor_geomean)}`,
+    `- turn events: eager end p50 ${cell(s.eager_end_p50_ms)} ms, p90 ${cell(s.eager_end_p90_ms)} ms; end p50 ${cell(s.turn_end_p50_ms)} ms, p90 ${cell(s.turn_end_p90_ms)} ms; ` +
+      `resumed ${s.resumed} (eager ends thrown away)`,
   ];
   return lines.join('\n');
 }

@@ -1,5 +1,4 @@
-import { FinalClock, FLUSH_COMMAND, isFinalAnswer, Segmenter, type DetectReply, type ErrorMessage, type SegmentAction, type TranscriptMessage } from '@vtuber-stt/core/turns';
-import { ChunkRing } from './chunk_ring.js';
+import { FinalClock, FLUSH_COMMAND, isFinalAnswer, SampleLog, Segmenter, type DetectReply, type ErrorMessage, type SegmentAction, type TranscriptMessage } from '@vtuber-stt/core/turns';
 import { openTurnSocket, settled, type MicEvents, type TurnFlow } from './turn_socket.js';
 
 const PRE_ROLL_MS = 300;
@@ -14,7 +13,8 @@ export class DetectTurns implements TurnFlow {
   private readonly detect: ReturnType<typeof openTurnSocket>;
   private readonly transcribe: ReturnType<typeof openTurnSocket>;
   private readonly segmenter: Segmenter;
-  private readonly ring: ChunkRing;
+  /** The last seconds of microphone audio, to send an utterance from before its reported start. */
+  private readonly ring: SampleLog<Float32Array>;
   private readonly clock = new FinalClock();
   private position = 0;
   /** Where the detector's offset 0 lies: the first chunk it was sent. */
@@ -31,7 +31,7 @@ export class DetectTurns implements TurnFlow {
     const samples = (ms: number) => Math.round((ms / 1000) * rate);
     this.segmenter = new Segmenter({ preRoll: samples(PRE_ROLL_MS), maxLength: samples(MAX_UTTERANCE_MS), hangover: 0 });
     // Past the pre-roll, the detector's lag and its confirmation delay.
-    this.ring = new ChunkRing(samples(PRE_ROLL_MS + 3000));
+    this.ring = new SampleLog<Float32Array>({ keepSamples: samples(PRE_ROLL_MS + 3000) });
     const query = `?sample_rate=${rate}&encoding=f32le`;
     this.detect = openTurnSocket(`ws/detect${query}`, 'detect', events, (m) => this.onDetect(m as unknown as DetectReply));
     this.transcribe = openTurnSocket(`ws/transcribe${query}`, 'transcribe', events, (m) => this.onAnswer(m));
@@ -40,7 +40,7 @@ export class DetectTurns implements TurnFlow {
   push(chunk: Float32Array): void {
     const start = this.position;
     this.position += chunk.length;
-    this.ring.push(start, chunk);
+    this.ring.push(chunk);
     if (this.detect.ws.readyState === WebSocket.OPEN) {
       if (this.detectBase < 0) this.detectBase = start;
       this.inFlight.push(this.position);
@@ -72,7 +72,7 @@ export class DetectTurns implements TurnFlow {
     const ws = this.transcribe.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
     for (const a of actions) {
-      if (a.type === 'audio') for (const piece of this.ring.range(a.from, a.to)) ws.send(piece);
+      if (a.type === 'audio') for (const piece of this.ring.pieces(a.from, a.to)) ws.send(piece);
       else if (a.type === 'end') {
         ws.send(FLUSH_COMMAND);
         // The service numbers flushes 1, 2, 3, ... on this connection: the answer carries this seq.

@@ -50,3 +50,19 @@ export async function streamPaced(
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 }
+
+/**
+ * Sends `pcm` cut as a microphone cuts it (`chunkMs` frames on the same grid as streamPaced), but
+ * as fast as the socket takes it: where only the audio clock matters (the service's turns run on
+ * it), nothing waits in real time. `to(ms)` sends every chunk that begins before `ms`, `rest()`
+ * the remainder; a test acts between the two, at a point in the audio.
+ */
+export function feeder(pcm: Buffer, send: (chunk: Buffer) => void, chunkMs = 32): { to(ms: number): void; rest(): void } {
+  const chunkBytes = Math.round((chunkMs / 1000) * SAMPLE_RATE) * 2;
+  let at = 0;
+  const to = (ms: number) => {
+    const end = Math.min(pcm.length, Math.ceil(ms / chunkMs) * chunkBytes);
+    for (; at < end; at += chunkBytes) send(pcm.subarray(at, at + chunkBytes));
+  };
+  return { to, rest: () => to(Infinity) };
+}

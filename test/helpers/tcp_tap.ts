@@ -14,14 +14,18 @@ export interface TcpTap {
 
 /**
  * A loopback TCP relay in front of a real service: it counts WebSocket upgrades and can cut
- * connections, so tests can break a link between two real programs at a chosen moment.
+ * connections, so tests can break a link between two real programs at a chosen moment. Closed,
+ * it is a service that is down (connections refused); started again on the same `port`, one
+ * that came back.
  */
-export function startTcpTap(targetUrl: string): Promise<TcpTap> {
+export function startTcpTap(targetUrl: string, port = 0): Promise<TcpTap> {
   const target = new URL(targetUrl);
   const pairs = new Set<[Socket, Socket]>();
   const upgrades: string[] = [];
   let toCut = 0;
+  let closing = false;
   const server = createServer((client) => {
+    if (closing) return void client.destroy();
     const upstream = connect(Number(target.port), target.hostname);
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
@@ -55,11 +59,12 @@ export function startTcpTap(targetUrl: string): Promise<TcpTap> {
     client.on('error', cut);
     upstream.on('error', cut);
   });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const bound = (server.address() as { port: number }).port;
       resolve({
-        url: `http://127.0.0.1:${port}`,
+        url: `http://127.0.0.1:${bound}`,
         upgrades,
         cutAll: () => {
           for (const [a, b] of [...pairs]) {
@@ -73,6 +78,7 @@ export function startTcpTap(targetUrl: string): Promise<TcpTap> {
         },
         close: () =>
           new Promise((r) => {
+            closing = true;
             for (const [a, b] of pairs) {
               a.destroy();
               b.destroy();

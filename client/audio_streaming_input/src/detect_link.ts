@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { Backoff, DEFAULT_RETRY_POLICY, type DetectReply, type DetectServerMessage } from '@vtuber-stt/core/client';
+import { Backoff, DEFAULT_RETRY_POLICY, openSocket, type DetectReply, type DetectServerMessage } from '@vtuber-stt/core/client';
 
 export interface DetectEvent {
   reply: DetectReply;
@@ -18,6 +18,8 @@ export interface DetectEvent {
  */
 export class DetectLink {
   private socket?: WebSocket;
+  /** Abandons the connection being opened when the link is closed. */
+  private opening?: AbortController;
   private base = -1;
   private readonly inFlight: { start: number; samples: number }[] = [];
   private closed = false;
@@ -60,34 +62,39 @@ export class DetectLink {
 
   close(): void {
     this.closed = true;
+    this.opening?.abort();
     this.socket?.close();
   }
 
   private connect(): void {
-    const socket = new WebSocket(this.url);
-    this.socket = socket;
-    socket.on('open', () => {
-      this.backoff.reset();
-      this.base = -1;
-      this.inFlight.length = 0;
-      if (this.config) socket.send(JSON.stringify({ ...this.config, type: 'config' }));
-      this.onState('connected');
-      this.firstOpen();
-    });
-    socket.on('message', (data) => {
-      const reply = JSON.parse(data.toString()) as DetectServerMessage;
-      // Every chunk gets one reply, in order (a detect reply, or an error about that chunk); the
-      // ack of our own config message answers no chunk.
-      if (reply.type === 'config') return;
-      const chunk = this.inFlight.shift();
-      if (!chunk || reply.type !== 'detect') return;
-      this.onEvent({ reply, base: this.base, chunkStart: chunk.start, chunkSamples: chunk.samples });
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', (code, reason) => {
-      if (this.closed) return;
-      this.onState('lost', `${code} ${reason.toString()}`.trim());
-      setTimeout(() => !this.closed && this.connect(), this.backoff.next()).unref();
-    });
+    this.opening = new AbortController();
+    openSocket(this.url, {
+      open: (socket) => {
+        this.socket = socket;
+        this.backoff.reset();
+        this.base = -1;
+        this.inFlight.length = 0;
+        if (this.config) socket.send(JSON.stringify({ ...this.config, type: 'config' }));
+        this.onState('connected');
+        this.firstOpen();
+      },
+      message: (_socket, text) => {
+        const reply = JSON.parse(text) as DetectServerMessage;
+        // Every chunk gets one reply, in order (a detect reply, or an error about that chunk); the
+        // ack of our own config message answers no chunk.
+        if (reply.type === 'config') return;
+        const chunk = this.inFlight.shift();
+        if (!chunk || reply.type !== 'detect') return;
+        this.onEvent({ reply, base: this.base, chunkStart: chunk.start, chunkSamples: chunk.samples });
+      },
+      close: (_socket, code, reason) => this.lost(`${code} ${reason}`.trim()),
+    }, { signal: this.opening.signal }).catch((error: Error) => this.lost(error.message));
+  }
+
+  /** The connection failed or dropped: try again after the policy's wait. */
+  private lost(detail: string): void {
+    if (this.closed) return;
+    this.onState('lost', detail);
+    setTimeout(() => !this.closed && this.connect(), this.backoff.next()).unref();
   }
 }

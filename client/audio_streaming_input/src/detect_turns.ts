@@ -1,7 +1,6 @@
-import { isFinalAnswer, SAMPLE_RATE, Segmenter, type SegmentAction } from '@vtuber-stt/core/client';
-import { PreRollBuffer } from './audio_buffer.js';
+import { isFinalAnswer, SAMPLE_RATE, SampleLog, Segmenter, type SegmentAction } from '@vtuber-stt/core/client';
 import { DetectLink, type DetectEvent } from './detect_link.js';
-import type { StreamerOptions, TurnFlow } from './streamer.js';
+import type { StreamerOptions, TurnFlow } from './turn_flow.js';
 import { openTranscription, type Transcription } from './transcription.js';
 
 const toMs = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
@@ -16,7 +15,8 @@ const MAX_DETECT_LAG = 32;
  */
 export class DetectTurns implements TurnFlow {
   private clock = 0;
-  private readonly ring: PreRollBuffer;
+  /** The last seconds of input (s16le), to send an utterance from before its reported start. */
+  private readonly ring: SampleLog<Buffer>;
   private readonly detect: DetectLink;
   private readonly link: Transcription;
   private readonly segmenter: Segmenter;
@@ -26,7 +26,7 @@ export class DetectTurns implements TurnFlow {
   constructor(private readonly options: StreamerOptions) {
     const { log } = options;
     // Enough to reach back past the detector's lag, its confirmation delay and the pre-roll.
-    this.ring = new PreRollBuffer(toSamples(options.preRollMs + 3000));
+    this.ring = new SampleLog<Buffer>({ unitsPerSample: 2, keepSamples: toSamples(options.preRollMs + 3000) });
     this.segmenter = new Segmenter({ preRoll: toSamples(options.preRollMs), maxLength: toSamples(options.maxUtteranceMs), hangover: toSamples(options.hangoverMs) });
     this.link = openTranscription(options, {
       // The service speculates at the pause the detector is still waiting out: its text arrives
@@ -64,7 +64,7 @@ export class DetectTurns implements TurnFlow {
   async push(chunk: Buffer): Promise<void> {
     const start = this.clock;
     this.clock += chunk.length / 2;
-    this.ring.push(start, chunk);
+    this.ring.push(chunk);
     if (this.detect.connected) {
       this.detect.send(chunk, start);
       await this.detect.drained(MAX_DETECT_LAG);
@@ -98,7 +98,7 @@ export class DetectTurns implements TurnFlow {
   private apply(actions: SegmentAction[]): void {
     const { log } = this.options;
     for (const a of actions) {
-      if (a.type === 'audio') for (const piece of this.ring.range(a.from, a.to)) this.link.send(piece);
+      if (a.type === 'audio') for (const piece of this.ring.pieces(a.from, a.to)) this.link.send(piece);
       else if (a.type === 'end') {
         if (a.reason === 'max_length') log.info(`utterance reached ${this.options.maxUtteranceMs} ms: flushing and continuing`);
         this.spans.set(this.link.transcriber.flush(), { start: a.start, end: a.end });

@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
 import pino from 'pino';
-import WebSocket from 'ws';
-import { configMessageSchema, formatFromQuery } from '@vtuber-stt/core/client';
+import { configMessageSchema, ConnectTimeout, formatFromQuery, HandshakeRefused, openSocket } from '@vtuber-stt/core/client';
 import { CaptureError, findTool, listDevices, type CaptureTool } from './capture.js';
 import { fileSource, micSource, stdinSource, type AudioSource, type Pace } from './sources.js';
 import { serverTurnsConfig } from './server_turns.js';
@@ -80,43 +79,19 @@ function withKey(url: string, key: string | undefined): string {
 }
 
 /** The first connection must work: a wrong address is a message and an exit, not endless retries. */
-function reachable(url: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new CaptureError(`cannot reach ${url}: no answer within 5 s`));
-    }, 5000);
-    ws.once('open', () => {
-      clearTimeout(timer);
-      ws.close();
-      resolve();
-    });
-    ws.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new CaptureError(`cannot reach ${url}: ${error.message}`));
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      clearTimeout(timer);
-      // A refusal (a missing or wrong key, 401) says why in its body: {"error": "..."} or OpenAI's {"error": {"message"}}.
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (body.length < 4096) body += chunk;
-      });
-      res.once('end', () => {
-        let why = '';
-        try {
-          const error = (JSON.parse(body) as { error?: unknown }).error;
-          why = typeof error === 'string' ? error : String((error as { message?: unknown } | undefined)?.message ?? '');
-        } catch {
-          // not JSON: the status says it
-        }
-        reject(new CaptureError(`cannot use ${url.replace(/api_key=[^&]*/, 'api_key=...')}: the server answered HTTP ${res.statusCode}${why ? `: ${why}` : " (is this the stack's address?)"}`));
-        ws.terminate();
-      });
-    });
-  });
+async function reachable(url: string): Promise<void> {
+  const quiet = () => undefined;
+  try {
+    await openSocket(url, { open: (ws) => ws.close(), message: quiet, close: quiet }, { timeoutMs: 5000 });
+  } catch (error) {
+    if (error instanceof ConnectTimeout) throw new CaptureError(`cannot reach ${url}: no answer within 5 s`);
+    // A refusal (a missing or wrong key, 401) says why in its body.
+    if (error instanceof HandshakeRefused) {
+      const why = error.reason ? `: ${error.reason}` : " (is this the stack's address?)";
+      throw new CaptureError(`cannot use ${url.replace(/api_key=[^&]*/, 'api_key=...')}: the server answered HTTP ${error.status}${why}`);
+    }
+    throw new CaptureError(`cannot reach ${url}: ${(error as Error).message}`);
+  }
 }
 
 async function main(): Promise<void> {

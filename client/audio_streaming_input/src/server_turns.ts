@@ -1,5 +1,5 @@
 import { FinalClock, isFinalAnswer } from '@vtuber-stt/core/client';
-import type { StreamerOptions, TurnFlow, Utterance } from './streamer.js';
+import type { StreamerOptions, TurnFlow, Utterance } from './turn_flow.js';
 import { openTranscription, type Transcription } from './transcription.js';
 
 /**
@@ -15,9 +15,12 @@ export function serverTurnsUrl(transcribeUrl: string, early: boolean): string {
 }
 
 /** The client's settings as a config message: the service applies them to the turns it hears. */
-export function serverTurnsConfig(options: Pick<StreamerOptions, 'language' | 'prompt' | 'preRollMs' | 'maxUtteranceMs' | 'hangoverMs' | 'partials'>): Record<string, unknown> {
+export function serverTurnsConfig(
+  options: Pick<StreamerOptions, 'language' | 'prompt' | 'preRollMs' | 'maxUtteranceMs' | 'hangoverMs' | 'partials' | 'turnEvents'>,
+): Record<string, unknown> {
   const config: Record<string, unknown> = { type: 'config', pre_roll_ms: Math.round(options.preRollMs), max_utterance_ms: Math.round(options.maxUtteranceMs) };
   if (options.partials) config.partials = true;
+  if (options.turnEvents) config.turn_events = true;
   if (options.language) config.language = options.language;
   if (options.prompt) config.prompt = options.prompt;
   if (options.hangoverMs > 0) {

@@ -1,5 +1,5 @@
 import { ResilientTranscriber, type ResilientOptions } from '@vtuber-stt/core/client';
-import type { StreamerOptions } from './streamer.js';
+import type { StreamerOptions } from './turn_flow.js';
 
 export interface Transcription {
   transcriber: ResilientTranscriber;
@@ -32,7 +32,7 @@ export function openTranscription(
     maxReplayBytes: options.maxBufferBytes,
     // Through the proxy, a restarting backend answers engine_unavailable: wait and send again.
     retryCodes: ['engine_unavailable', 'overloaded'],
-    retryDelayMs: 1000,
+    // Its waits are the shared retry policy's defaults (DEFAULT_RETRY_POLICY), as on the proxy's links.
     onReply: how.onReply,
     onMessage: how.onMessage,
     onConnectionChange: ({ type, detail, pending }) => {

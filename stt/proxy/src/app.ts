@@ -1,11 +1,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
-import type { Backend, Backends } from './backends.js';
+import type { Backend } from './backend.js';
+import type { Backends } from './backend_pool.js';
 import type { ProxyConfig } from './config.js';
 import { healthPlugin, metricsPlugin } from './plugins/health.js';
 import { ApiKeys, closeCodeOf, ConnectionGate, guardOrigins, guardWithApiKeys, OriginGuard, securityHeaders, socketServerOptions, type ErrorCode } from '@vtuber-stt/core';
 import { openAIErrorBody } from './openai_errors.js';
+import { sessionsPlugin } from './plugins/sessions.js';
 import { createMetrics, type ProxyContext } from './plugins/context.js';
 import { openaiPlugin } from './plugins/openai.js';
 import { panelPlugin } from './plugins/panel.js';
@@ -14,6 +16,7 @@ import { statusPlugin } from './plugins/status.js';
 import { proxyPayloadLimit, relayOptions, websocketPlugin } from './plugins/websocket.js';
 import { realtimePlugin } from './realtime/plugin.js';
 import { chooseTranscriber } from './router.js';
+import { SessionHub } from './sessions/session_hub.js';
 import type { ToggleStore } from './toggle_store.js';
 
 /**
@@ -24,6 +27,9 @@ function serverOptions(config: ProxyConfig) {
   const limits = { headersTimeout: config.bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.max(25, config.bodyTimeoutMs / 4)) };
   return config.tls ? { https: { ...limits, ...config.tls, handshakeTimeout: config.bodyTimeoutMs } } : { http: limits };
 }
+
+/** Routes that only read a named session: a listen-only key (STT_LISTEN_KEYS) passes there. */
+const LISTEN_ROUTES = new Set(['/ws/events']);
 
 export interface ProxyDeps {
   config: ProxyConfig;
@@ -65,8 +71,9 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     metrics,
     choose: (avoid?: Backend) => chooseTranscriber(backends, toggle, avoid),
     gate: new ConnectionGate(config.maxConnections, 'STT_PROXY_MAX_CONNECTIONS', (open) => metrics.sessions.set({ route: 'all' }, open)),
+    hub: new SessionHub(),
   };
-  const keys = new ApiKeys(config.apiKeys, config.maxKeyFailures);
+  const keys = new ApiKeys(config.apiKeys, config.maxKeyFailures, config.listenKeys);
   // Every refusal in the surface's own shape: OpenAI's under /v1, the project's elsewhere.
   const errorBody = (code: ErrorCode, message: string, request: FastifyRequest) =>
     request.url.startsWith('/v1/') ? openAIErrorBody(code, message) : { type: 'error', code, error: message };
@@ -80,15 +87,17 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
   await app.register(panelPlugin, ctx); //       / (the control panel)
   // Everything else sits behind the API keys when there are any: one hook, in this scope.
   await app.register(async (guarded) => {
-    guardWithApiKeys(guarded, keys, errorBody);
+    guardWithApiKeys(guarded, keys, errorBody, LISTEN_ROUTES);
     await guarded.register(metricsPlugin, ctx); //   /metrics
     await guarded.register(statusPlugin, ctx); //    /api/status, /api/gpu
     await guarded.register(restPlugin, ctx); //      POST /api/transcribe
     await guarded.register(openaiPlugin, { ...ctx, prefix: '/v1' }); // /v1/audio/*, /v1/models
     await guarded.register(websocketPlugin, ctx); // /ws/transcribe, /ws/detect
+    await guarded.register(sessionsPlugin, ctx); //  /ws/events, /api/sessions: named sessions and their listeners
     // OpenAI Realtime transcription sessions: /v1/realtime?intent=transcription.
     await guarded.register(realtimePlugin, {
       relay: relayOptions(ctx, 'realtime'),
+      hub: ctx.hub,
       gate: ctx.gate,
       payloadLimit: proxyPayloadLimit(config),
       heartbeat: config.heartbeat,

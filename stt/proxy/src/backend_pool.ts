@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { Backend, type BackendName, type BackendState, type BackendStatus } from './backends.js';
+import { Backend, type BackendName, type BackendState, type BackendStatus } from './backend.js';
 
 /** Addresses of a host name: several for a headless Service or `docker compose --scale`. */
 export type Resolver = (host: string) => Promise<string[]>;
@@ -143,4 +143,15 @@ export class BackendPool {
     this.members.clear();
     for (const [k, m] of next) this.members.set(k, m);
   }
+}
+
+/** Every service the proxy relays to: the device pools and the detection service. */
+export interface Backends {
+  cpu: BackendPool;
+  gpu?: BackendPool;
+  detect?: Backend;
+}
+
+export function allBackends(b: Backends): (Backend | BackendPool)[] {
+  return [b.cpu, b.gpu, b.detect].filter((x): x is Backend | BackendPool => x !== undefined);
 }

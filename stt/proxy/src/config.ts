@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { loadTls, type TlsFiles } from './tls.js';
-import { DEFAULT_MAX_KEY_FAILURES, heartbeatSettings, integer, list, hostList, loadApiKeys, originList, readSettings, setting, type Heartbeat } from '@vtuber-stt/core';
+import { DEFAULT_MAX_KEY_FAILURES, DEFAULT_RETRY_POLICY, heartbeatSettings, integer, list, hostList, loadApiKeys, originList, readSettings, setting, type Heartbeat } from '@vtuber-stt/core';
 
 export interface ProxyConfig {
   host: string;
@@ -22,6 +22,8 @@ export interface ProxyConfig {
   maxReplayBytes: number;
   /** A relayed session that owes nothing and got no frame for this long lets its backend connection go (the next frame reopens it). */
   upstreamIdleMs: number;
+  /** How a relayed session waits to reach a backend again: the first wait (doubling per attempt), and the wait after a round of attempts ran out. */
+  retry: { retryDelayMs: number; exhaustedDelayMs: number };
   /** WebSocket sessions at once, all routes together. */
   maxConnections: number;
   /** Largest audio frame a session may send (larger ones are refused with an error, the session goes on). */
@@ -38,6 +40,8 @@ export interface ProxyConfig {
   apiKeys: string[];
   /** The key this proxy presents to backends that ask for one. */
   backendApiKey?: string;
+  /** Keys that may only listen to sessions (/ws/events, /captions). */
+  listenKeys: string[];
   /** Wrong keys one address may present per minute before it is answered 429 (0: no limit). */
   maxKeyFailures: number;
   /** Without keys: host names served besides localhost and IP addresses, and other sites' origins allowed. */
@@ -77,6 +81,8 @@ export const PROXY_SETTINGS = {
   bodyTimeoutMs: setting('STT_PROXY_BODY_TIMEOUT_MS', '--body-timeout-ms <ms>', 'longest time a client may take to send one HTTP request, headers and body (past it: 408 and the connection closed)', integer(50).default(30_000)),
   maxReplayBytes: setting('STT_PROXY_MAX_REPLAY_BYTES', '--max-replay-bytes <n>', 'unanswered audio kept per session for failover', integer(1).default(16 * 1024 * 1024)),
   upstreamIdleMs: setting('STT_PROXY_UPSTREAM_IDLE_MS', '--upstream-idle-ms <ms>', 'a WebSocket session that owes nothing and sent no frame for this long releases its backend connection (the next frame reopens it)', integer(10).default(15_000)),
+  retryMs: setting('STT_PROXY_RETRY_MS', '--retry-ms <ms>', 'a relayed session that lost its backend waits this long before trying again, doubling per attempt', integer(1).default(DEFAULT_RETRY_POLICY.retryDelayMs)),
+  retryRoundMs: setting('STT_PROXY_RETRY_ROUND_MS', '--retry-round-ms <ms>', 'a relayed session out of attempts waits this long before its next round', integer(1).default(DEFAULT_RETRY_POLICY.exhaustedDelayMs)),
   maxConnections: setting('STT_PROXY_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket sessions at once (all routes)', integer(1).default(256)),
   maxFrameBytes: setting('STT_PROXY_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', integer(2).default(1024 * 1024)),
   ...heartbeatSettings(),
@@ -86,6 +92,7 @@ export const PROXY_SETTINGS = {
   pollMs: setting('STT_PROXY_POLL_MS', '--poll-ms <ms>', 'backend status poll interval', integer(50).default(2000)),
   apiKeys: setting('STT_API_KEYS', '--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', z.string().optional()),
   apiKeyFile: setting('STT_API_KEY_FILE', '--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', z.string().optional()),
+  listenKeys: setting('STT_LISTEN_KEYS', '--listen-keys <keys>', 'comma-separated keys that may only listen to sessions (/ws/events): for overlays and logs', z.string().optional()),
   maxKeyFailures: setting('STT_MAX_KEY_FAILURES', '--max-key-failures <n>', 'wrong API keys one address may present per minute before it is answered 429 (0: no limit)', integer(0).default(DEFAULT_MAX_KEY_FAILURES)),
   allowedHosts: setting('STT_ALLOWED_HOSTS', '--allowed-hosts <names>', 'without API keys: host names served besides localhost and IP addresses (.domain for its subdomains, * for any)', hostList().default([])),
   allowedOrigins: setting('STT_ALLOWED_ORIGINS', '--allowed-origins <origins>', "without API keys: other sites' origins (https://app.example.com) whose pages may call, or *", originList().default([])),
@@ -104,6 +111,9 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
   // An empty STT_DETECT_URL means "no detection service"; readSettings treats it as unset, so look.
   const detectOff = env.STT_DETECT_URL === '' && !argv.includes('--detect-url');
   const apiKeys = loadApiKeys(o.apiKeys, o.apiKeyFile);
+  const listenKeys = loadApiKeys(o.listenKeys, undefined, 'STT_LISTEN_KEYS');
+  // Listen-only keys alone would lock out the microphone itself.
+  if (listenKeys.length > 0 && apiKeys.length === 0) throw new Error('STT_LISTEN_KEYS needs STT_API_KEYS too: with keys on, sending audio takes a full key');
   return {
     host: o.host,
     port: o.port,
@@ -117,6 +127,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     bodyTimeoutMs: o.bodyTimeoutMs,
     maxReplayBytes: o.maxReplayBytes,
     upstreamIdleMs: o.upstreamIdleMs,
+    retry: { retryDelayMs: o.retryMs, exhaustedDelayMs: o.retryRoundMs },
     maxConnections: o.maxConnections,
     maxFrameBytes: o.maxFrameBytes,
     heartbeat: { intervalMs: o.pingIntervalMs, timeoutMs: o.pingTimeoutMs },
@@ -126,6 +137,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     pollMs: o.pollMs,
     apiKeys,
     backendApiKey: o.backendApiKey || apiKeys[0],
+    listenKeys,
     maxKeyFailures: o.maxKeyFailures,
     allowedHosts: o.allowedHosts,
     allowedOrigins: o.allowedOrigins,

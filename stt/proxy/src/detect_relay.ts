@@ -1,6 +1,6 @@
-import WebSocket, { type RawData } from 'ws';
+import WebSocket from 'ws';
 import { closeCodeOf, isPermanentClose, type SocketPeer } from '@vtuber-stt/core';
-import type { Backend } from './backends.js';
+import type { Backend } from './backend.js';
 
 const RECONNECT = closeCodeOf('unreachable')!;
 /**
@@ -31,13 +31,17 @@ export interface DetectPipe {
  * they are; any other loss of the upstream closes the client with 1013 so it reconnects.
  */
 export function pipeDetect(client: SocketPeer, backend: Backend, query: string, maxFrameBytes: number): DetectPipe {
-  const upstream = new WebSocket(backend.wsUrl('/ws/detect', query), { headers: backend.headers });
+  /** The upstream once open; undefined while it is being opened. */
+  let upstream: WebSocket | undefined;
+  /** False once the upstream has closed or failed to open: frames are no longer taken. */
+  let live = true;
+  const opening = new AbortController();
   /** Frames not passed on yet (the upstream still opening, or WINDOW unanswered), in order. */
   const waiting: { data: Buffer; binary: boolean; answered: () => void }[] = [];
   /** One resolver per frame passed on and not answered yet, oldest first. */
   const unanswered: (() => void)[] = [];
   const pump = () => {
-    while (waiting.length && unanswered.length < WINDOW && upstream.readyState === WebSocket.OPEN) {
+    while (waiting.length && unanswered.length < WINDOW && upstream?.readyState === WebSocket.OPEN) {
       const m = waiting.shift()!;
       unanswered.push(m.answered);
       upstream.send(m.data, { binary: m.binary });
@@ -47,37 +51,49 @@ export function pipeDetect(client: SocketPeer, backend: Backend, query: string, 
     for (const answered of unanswered.splice(0)) answered();
     for (const m of waiting.splice(0)) m.answered();
   };
-  upstream.on('open', pump);
-  upstream.on('message', (data: RawData, isBinary: boolean) => {
-    client.sendFrame(isBinary ? (data as Buffer) : data.toString(), isBinary);
-    unanswered.shift()?.();
-    pump();
-  });
   let clientGone = false;
   let failure: Error | undefined;
-  // 'close' always follows 'error', with the service's own code when it sent a close frame
-  // first (its 1009 for a frame past its limit arrives while the proxy may still be writing).
-  upstream.on('error', (error) => {
-    failure = error;
-  });
-  upstream.on('close', (code, raw) => {
+  /** The upstream could not be reached (or failed once open): the member is down unless the client left first. */
+  const unreachable = (error: Error) => {
+    live = false;
     settleAll();
-    const reason = raw.toString();
-    if (isPermanentClose(code)) return client.close(code, reason || `detection service refused the session (${code})`);
-    if (failure && code === 1006) {
-      // Abandoning a connection still being opened (the client left) is not the service's failure.
-      if (!clientGone) backend.markDown(failure.message);
-      return client.close(RECONNECT, `detection service unreachable: ${failure.message}`);
-    }
-    client.close(RECONNECT, `detection service closed (${code}${reason ? ` ${reason}` : ''}); reconnect`);
-  });
+    // Abandoning a connection still being opened (the client left) is not the service's failure.
+    if (!clientGone) backend.markDown(error.message);
+    client.close(RECONNECT, `detection service unreachable: ${error.message}`);
+  };
+  backend
+    .connect('/ws/detect', query, {
+      open: (socket) => {
+        upstream = socket;
+        pump();
+      },
+      // The service answers every frame with JSON text.
+      message: (_socket, text) => {
+        client.sendFrame(text, false);
+        unanswered.shift()?.();
+        pump();
+      },
+      // 'close' always follows 'error', with the service's own code when it sent a close frame
+      // first (its 1009 for a frame past its limit arrives while the proxy may still be writing).
+      error: (_socket, error) => {
+        failure = error;
+      },
+      close: (_socket, code, reason) => {
+        if (failure && code === 1006) return unreachable(failure);
+        live = false;
+        settleAll();
+        if (isPermanentClose(code)) return client.close(code, reason || `detection service refused the session (${code})`);
+        client.close(RECONNECT, `detection service closed (${code}${reason ? ` ${reason}` : ''}); reconnect`);
+      },
+    }, opening.signal)
+    .catch(unreachable);
   return {
     frame(data, binary) {
       if (binary && data.length > maxFrameBytes) {
         client.fail({ type: 'error', code: 'frame_too_large', error: `frame of ${data.length} bytes exceeds the ${maxFrameBytes}-byte limit (STT_PROXY_MAX_FRAME_BYTES); send smaller chunks` });
         return Promise.resolve();
       }
-      if (upstream.readyState !== WebSocket.OPEN && upstream.readyState !== WebSocket.CONNECTING) return Promise.resolve();
+      if (!live) return Promise.resolve();
       return new Promise<void>((answered) => {
         waiting.push({ data, binary, answered });
         pump();
@@ -85,8 +101,9 @@ export function pipeDetect(client: SocketPeer, backend: Backend, query: string, 
     },
     close() {
       clientGone = true;
+      live = false;
       settleAll();
-      if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
+      if (!upstream) opening.abort();
       else if (upstream.readyState === WebSocket.OPEN) upstream.close(1000, 'client left');
     },
   };

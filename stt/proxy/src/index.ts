@@ -1,4 +1,4 @@
-export * from './backends.js';
+export * from './backend.js';
 export * from './config.js';
 export * from './openai_format.js';
 export * from './router.js';

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
-import type { Backend, Backends } from './backends.js';
+import type { Backend } from './backend.js';
+import type { Backends } from './backend_pool.js';
 
 /** A loaded model's OpenAI id: `ggml-base.bin` -> `base`. */
 export function modelId(file: string): string {

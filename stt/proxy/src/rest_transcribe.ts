@@ -1,6 +1,6 @@
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { bytesPerFrame, FLUSH_COMMAND, isErrorCode, ServiceError, type ErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
-import { isLocalExhaustion, localExhaustionMessage, type Backend } from './backends.js';
+import { isLocalExhaustion, localExhaustionMessage, type Backend } from './backend.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
 
 /** What a backend said or failed to say, as the error a REST caller gets (status from the table). */
@@ -80,9 +80,12 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
     const { signal } = options;
     if (signal?.aborted) return reject(abortedError());
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio)), { headers: backend.headers });
+    let socket: WebSocket | undefined;
+    /** Abandons the connection while it is still being opened. */
+    const opening = new AbortController();
     const timer = setTimeout(() => {
-      socket.terminate();
+      socket?.terminate();
+      opening.abort();
       reject(new UpstreamError(`${backend.name} backend did not answer within ${timeoutMs} ms`, 'timeout'));
     }, timeoutMs);
     let settled = false;
@@ -91,27 +94,31 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      socket.close();
+      if (socket) socket.close();
+      else opening.abort();
       fn();
     };
     // Closing the session makes the service drop the queued decode nobody will read.
     const onAbort = () => finish(() => reject(abortedError()));
     signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('open', () => {
-      const config = configFor(options);
-      if (config) socket.send(config);
-      for (const chunk of chunksOf(audio)) socket.send(chunk);
-      socket.send(FLUSH_COMMAND);
-    });
-    socket.on('message', (data) => {
-      const message = JSON.parse(data.toString()) as Record<string, unknown>;
-      if (message.type === 'transcript') finish(() => resolve(message as unknown as TranscriptMessage));
-      else if (message.type === 'error') finish(() => reject(restError(String(message.code), String(message.error))));
-    });
-    socket.on('error', (error) => finish(() => reject(connectionError(backend, error))));
-    socket.on('close', (code, reason) =>
-      finish(() => reject(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 'unreachable'))),
-    );
+    backend
+      .connect('/ws/transcribe', formatQuery(audio), {
+        open: (s) => {
+          socket = s;
+          const config = configFor(options);
+          if (config) s.send(config);
+          for (const chunk of chunksOf(audio)) s.send(chunk);
+          s.send(FLUSH_COMMAND);
+        },
+        message: (_s, text) => {
+          const message = JSON.parse(text) as Record<string, unknown>;
+          if (message.type === 'transcript') finish(() => resolve(message as unknown as TranscriptMessage));
+          else if (message.type === 'error') finish(() => reject(restError(String(message.code), String(message.error))));
+        },
+        error: (_s, error) => finish(() => reject(connectionError(backend, error))),
+        close: (_s, code, reason) => finish(() => reject(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason})`, 'unreachable'))),
+      }, opening.signal)
+      .catch((error: Error) => finish(() => reject(connectionError(backend, error))));
   });
 }
 

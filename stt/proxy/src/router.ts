@@ -1,5 +1,5 @@
-import type { Backend, Backends } from './backends.js';
-import type { BackendPool } from './backend_pool.js';
+import type { Backend } from './backend.js';
+import type { BackendPool, Backends } from './backend_pool.js';
 import type { ToggleStore } from './toggle_store.js';
 
 /**

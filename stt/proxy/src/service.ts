@@ -1,8 +1,8 @@
 import pino, { type Logger } from 'pino';
 import { warnIfOpen } from '@vtuber-stt/core';
 import type { FastifyInstance } from 'fastify';
-import { Backend, allBackends, type Backends } from './backends.js';
-import { BackendPool, type Resolver } from './backend_pool.js';
+import { Backend } from './backend.js';
+import { allBackends, BackendPool, type Backends, type Resolver } from './backend_pool.js';
 import type { ProxyConfig } from './config.js';
 import { buildProxy } from './app.js';
 import { ToggleStore } from './toggle_store.js';

@@ -1,6 +1,6 @@
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
-import type { Backend } from './backends.js';
+import type { Backend } from './backend.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
 import { chunksOf, configFor, connectionError, DEFAULT_TIMEOUT_MS, formatQuery, restError, UpstreamError, withFailover, type OneShotOptions } from './rest_transcribe.js';
 
@@ -31,7 +31,9 @@ export interface StreamHandle {
  * service. The last frame is followed by `<flush>`, whose final (`ended_by: "flush"`) ends the stream.
  */
 function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptions, onFinal: (t: TranscriptMessage) => void): StreamHandle {
-  const socket = new WebSocket(backend.wsUrl('/ws/transcribe', formatQuery(audio, { turns: 'server' })), { headers: backend.headers });
+  let socket: WebSocket | undefined;
+  /** Abandons the connection while it is still being opened. */
+  const opening = new AbortController();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let opened!: () => void;
   const openedPromise = new Promise<void>((resolve) => (opened = resolve));
@@ -50,7 +52,8 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.close();
+      if (socket) socket.close();
+      else opening.abort();
       // Release the sender waiting for an ack, so nothing (the audio included) stays held.
       const waiting = ack;
       ack = undefined;
@@ -59,57 +62,64 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
       else resolve();
     };
     abort = () => finish(new UpstreamError('the client went away', 'aborted'));
-    const sendFrame = async (frame: Buffer) => {
+    const sendFrame = async (s: WebSocket, frame: Buffer) => {
       for (let waited = 0; ; waited += RETRY_MS) {
         if (waited > MAX_RETRY_MS) throw new UpstreamError(`the transcription service refused audio for ${MAX_RETRY_MS / 1000} s because its buffer stayed full (STT_MAX_BUFFER_SECONDS on the service)`, 'overloaded');
         refused = false;
         const acked = new Promise<void>((r) => (ack = r));
-        socket.send(frame);
-        socket.send(PROBE);
+        s.send(frame);
+        s.send(PROBE);
         await acked;
         if (settled) return;
         if (!refused) return;
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     };
-    socket.on('open', async () => {
+    /** Sends the request over the open socket: its options, then the audio frame by frame, then `<flush>`. */
+    const stream = async (s: WebSocket) => {
+      socket = s;
       quiet();
       try {
         // The request's options first: a refusal (a bad language, say) ends it before anything was streamed.
         const config = configFor(options);
         if (config) await new Promise<void>((r) => {
           ack = r;
-          socket.send(config);
+          s.send(config);
         });
         if (settled) return;
         opened();
         for (const frame of chunksOf(audio, frameBytes(audio))) {
-          await sendFrame(frame);
+          await sendFrame(s, frame);
           if (settled) return;
         }
-        socket.send(FLUSH_COMMAND);
+        s.send(FLUSH_COMMAND);
       } catch (error) {
         finish(error as Error);
       }
-    });
-    socket.on('message', (data) => {
-      quiet();
-      const message = JSON.parse(data.toString()) as Record<string, unknown>;
-      if (message.type === 'config' && ack) {
-        const a = ack;
-        ack = undefined;
-        a();
-      } else if (message.type === 'error') {
-        if (message.code === 'buffer_full' && ack) refused = true;
-        else finish(restError(String(message.code), String(message.error)));
-      } else if (message.type === 'transcript' && message.final !== false) {
-        const t = message as unknown as TranscriptMessage;
-        onFinal(t);
-        if (t.ended_by === 'flush') finish();
-      }
-    });
-    socket.on('error', (error) => finish(connectionError(backend, error)));
-    socket.on('close', (code, reason) => finish(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason.toString()})`, 'unreachable')));
+    };
+    backend
+      .connect('/ws/transcribe', formatQuery(audio, { turns: 'server' }), {
+        open: (s) => void stream(s),
+        message: (_s, text) => {
+          quiet();
+          const message = JSON.parse(text) as Record<string, unknown>;
+          if (message.type === 'config' && ack) {
+            const a = ack;
+            ack = undefined;
+            a();
+          } else if (message.type === 'error') {
+            if (message.code === 'buffer_full' && ack) refused = true;
+            else finish(restError(String(message.code), String(message.error)));
+          } else if (message.type === 'transcript' && message.final !== false) {
+            const t = message as unknown as TranscriptMessage;
+            onFinal(t);
+            if (t.ended_by === 'flush') finish();
+          }
+        },
+        error: (_s, error) => finish(connectionError(backend, error)),
+        close: (_s, code, reason) => finish(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason})`, 'unreachable')),
+      }, opening.signal)
+      .catch((error: Error) => finish(connectionError(backend, error)));
   });
   done.catch(() => undefined);
   return { opened: openedPromise, done, abort: () => abort() };

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { closeCodeOf, DEFAULT_FORMAT, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type TurnMode } from '@vtuber-stt/core';
-import type { Backend } from './backends.js';
+import { closeCodeOf, DEFAULT_FORMAT, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type RetryPolicy, type TurnMode } from '@vtuber-stt/core';
+import type { Backend } from './backend.js';
 
 export interface RelayOptions {
   /** Picks the backend for the first connection and for each failover (`avoid` just failed). */
@@ -13,6 +13,8 @@ export interface RelayOptions {
   maxFrameBytes?: number;
   /** Connection attempts per failover before waiting utterances are answered with an error. */
   attempts?: number;
+  /** The waits between attempts and rounds (STT_PROXY_RETRY_MS, STT_PROXY_RETRY_ROUND_MS); the policy's defaults where absent. */
+  retry?: Partial<RetryPolicy>;
   /** A session that owes nothing and got no frame for this long releases its backend connection (STT_PROXY_UPSTREAM_IDLE_MS). */
   idleMs?: number;
   logger?: Logger;
@@ -69,9 +71,9 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
   const toClient = (message: Record<string, unknown>) => client.send(message);
   const byUrl = new Map<string, Backend>();
   const endpoint = (backend: Backend): Endpoint => {
-    const url = backend.wsUrl('/ws/transcribe', options.query);
-    byUrl.set(url, backend);
-    return { name: backend.name, url, headers: backend.headers };
+    const link = backend.endpoint('/ws/transcribe', options.query);
+    byUrl.set(link.url, backend);
+    return link;
   };
   let detach: (() => void) | undefined;
   const owed = {
@@ -81,6 +83,7 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
   };
   // No backend connection before the client's first frame, none while it is idle (see idleMs).
   const upstream: ResilientTranscriber = new ResilientTranscriber({
+    ...options.retry,
     ...sessionOf(options.query),
     next: (failed) => {
       detach?.();

@@ -20,6 +20,11 @@ describe('proxy settings, one schema', () => {
     expect(parseProxyConfig(['node', 'p'], {}).detectUrl).toBe('http://127.0.0.1:8003');
   });
 
+  it("gives relayed sessions the retry waits it is set to, the client's defaults otherwise", () => {
+    expect(parseProxyConfig(['node', 'p'], { STT_PROXY_RETRY_MS: '20', STT_PROXY_RETRY_ROUND_MS: '100' }).retry).toEqual({ retryDelayMs: 20, exhaustedDelayMs: 100 });
+    expect(parseProxyConfig(['node', 'p'], {}).retry).toEqual({ retryDelayMs: 250, exhaustedDelayMs: 2000 });
+  });
+
   it('lets a flag win over its variable', () => {
     expect(parseProxyConfig(['node', 'p', '--port', '9000'], { PORT: '9100' }).port).toBe(9000);
   });

@@ -11,5 +11,7 @@ export * from '../audio/format.js';
 export * from '../audio/pcm.js';
 export * from '../audio/resample.js';
 export * from '../audio/wav.js';
-export * from '../server/query_format.js';
+export * from '../audio/sample_log.js';
+export * from '../protocol/query_format.js';
 export * from './resilient_transcriber.js';
+export * from './open_socket.js';

@@ -9,15 +9,40 @@ export interface SocketHandlers {
   open(socket: WebSocket): void;
   message(socket: WebSocket, text: string): void;
   close(socket: WebSocket, code: number, reason: string): void;
+  /** A failure once open (the peer broke the protocol, say), just before the close that ends the socket. */
+  error?(socket: WebSocket, error: Error): void;
+}
+
+export interface OpenOptions {
+  /** How long the handshake may take (default CONNECT_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** Sent with the handshake: an API key for the peer. */
+  headers?: Record<string, string>;
+  /** Abandons a connection still being opened (its opener went away); no effect once open. */
+  signal?: AbortSignal;
+}
+
+/** A peer that has not finished the handshake by then is treated as unreachable. */
+export const CONNECT_TIMEOUT_MS = 3000;
+
+/** The handshake took longer than its limit. */
+export class ConnectTimeout extends Error {
+  constructor(
+    readonly url: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`connecting to ${url} timed out`);
+  }
 }
 
 /** A handshake the server answered with an HTTP status instead of the upgrade. */
 export class HandshakeRefused extends Error {
   constructor(
     readonly status: number,
-    message: string,
+    /** What the refusal's body said, if it said anything. */
+    readonly reason: string,
   ) {
-    super(message || `the server answered the handshake with HTTP ${status}`);
+    super(reason || `the server answered the handshake with HTTP ${status}`);
   }
 
   /** A 4xx but 408 and 429: the same request would be refused again. */
@@ -39,17 +64,34 @@ function refusalMessage(body: string): string {
   return '';
 }
 
-/** Opens a WebSocket, failing after `timeoutMs` or when the server refuses or closes it first. */
-export function openSocket(url: string, on: SocketHandlers, timeoutMs = 3000, headers?: Record<string, string>): Promise<WebSocket> {
+/**
+ * Opens a WebSocket, failing after the connect timeout, when the server refuses the handshake
+ * (HandshakeRefused, its body's reason kept) or closes it first, or when `signal` abandons it.
+ * Every connection the stack opens to a WebSocket peer of its own goes through here.
+ */
+export function openSocket(url: string, on: SocketHandlers, options: OpenOptions = {}): Promise<WebSocket> {
+  const { timeoutMs = CONNECT_TIMEOUT_MS, headers, signal } = options;
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error(`connecting to ${url} was abandoned`));
     const socket = new WebSocket(url, { headers });
     let opened = false;
-    const timer = setTimeout(() => {
+    const settle = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abandon);
+    };
+    const abandon = () => {
+      settle();
+      reject(new Error(`connecting to ${url} was abandoned`));
       socket.terminate();
-      reject(new Error(`connecting to ${url} timed out`));
+    };
+    signal?.addEventListener('abort', abandon, { once: true });
+    const timer = setTimeout(() => {
+      settle();
+      reject(new ConnectTimeout(url, timeoutMs));
+      socket.terminate();
     }, timeoutMs);
     socket.once('open', () => {
-      clearTimeout(timer);
+      settle();
       opened = true;
       on.open(socket);
       resolve(socket);
@@ -59,7 +101,7 @@ export function openSocket(url: string, on: SocketHandlers, timeoutMs = 3000, he
       const chunks: Buffer[] = [];
       let size = 0;
       const done = () => {
-        clearTimeout(timer);
+        settle();
         reject(new HandshakeRefused(response.statusCode ?? 0, refusalMessage(Buffer.concat(chunks).toString('utf8'))));
         socket.terminate();
       };
@@ -72,11 +114,12 @@ export function openSocket(url: string, on: SocketHandlers, timeoutMs = 3000, he
     });
     socket.on('message', (data) => on.message(socket, data.toString()));
     socket.on('error', (error) => {
-      clearTimeout(timer);
-      if (!opened) reject(error); // once open, 'close' follows and says what happened
+      if (opened) return on.error?.(socket, error); // 'close' follows and ends it
+      settle();
+      reject(error);
     });
     socket.on('close', (code, reason) => {
-      clearTimeout(timer);
+      settle();
       if (opened) on.close(socket, code, reason.toString());
       else reject(new Error(`connection refused (${code} ${reason.toString()})`));
     });

@@ -80,6 +80,9 @@ export class ReplayLog {
     } catch {
       // Not JSON: sent as it is; the service answers with an error.
     }
+    // mute/unmute are config's `muted` (answered with a config ack): kept as such, so the state
+    // a replacement connection is given includes them.
+    if (message?.type === 'mute' || message?.type === 'unmute') message = { type: 'config', muted: message.type === 'mute' };
     const entry: ControlEntry = { kind: 'control', at: this.clock, text, message, acked: false };
     this.items.push(entry);
     return entry;

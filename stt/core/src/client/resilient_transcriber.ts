@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import type { PcmFormat } from '../audio/format.js';
 import { FLUSH_COMMAND, isFinalAnswer, type TurnMode } from '../protocol/messages.js';
 import { closeCodeOf, isErrorCode } from '../protocol/errors.js';
-import { isPermanentClose } from './close_codes.js';
+import { isPermanentClose } from '../protocol/close_codes.js';
 import { ControlReplies, type OwedReply } from './control_replies.js';
 import { HandshakeRefused, openSocket } from './open_socket.js';
 import { ReplayLog } from './replay_log.js';
@@ -11,7 +11,7 @@ import { SeqLedger } from './seq_ledger.js';
 import { StreamFormat } from './stream_format.js';
 import { shiftTimes } from './timeline.js';
 
-export { closeReason, isPermanentClose } from './close_codes.js';
+export { closeReason, isPermanentClose } from '../protocol/close_codes.js';
 export { HandshakeRefused } from './open_socket.js';
 export { Backoff, DEFAULT_RETRY_POLICY, retryPolicy, type RetryPolicy } from './retry_policy.js';
 
@@ -410,7 +410,7 @@ export class ResilientTranscriber {
     this.options.onReply(message, this.endpoint!, latency);
   }
 
-  /** speech_start, speech_end, final:false: renumbered, on the caller's clock, each once. */
+  /** speech_start, speech_end, final:false, partials, turn events: renumbered, on the caller's clock, each once. */
   private onEvent(message: Record<string, unknown>): void {
     const seq = this.ledger.toCaller(message.seq as number);
     message.seq = seq;
@@ -419,6 +419,7 @@ export class ResilientTranscriber {
     if (message.type === 'speech_end' && !this.ledger.endedAt(seq, message.decided_ms as number | undefined)) return;
     if (message.type === 'transcript' && seq <= this.ledger.answered) return;
     if (message.type === 'partial' && !this.keepsStable(seq, message)) return;
+    if (message.type === 'turn' && !this.ledger.turnEvent(seq, message.event)) return;
     this.options.onMessage?.(message);
   }
 
@@ -488,7 +489,7 @@ export class ResilientTranscriber {
           close: (socket, code, reason) => {
             if (this.socket === socket && !this.closed) this.onClose(endpoint, code, reason);
           },
-        }, undefined, endpoint.headers);
+        }, { headers: endpoint.headers });
         return;
       } catch (error) {
         if (!current()) return;

@@ -14,6 +14,9 @@ export class SeqLedger {
   opened = 0;
   /** Highest seq whose speech_end the caller has. */
   ended = 0;
+  /** Highest seq whose `turn` start, and whose `turn` end, the caller has. */
+  private turnOpened = 0;
+  private turnClosed = 0;
   /** Server mode: the seq the last flush was expected to end. */
   private lastFlushGuess = 0;
   /** Server mode, per open seq: where its end was decided (caller's clock) and when that arrived. */
@@ -62,6 +65,25 @@ export class SeqLedger {
     this.ended = seq;
     this.opened = Math.max(this.opened, seq);
     return true;
+  }
+
+  /**
+   * A `turn` event: true when the caller may have it. start and end once per seq (a replay
+   * repeats them); eager_end and resumed only before the seq's final (a replay may repeat a
+   * pause's eager end: a listener that prepared an answer for it keeps it).
+   */
+  turnEvent(seq: number, event: unknown): boolean {
+    if (event === 'start') {
+      if (seq <= this.turnOpened || seq <= this.answered) return false;
+      this.turnOpened = seq;
+      return true;
+    }
+    if (event === 'end') {
+      if (seq <= this.turnClosed) return false;
+      this.turnClosed = seq;
+      return true;
+    }
+    return seq > this.answered;
   }
 
   /** A final: true when it is the caller's next one (a replay's repeat of an answered seq is not). */

@@ -6,7 +6,7 @@ import { shiftSegments } from '../protocol/segment_times.js';
  * connection starts with the replayed audio, so its offsets are moved onto the caller's clock
  * by the offset of that audio.
  */
-const FIELDS = ['start_ms', 'end_ms', 'decided_ms'] as const;
+const FIELDS = ['start_ms', 'end_ms', 'decided_ms', 'at_ms'] as const;
 
 export function shiftTimes(message: Record<string, unknown>, byMs: number): void {
   for (const field of FIELDS) {

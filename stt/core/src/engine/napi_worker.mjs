@@ -3,6 +3,7 @@
 // the same file runs under tsx, vitest and a production `node` alike. Messages: napi_worker_protocol.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Whisper, WhisperFullParams, WhisperSamplingStrategy } from '@napi-rs/whisper';
+import { sentencesOf } from '../text/sentences.mjs';
 
 const port = parentPort;
 const init = workerData;
@@ -94,27 +95,6 @@ async function run({ pcm, options }) {
   // English-only models ignore the language setting: say what they actually did.
   const language = !multilingual ? 'en' : options.language === 'auto' ? (Whisper.lang(whisper.fullLangId) ?? 'auto') : options.language;
   return { text: text.trim(), language, segments: options.words ? sentencesOf(pieces) : pieces };
-}
-
-const SENTENCE_END = /[.?!。？！]$/;
-
-/** Word-level segments back into sentence segments, each carrying its words. */
-function sentencesOf(pieces) {
-  const segments = [];
-  let words = [];
-  const close = () => {
-    if (words.length === 0) return;
-    segments.push({ start_ms: words[0].start_ms, end_ms: words.at(-1).end_ms, text: words.map((w) => w.word).join(' '), words });
-    words = [];
-  };
-  for (const p of pieces) {
-    const word = p.text.trim();
-    if (!word) continue;
-    words.push({ word, start_ms: p.start_ms, end_ms: Math.max(p.start_ms, p.end_ms) });
-    if (SENTENCE_END.test(word)) close();
-  }
-  close();
-  return segments;
 }
 
 port.on('message', (request) => {

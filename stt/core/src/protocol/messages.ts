@@ -52,6 +52,14 @@ export const configMessageSchema = z
     early: z.boolean().optional(),
     /** Server turns: live `partial` messages while an utterance runs (re-decoded when the engine is free). */
     partials: z.boolean().optional(),
+    /** Server turns: `turn` events (start, eager_end, resumed, end), one meaning each, for a listener that acts on turns. */
+    turn_events: z.boolean().optional(),
+    /**
+     * Muted: audio is accepted and discarded (server turns hear silence in its place, so the
+     * timeline goes on), and the turn in progress ends at once. `{"type":"mute"}` and
+     * `{"type":"unmute"}` say the same.
+     */
+    muted: z.boolean().optional(),
     /** Word times in each segment's `words` (from whisper.cpp's token timestamps). */
     word_timestamps: z.boolean().optional(),
     ...turnFieldsSchema.shape,
@@ -60,7 +68,11 @@ export const configMessageSchema = z
 
 export const resetMessageSchema = z.object({ type: z.literal('reset') }).strict();
 
-export const clientMessageSchema = z.discriminatedUnion('type', [configMessageSchema, resetMessageSchema]);
+/** Push-to-talk and remote mute: shorthands for a config message's `muted`. */
+export const muteMessageSchema = z.object({ type: z.literal('mute') }).strict();
+export const unmuteMessageSchema = z.object({ type: z.literal('unmute') }).strict();
+
+export const clientMessageSchema = z.discriminatedUnion('type', [configMessageSchema, resetMessageSchema, muteMessageSchema, unmuteMessageSchema]);
 
 export type ConfigMessage = z.infer<typeof configMessageSchema>;
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
@@ -112,7 +124,7 @@ export interface TranscriptMessage {
   /** Whether a speculative decode supplied this final: hit (used), miss (discarded, decoded again), none. */
   speculative?: 'hit' | 'miss' | 'none';
   /** Server mode: what ended the utterance (a `<flush>` answer says `flush`). */
-  ended_by?: 'silence' | 'flush' | 'max_length';
+  ended_by?: 'silence' | 'flush' | 'max_length' | 'mute';
   /** Speech the VAD found; 0 means the engine was not run. */
   speech_ms: number;
   segments: TranscriptSegment[];
@@ -142,6 +154,8 @@ export interface ConfigAck {
   turns: TurnMode;
   early: boolean;
   partials: boolean;
+  turn_events: boolean;
+  muted: boolean;
   word_timestamps: boolean;
   speculate_ms: number;
   end_of_turn_ms: number;
@@ -193,7 +207,39 @@ export interface PartialMessage {
   inference_ms: number;
 }
 
-export type TranscribeServerMessage = TranscriptMessage | PartialMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent;
+/**
+ * Server turns with `turn_events`: the moments a listener acting on the streamer's turns needs,
+ * one meaning each (after Deepgram Flux). `start`: a turn began. `eager_end`: the speaker paused
+ * and the turn's text so far exists (`text`): an answer may be prepared from it. `resumed`: the
+ * speaker went on after an eager end: drop what was prepared. `end`: the turn is committed, with
+ * its final text (or `error`, or `dropped`); nothing more comes for this seq.
+ */
+export interface TurnEvent {
+  type: 'turn';
+  event: 'start' | 'eager_end' | 'resumed' | 'end';
+  seq: number;
+  /** Where on the connection's audio timeline it happened (start: the speech's start; end: its end; else the audio heard by then). */
+  at_ms: number;
+  /** eager_end: the speculative text; end: the final's. */
+  text?: string;
+  language?: string;
+  /** end: how the turn ended (`silence`, `flush`, `max_length`). */
+  ended_by?: string;
+  /** end: the turn's audio was discarded (`reset`) or held no speech (`no_speech`). */
+  dropped?: string;
+  /** end: the final was an error with this code. */
+  error?: ErrorCode;
+}
+
+/** The connection was muted or unmuted (whoever asked: the speaker, or the proxy for a named session). */
+export interface MuteEvent {
+  type: 'mute';
+  muted: boolean;
+  /** Audio received by then, on the connection's timeline. */
+  at_ms: number;
+}
+
+export type TranscribeServerMessage = TranscriptMessage | PartialMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent | TurnEvent | MuteEvent;
 
 
 /** `/ws/detect`: tunes the utterance hysteresis of one connection. */

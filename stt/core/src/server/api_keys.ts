@@ -11,8 +11,8 @@ import { listensOnLoopback } from './origin_guard.js';
  * (`STT_API_KEY_FILE`, for Docker and Kubernetes secrets). Empty: no keys, no checks. A key must
  * be presentable in an HTTP header, so only printable ASCII without spaces is taken.
  */
-export function loadApiKeys(list: string | undefined, file: string | undefined): string[] {
-  const keys = (list ?? '').split(',').map((key) => ({ key, from: 'STT_API_KEYS' }));
+export function loadApiKeys(list: string | undefined, file: string | undefined, listName = 'STT_API_KEYS'): string[] {
+  const keys = (list ?? '').split(',').map((key) => ({ key, from: listName }));
   if (file) {
     let text: string;
     try {
@@ -44,7 +44,7 @@ function isHandshake(request: FastifyRequest): boolean {
 
 /** Why a request is refused: its code from the error table, the message, and for a throttled address when to come back. */
 export interface KeyRefusal {
-  code: 'unauthorized' | 'too_many_attempts';
+  code: 'unauthorized' | 'too_many_attempts' | 'listen_only';
   message: string;
   retryAfterS?: number;
 }
@@ -63,19 +63,25 @@ export const DEFAULT_MAX_KEY_FAILURES = 10;
  */
 export class ApiKeys {
   private readonly digests: Buffer[];
+  private readonly listenDigests: Buffer[];
   private readonly throttle: KeyThrottle;
 
-  constructor(keys: string[], maxFailures = DEFAULT_MAX_KEY_FAILURES) {
+  /** `listenKeys`: keys that may only listen to sessions (STT_LISTEN_KEYS): an overlay URL pasted into OBS can do no more. */
+  constructor(keys: string[], maxFailures = DEFAULT_MAX_KEY_FAILURES, listenKeys: string[] = []) {
     this.digests = keys.map(digest);
+    this.listenDigests = listenKeys.map(digest);
     this.throttle = new KeyThrottle(maxFailures);
   }
 
   get enabled(): boolean {
-    return this.digests.length > 0;
+    return this.digests.length + this.listenDigests.length > 0;
   }
 
-  /** Why the request is refused, or undefined when it may pass. Never says which key was tried. */
-  refusal(request: FastifyRequest): KeyRefusal | undefined {
+  /**
+   * Why the request is refused, or undefined when it may pass. Never says which key was tried.
+   * `listening`: the route only reads a session (a listen-only key is enough there).
+   */
+  refusal(request: FastifyRequest, listening = false): KeyRefusal | undefined {
     if (!this.enabled) return undefined;
     const handshake = isHandshake(request);
     const presented = presentedKey(request, handshake);
@@ -89,6 +95,9 @@ export class ApiKeys {
     let ok = false;
     for (const k of this.digests) ok = timingSafeEqual(k, d) || ok;
     if (ok) return undefined;
+    let listenOnly = false;
+    for (const k of this.listenDigests) listenOnly = timingSafeEqual(k, d) || listenOnly;
+    if (listenOnly) return listening ? undefined : { code: 'listen_only', message: 'this key may only listen to sessions (/ws/events, /captions): sending audio, settings and everything else need a key from STT_API_KEYS' };
     const retryAfterS = this.throttle.retryAfter(request.ip);
     if (retryAfterS !== undefined) {
       return { code: 'too_many_attempts', message: `too many wrong API keys from this address: try again in ${retryAfterS} s (STT_MAX_KEY_FAILURES)`, retryAfterS };
@@ -124,13 +133,15 @@ export function guardWithApiKeys(
   scope: FastifyInstance,
   keys: ApiKeys,
   errorBody: (code: KeyRefusal['code'], message: string, request: FastifyRequest) => object = (code, message) => ({ type: 'error', code, error: message }),
+  /** Routes that only read a session, where a listen-only key passes. */
+  listenRoutes: ReadonlySet<string> = new Set(),
 ): void {
   if (!keys.enabled) return;
   scope.addHook('onRequest', async (request, reply) => {
-    const refusal = keys.refusal(request);
+    const refusal = keys.refusal(request, listenRoutes.has(request.routeOptions.url ?? ''));
     if (!refusal) return;
     if (refusal.retryAfterS !== undefined) reply.header('retry-after', String(refusal.retryAfterS));
-    else reply.header('www-authenticate', 'Bearer');
+    else if (refusal.code === 'unauthorized') reply.header('www-authenticate', 'Bearer');
     return reply.code(statusOf(refusal.code)).send(errorBody(refusal.code, refusal.message, request));
   });
 }

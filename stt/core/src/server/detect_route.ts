@@ -1,7 +1,7 @@
 import { detectConfigMessageSchema, type DetectConfigMessage } from '../protocol/messages.js';
 import type { RouteContext } from './context.js';
 import { DetectSession } from './detect_session.js';
-import { formatFromQuery } from './query_format.js';
+import { formatFromQuery } from '../protocol/query_format.js';
 import type { SocketPeer, SocketProtocol } from './socket_route.js';
 
 interface DetectConnection {

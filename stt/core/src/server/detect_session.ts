@@ -7,6 +7,7 @@ import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';
 import type { Transcriber } from '../decode/transcriber.js';
 import { concatFloat32 } from '../audio/pcm.js';
+import { AudioLog } from '../turns/audio_log.js';
 
 export type Detector = 'silero' | 'whisper' | 'hybrid';
 
@@ -50,7 +51,9 @@ export class DetectSession {
   private sinceYield = 0;
   private processedMs = 0;
   /** Recent audio (hybrid), to reach back to a speech start and its pre-roll. */
-  private recent: Float32Array = new Float32Array(0);
+  private readonly recent = new AudioLog();
+  /** Samples `recent` stands for: what keepRecent last asked it to keep (it keeps whole chunks, so maybe more). */
+  private recentKeep = 0;
   private segment?: Segment;
   private readonly pending: Partial<DetectReply>[] = [];
   private readonly abort = new AbortController();
@@ -166,15 +169,16 @@ export class DetectSession {
 
   /** The last few seconds of audio, enough to reach back to a start confirmed late. */
   private keepRecent(pcm: Float32Array): void {
-    const keep = Math.round(((PRE_ROLL_MS + this.tracker.settings.minSpeechMs + 1000) / 1000) * SAMPLE_RATE) + pcm.length;
-    const fromOld = Math.min(keep, this.recent.length + pcm.length) - pcm.length;
-    this.recent = concatFloat32([this.recent.subarray(this.recent.length - fromOld), pcm]);
+    this.recentKeep = Math.round(((PRE_ROLL_MS + this.tracker.settings.minSpeechMs + 1000) / 1000) * SAMPLE_RATE) + pcm.length;
+    this.recent.push(pcm);
+    this.recent.trimBefore(this.recent.end - this.recentKeep);
   }
 
   /** `recent` ends at chunkEndMs; the segment starts a pre-roll before startMs. */
   private openSegment(startMs: number, chunkEndMs: number): void {
-    const back = Math.min(this.recent.length, Math.round(((chunkEndMs - startMs + PRE_ROLL_MS) / 1000) * SAMPLE_RATE));
-    const head = this.recent.slice(this.recent.length - back);
+    const { start, end } = this.recent;
+    const back = Math.min(end - start, this.recentKeep, Math.round(((chunkEndMs - startMs + PRE_ROLL_MS) / 1000) * SAMPLE_RATE));
+    const head = this.recent.range(end - back, end);
     this.segment = { startMs, audio: [head], samples: head.length, submitted: false, withdrawn: false };
   }
 
@@ -187,12 +191,7 @@ export class DetectSession {
   private submit(seg: Segment): void {
     seg.submitted = true;
     if (!this.verifier) return;
-    const audio = new Float32Array(seg.samples);
-    let o = 0;
-    for (const a of seg.audio) {
-      audio.set(a, o);
-      o += a.length;
-    }
+    const audio = concatFloat32(seg.audio, seg.samples);
     seg.audio = [];
     this.verifier.transcribe(audio, {}, this.abort.signal, undefined, 'background').then(
       (result) => {
@@ -213,12 +212,7 @@ export class DetectSession {
     this.window.push(pcm);
     this.windowSamples += pcm.length;
     if ((this.windowSamples / SAMPLE_RATE) * 1000 < this.settings.whisperWindowMs) return;
-    const audio = new Float32Array(this.windowSamples);
-    let o = 0;
-    for (const a of this.window) {
-      audio.set(a, o);
-      o += a.length;
-    }
+    const audio = concatFloat32(this.window, this.windowSamples);
     const startMs = Math.round(this.windowStartMs);
     this.windowStartMs += (this.windowSamples / SAMPLE_RATE) * 1000;
     this.window = [];

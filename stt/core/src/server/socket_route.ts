@@ -3,7 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { z } from 'zod';
 import { describeIssues, type ErrorMessage } from '../protocol/messages.js';
 import { closeCodeOf, codeOf, type ErrorCode } from '../protocol/errors.js';
-import { closeReason } from '../client/close_codes.js';
+import { closeReason } from '../protocol/close_codes.js';
 import { answerPings, DEFAULT_HEARTBEAT, keepAlive, type Heartbeat } from './heartbeat.js';
 
 export { DEFAULT_HEARTBEAT, heartbeatSettings, type Heartbeat } from './heartbeat.js';
@@ -217,7 +217,8 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
       const code = codeOf(error, 'bad_query');
       options.countError?.(code);
       sendJson(socket, shape({ type: 'error', code, error: (error as Error).message }));
-      socket.close(closeCodeOf(code) ?? closeCodeOf('bad_query'), closeReason(`bad query string: ${(error as Error).message}`));
+      const reason = code === 'bad_query' ? `bad query string: ${(error as Error).message}` : (error as Error).message;
+      socket.close(closeCodeOf(code) ?? closeCodeOf('bad_query'), closeReason(reason));
       return;
     }
 

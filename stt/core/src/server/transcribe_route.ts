@@ -1,6 +1,6 @@
 import { clientMessageSchema, FLUSH_COMMAND, type ClientMessage, type TranscribeServerMessage } from '../protocol/messages.js';
 import type { RouteContext } from './context.js';
-import { formatFromQuery, turnsFromQuery } from './query_format.js';
+import { formatFromQuery, turnsFromQuery } from '../protocol/query_format.js';
 import type { SocketPeer, SocketProtocol } from './socket_route.js';
 import { TranscribeSession } from './transcribe_session.js';
 
@@ -47,9 +47,14 @@ export function transcribeProtocol({ state, limits, metrics }: RouteContext): So
     },
     control: {
       schema: clientMessageSchema,
-      usage: `send binary PCM, "${FLUSH_COMMAND}", or a JSON message with type "config" or "reset"`,
+      usage: `send binary PCM, "${FLUSH_COMMAND}", or a JSON message with type "config", "reset", "mute" or "unmute"`,
       handle({ session, peer }, message) {
-        const reply = message.type === 'config' ? session.configure(message) : session.reset();
+        const reply =
+          message.type === 'config'
+            ? session.configure(message)
+            : message.type === 'reset'
+              ? session.reset()
+              : session.configure({ type: 'config', muted: message.type === 'mute' });
         if (reply.type === 'error') peer.fail(reply);
         else peer.send(reply);
       },

@@ -17,6 +17,8 @@ export interface SessionOptions {
   early: boolean;
   /** Live partials (server turns only). */
   partials?: boolean;
+  /** `turn` events (server turns only). */
+  turnEvents?: boolean;
   settings: TurnSettings;
 }
 
@@ -40,6 +42,7 @@ export class TranscribeSession {
   private options: Required<RequestOptions>;
   private early: boolean;
   private turn: TurnSettings;
+  private muted = false;
   private readonly abort = new AbortController();
   private readonly context: TurnContext;
   private turns: TurnTaking;
@@ -72,9 +75,10 @@ export class TranscribeSession {
       newStretch: (drain) => this.newStretch(drain),
     };
     this.newStretch(false);
-    const refused = this.refusal(options.turns, options.partials ?? false);
+    const wants = { partials: options.partials ?? false, turnEvents: options.turnEvents ?? false };
+    const refused = this.refusal(options.turns, wants);
     if (refused) throw Object.assign(new Error(refused), { code: 'bad_message' });
-    this.turns = this.takeTurns(options.turns, options.partials ?? false);
+    this.turns = this.takeTurns(options.turns, wants);
   }
 
   get bufferedMs(): number {
@@ -93,8 +97,10 @@ export class TranscribeSession {
         error: `buffer limit of ${this.limits.maxBufferSeconds} s reached (STT_MAX_BUFFER_SECONDS): this frame was not added; send <flush> to transcribe what is buffered`,
       };
     }
-    const pcm = this.resampler ? this.resampler.push(decoded) : decoded;
-    if (pcm.length === 0) return undefined;
+    const heard = this.resampler ? this.resampler.push(decoded) : decoded;
+    // Muted: accepted and discarded; what stands in for it keeps the timeline (or nothing does).
+    const pcm = this.muted ? this.turns.whileMuted(heard.length) : heard;
+    if (!pcm || pcm.length === 0) return undefined;
     this.log.push(pcm);
     this.metrics?.audioSeconds.inc(pcm.length / SAMPLE_RATE);
     this.turns.push(pcm);
@@ -113,7 +119,8 @@ export class TranscribeSession {
     }
     const modeChange = message.turns !== undefined && message.turns !== this.turns.mode;
     if (modeChange && this.log.end > 0) return { type: 'error', code: 'bad_message', error: 'turns can only be chosen before any audio is sent' };
-    const refused = this.refusal(message.turns ?? this.turns.mode, message.partials ?? this.turns.partials);
+    const wants = { partials: message.partials ?? this.turns.partials, turnEvents: message.turn_events ?? this.turns.turnEvents };
+    const refused = this.refusal(message.turns ?? this.turns.mode, wants);
     if (refused) return { type: 'error', code: 'bad_message', error: refused };
     const turn = applyTurnFields(this.turn, message);
     if (turn.maxUtteranceMs > this.limits.maxBufferSeconds * 1000) {
@@ -125,12 +132,14 @@ export class TranscribeSession {
     if (message.word_timestamps !== undefined) this.options.word_timestamps = message.word_timestamps;
     if (message.early !== undefined) this.early = message.early;
     this.turn = turn;
+    if (message.muted !== undefined && message.muted !== this.muted) this.setMuted(message.muted);
     if (modeChange) {
       this.turns.cancel();
       this.newStretch(false);
-      this.turns = this.takeTurns(message.turns!, message.partials ?? this.turns.partials);
+      this.turns = this.takeTurns(message.turns!, wants);
     } else {
-      if (message.partials !== undefined) this.turns.partials = message.partials;
+      this.turns.partials = wants.partials;
+      this.turns.turnEvents = wants.turnEvents;
       this.turns.configure();
     }
     if (formatChange) {
@@ -145,9 +154,18 @@ export class TranscribeSession {
       turns: this.turns.mode,
       early: this.early,
       partials: this.turns.partials,
+      turn_events: this.turns.turnEvents,
+      muted: this.muted,
       word_timestamps: this.options.word_timestamps,
       ...turnFieldsOf(this.turn),
     };
+  }
+
+  /** Muting ends the turn in progress at once; either way, whoever listens is told. */
+  private setMuted(muted: boolean): void {
+    this.muted = muted;
+    if (muted) this.turns.mute(performance.now());
+    this.emit({ type: 'mute', muted, at_ms: ms(this.log.end) });
   }
 
   /** Discards the audio of the utterance in progress (server mode: its seq is answered, empty). */
@@ -167,15 +185,16 @@ export class TranscribeSession {
     return this.newVadStream !== undefined && this.transcriber.gatesSpeech;
   }
 
-  /** Why this combination of turn mode and partials cannot be served here, if it cannot. */
-  private refusal(mode: TurnMode, partials: boolean): string | undefined {
+  /** Why this turn mode, with what else is wanted, cannot be served here, if it cannot. */
+  private refusal(mode: TurnMode, wants: Wants): string | undefined {
     if (mode === 'server' && !this.hearsTurns) return SERVER_NEEDS_VAD;
-    if (partials && mode !== 'server') return PARTIALS_NEED_SERVER_TURNS;
+    if (wants.partials && mode !== 'server') return PARTIALS_NEED_SERVER_TURNS;
+    if (wants.turnEvents && mode !== 'server') return TURN_EVENTS_NEED_SERVER_TURNS;
     return undefined;
   }
 
-  private takeTurns(mode: TurnMode, partials: boolean): TurnTaking {
-    return mode === 'server' ? new ServerTurns(this.context, partials) : new FlushTurns(this.context);
+  private takeTurns(mode: TurnMode, wants: Wants): TurnTaking {
+    return mode === 'server' ? new ServerTurns(this.context, wants.partials, wants.turnEvents) : new FlushTurns(this.context);
   }
 
   private enqueue(step: () => Promise<void>): void {
@@ -193,3 +212,10 @@ export class TranscribeSession {
 
 const SERVER_NEEDS_VAD = 'server-side turns need the Silero VAD (STT_VAD=on)';
 const PARTIALS_NEED_SERVER_TURNS = 'partials need server-side turns (turns=server): with <flush> the client decides the utterances';
+const TURN_EVENTS_NEED_SERVER_TURNS = 'turn events need server-side turns (turns=server): with <flush> the client decides the turns';
+
+/** What a connection asks for beside its turn mode (server turns only). */
+interface Wants {
+  partials: boolean;
+  turnEvents: boolean;
+}

@@ -22,9 +22,18 @@ export class FlushTurns extends TurnTaker implements TurnTaking {
     this.newStretch();
   }
 
+  /** Server turns only: the session refuses turning them on here, so off is all there is to set. */
   get partials(): boolean {
     return false;
   }
+
+  set partials(_off: boolean) {}
+
+  get turnEvents(): boolean {
+    return false;
+  }
+
+  set turnEvents(_off: boolean) {}
 
   get bufferedSamples(): number {
     return this.ctx.log.end - this.from;
@@ -67,6 +76,15 @@ export class FlushTurns extends TurnTaker implements TurnTaking {
 
   restart(): void {
     this.reset();
+  }
+
+  mute(): void {
+    this.reset();
+  }
+
+  /** Nothing: in flush mode only the audio between flushes matters, and none of it may be heard. */
+  whileMuted(): undefined {
+    return undefined;
   }
 
   configure(): void {

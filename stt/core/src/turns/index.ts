@@ -5,5 +5,6 @@
  */
 export * from './segmenter.js';
 export * from './final_clock.js';
+export * from '../audio/sample_log.js';
 export { FLUSH_COMMAND, isFinalAnswer } from '../protocol/wire.js';
 export type * from '../protocol/messages.js';

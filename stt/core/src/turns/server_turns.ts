@@ -1,4 +1,4 @@
-import type { PartialMessage, TranscriptMessage, TurnMode } from '../protocol/messages.js';
+import type { ErrorMessage, PartialMessage, TranscriptMessage, TurnEvent, TurnMode } from '../protocol/messages.js';
 import { shiftSegments } from '../protocol/segment_times.js';
 import { WINDOW } from '../vad/silero.js';
 import { DEFAULT_TRACKER, releaseFor, UtteranceTracker } from '../vad/utterance_tracker.js';
@@ -10,7 +10,7 @@ import { ms, samplesOf, TurnTaker, type TurnContext, type TurnTaking } from './t
 import type { Transcript } from '../decode/transcriber.js';
 import type { Utterance } from './utterance.js';
 
-type EndedBy = 'silence' | 'flush' | 'max_length';
+type EndedBy = 'silence' | 'flush' | 'max_length' | 'mute';
 
 /**
  * Server-side turns (`turns=server`): one Silero stream over the whole connection; the utterance
@@ -26,10 +26,15 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
   private readonly tracker: UtteranceTracker;
   private readonly segmenter: Segmenter;
   private partialsOn: boolean;
+  /** Whether `turn` events go out. */
+  turnEvents: boolean;
+  /** The seq whose eager end went out, while neither resumed nor ended since. */
+  private eager?: number;
 
-  constructor(ctx: TurnContext, partials: boolean) {
+  constructor(ctx: TurnContext, partials: boolean, turnEvents: boolean) {
     super(ctx);
     this.partialsOn = partials;
+    this.turnEvents = turnEvents;
     this.endOfTurn = new EndOfTurnPolicy(ctx.settings());
     this.tracker = new UtteranceTracker(this.trackerSettings());
     this.segmenter = new Segmenter(this.segmenterSettings());
@@ -64,11 +69,26 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
   }
 
   flush(receivedAt: number): void {
+    this.endNow(receivedAt, 'flush');
+  }
+
+  /** The turn in progress is answered with what was said before; nothing is answered when none is open. */
+  mute(receivedAt: number): void {
+    this.endNow(receivedAt, 'mute');
+  }
+
+  /** Silence: the timeline goes on, and the VAD hears no speech in it. */
+  whileMuted(samples: number): Float32Array {
+    return new Float32Array(samples);
+  }
+
+  /** Ends the utterance in progress at the audio received so far (a flush answers an empty one when none is open). */
+  private endNow(receivedAt: number, endedBy: 'flush' | 'mute'): void {
     const upTo = this.ctx.log.end;
     this.ctx.enqueue(async () => {
       const actions = this.segmenter.finish(upTo);
-      for (const a of actions) this.act(a, receivedAt, 'flush');
-      if (!actions.some((a) => a.type === 'end')) this.finishEmpty(receivedAt);
+      for (const a of actions) this.act(a, receivedAt, endedBy);
+      if (endedBy === 'flush' && !actions.some((a) => a.type === 'end')) this.finishEmpty(receivedAt);
       this.tracker.interrupt();
     });
   }
@@ -80,7 +100,12 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     this.cancel();
     this.tracker.interrupt();
     this.segmenter.finish(this.ctx.log.end);
-    this.ctx.finals.add(open.seq, async () => ({ ...this.emptyFinal(open.seq, performance.now()), dropped: 'reset' as const }));
+    const at = ms(this.ctx.log.end);
+    this.ctx.finals.add(
+      open.seq,
+      async () => ({ ...this.emptyFinal(open.seq, performance.now()), dropped: 'reset' as const }),
+      (answer) => this.turnEnded(open.seq, at, answer),
+    );
   }
 
   restart(): void {
@@ -148,6 +173,10 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     if (this.tracker.silenceMs === 0) {
       this.endOfTurn.speech();
       this.applyEndOfTurn();
+      if (this.eager !== undefined && this.eager === this.current?.seq) {
+        this.eager = undefined;
+        this.turn({ event: 'resumed', seq: this.current.seq, at_ms: ms(w * WINDOW) });
+      }
     }
     const to = (w + 1) * WINDOW;
     const actions = this.segmenter.update({
@@ -159,12 +188,13 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     if (this.current && this.tracker.inSpeech) this.current.step(this.ctx.log, to, this.tracker.silenceMs, this.ctx.settings());
   }
 
-  private act(a: SegmentAction, at: number, endedBy: 'silence' | 'flush'): void {
+  private act(a: SegmentAction, at: number, endedBy: 'silence' | 'flush' | 'mute'): void {
     if (a.type === 'start') {
       const u = this.open(a.from);
       u.probs.push(...this.windows.slice(Math.floor(a.from / WINDOW)));
       this.current = u;
       this.ctx.emit({ type: 'speech_start', seq: u.seq, start_ms: ms(a.at) });
+      this.turn({ event: 'start', seq: u.seq, at_ms: ms(a.at) });
     } else if (a.type === 'end' && this.current) {
       const u = this.current;
       this.current = undefined;
@@ -177,8 +207,19 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
         message.start_ms = ms(a.start);
         message.end_ms = ms(a.end);
         message.ended_by = reason;
-      });
+      }, (answer) => this.turnEnded(u.seq, ms(a.end), answer));
     }
+  }
+
+  private turn(event: Omit<TurnEvent, 'type'>): void {
+    if (this.turnEvents) this.ctx.emit({ type: 'turn', ...event });
+  }
+
+  /** After the seq's answer: its turn is over, with the answer's text (or what became of it). */
+  private turnEnded(seq: number, atMs: number, answer: TranscriptMessage | ErrorMessage): void {
+    if (this.eager === seq) this.eager = undefined;
+    if (answer.type === 'error') return this.turn({ event: 'end', seq, at_ms: atMs, text: '', error: answer.code });
+    this.turn({ event: 'end', seq, at_ms: atMs, text: answer.text, language: answer.language, ended_by: answer.ended_by, ...(answer.dropped ? { dropped: answer.dropped } : {}) });
   }
 
   private finishEmpty(receivedAt: number): void {
@@ -197,12 +238,18 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     this.onTimeline(message, u.from);
   }
 
-  /** Early text, and the end-of-turn policy hears what the pause's speculative decode said. */
+  /**
+   * Early text; and while the pause it was taken in lasts, the end-of-turn policy hears what it
+   * said and listeners get the eager end (a decode that heard words only: nothing to prepare else).
+   */
   protected override onSpeculative(u: Utterance, t: Transcript): void {
     super.onSpeculative(u, t);
-    if (this.current === u && this.tracker.silenceMs > 0) {
-      this.endOfTurn.speculated(t.text);
-      this.applyEndOfTurn();
+    if (this.current !== u || this.tracker.silenceMs === 0) return;
+    this.endOfTurn.speculated(t.text);
+    this.applyEndOfTurn();
+    if (t.text.trim() && this.eager !== u.seq) {
+      this.eager = u.seq;
+      this.turn({ event: 'eager_end', seq: u.seq, at_ms: ms(this.windows.end * WINDOW), text: t.text, language: t.language });
     }
   }
 }

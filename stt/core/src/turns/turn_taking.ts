@@ -21,16 +21,20 @@ export class FinalQueue {
 
   constructor(private readonly emit: (message: TranscribeServerMessage) => void) {}
 
-  add(seq: number, make: () => Promise<TranscriptMessage>): void {
+  /** `sent`: called with the answer right after it went out (what follows a final goes behind it). */
+  add(seq: number, make: () => Promise<TranscriptMessage>, sent?: (answer: TranscriptMessage | ErrorMessage) => void): void {
     const previous = this.last;
     this.last = make().then(
       async (message) => {
         await previous;
         this.emit(message);
+        sent?.(message);
       },
       async (error: unknown) => {
         await previous;
-        this.emit({ ...errorOf(error), seq });
+        const answer: ErrorMessage = { ...errorOf(error), seq };
+        this.emit(answer);
+        sent?.(answer);
       },
     );
   }
@@ -77,12 +81,18 @@ export interface TurnTaking {
   flush(receivedAt: number): void;
   /** Discards the audio of the utterance in progress. */
   reset(): void;
+  /** Muted: the turn in progress ends now (server turns: answered; flush: discarded, as no flush asked). */
+  mute(receivedAt: number): void;
+  /** What stands in for `samples` of audio heard while muted: silence on the timeline, or nothing. */
+  whileMuted(samples: number): Float32Array | undefined;
   /** The client's audio format changed (nothing heard yet): fresh speech state. */
   restart(): void;
   /** The connection's turn settings changed. */
   configure(): void;
   /** Live partials on or off (server turns only). */
   partials: boolean;
+  /** `turn` events on or off (server turns only). */
+  turnEvents: boolean;
   /** Drops the utterance in progress (the mode is replaced, or the client left). */
   cancel(): void;
 }
@@ -120,7 +130,13 @@ export abstract class TurnTaker {
   }
 
   /** The final for `u`: decoded (or taken from its speculative decode), sent in seq order. */
-  protected finish(u: Utterance, upTo: number, receivedAt: number, shape: (message: TranscriptMessage) => void): void {
+  protected finish(
+    u: Utterance,
+    upTo: number,
+    receivedAt: number,
+    shape: (message: TranscriptMessage) => void,
+    sent?: (answer: TranscriptMessage | ErrorMessage) => void,
+  ): void {
     const { log, transcriber, metrics } = this.ctx;
     this.ctx.finals.add(u.seq, async () => {
       const decoding = u.final(log, upTo);
@@ -138,7 +154,7 @@ export abstract class TurnTaker {
       if (result) metrics?.queueWait.observe(transcript.queue_ms / 1000);
       shape(message);
       return message;
-    });
+    }, sent);
   }
 
   /** The final's decode has its audio: what only it needed may go. */

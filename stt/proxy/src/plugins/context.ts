@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import type { ConnectionGate } from '@vtuber-stt/core';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Backend, Backends } from '../backends.js';
+import type { Backend } from '../backend.js';
+import type { Backends } from '../backend_pool.js';
 import type { ProxyConfig } from '../config.js';
+import type { SessionHub } from '../sessions/session_hub.js';
 import type { ToggleStore } from '../toggle_store.js';
 
 /** Metrics every surface reports into; one registry, served by the health plugin. */
@@ -37,4 +39,6 @@ export interface ProxyContext {
   choose: (avoid?: Backend) => Backend;
   /** One limit on the proxy's WebSocket sessions, whatever their protocol (STT_PROXY_MAX_CONNECTIONS). */
   gate: ConnectionGate;
+  /** Named sessions and their listeners. */
+  hub: SessionHub;
 }

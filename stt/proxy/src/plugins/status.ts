@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { statusOf } from '@vtuber-stt/core';
-import { allBackends } from '../backends.js';
+import { allBackends } from '../backend_pool.js';
 import type { ProxyContext } from './context.js';
 
 const GPU_TOGGLE_BODY_LIMIT = 1024;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ConnectionGate, formatFromQuery, registerSocketRoute, turnsFromQuery, type SocketRouteOptions } from '@vtuber-stt/core';
 import { pipeDetect, type DetectPipe } from '../detect_relay.js';
+import { speakOn, upstreamQuery } from '../sessions/speaker.js';
 import { relaySession, type RelayOptions, type RelaySession } from '../transcribe_relay.js';
 import type { ProxyContext } from './context.js';
 
@@ -13,6 +14,7 @@ export function relayOptions({ config, logger, metrics, choose }: ProxyContext, 
     choose,
     maxReplayBytes: config.maxReplayBytes,
     idleMs: config.upstreamIdleMs,
+    retry: config.retry,
     maxFrameBytes: config.maxFrameBytes,
     logger,
     onReply: (backend, latency) => {
@@ -39,7 +41,7 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
     warn: (err) => logger.warn({ err }, `${name} websocket error`),
   });
 
-  registerSocketRoute<RelaySession, never>(
+  registerSocketRoute<{ relay: RelaySession; release(): void }, never>(
     app,
     '/ws/transcribe',
     {
@@ -48,18 +50,23 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
         // query string that cannot describe the session must be refused at connect, not later.
         formatFromQuery(query);
         turnsFromQuery(query);
+        // Named (?session=main): its listeners hear what this connection is sent.
+        let relay: RelaySession | undefined;
+        const { client, release } = speakOn(ctx.hub, query.session, peer, (text) => relay?.text(text));
+        relay = relaySession(client, { ...relayOptions(ctx, 'ws'), query: upstreamQuery(request.url) });
         metrics.sessions.inc({ route: 'transcribe' });
-        return relaySession(peer, { ...relayOptions(ctx, 'ws'), query: queryOf(request.url) });
+        return { relay, release };
       },
-      binary: (session, frame) => void session.audio(frame),
+      binary: ({ relay }, frame) => void relay.audio(frame),
       // Text goes to the backend as it is: it judges config and reset itself, once.
-      text: (session, text) => {
-        session.text(text);
+      text: ({ relay }, text) => {
+        relay.text(text);
         return true;
       },
-      close(session) {
+      close({ relay, release }) {
         metrics.sessions.dec({ route: 'transcribe' });
-        session.close();
+        relay.close();
+        release();
       },
     },
     route('ws'),

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { registerSocketRoute, type ConnectionGate, type ErrorMessage, type Heartbeat } from '@vtuber-stt/core';
 import type { Logger } from 'pino';
+import type { SessionHub } from '../sessions/session_hub.js';
+import { speakOn } from '../sessions/speaker.js';
 import { relaySession, type RelayOptions } from '../transcribe_relay.js';
 import { clientEventSchema, errorType } from './events.js';
 import { RealtimeSession } from './session.js';
@@ -10,6 +12,8 @@ export interface RealtimePluginOptions {
   relay: Omit<RelayOptions, 'query'>;
   /** Shared with the proxy's other socket routes. */
   gate: ConnectionGate;
+  /** Named sessions (`?session=main`): their listeners hear this session's events in our protocol. */
+  hub: SessionHub;
   payloadLimit: number;
   heartbeat?: Heartbeat;
   logger: Logger;
@@ -27,17 +31,34 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
         if (query.intent !== 'transcription') {
           throw new Error('only transcription sessions are served here: connect to /v1/realtime?intent=transcription');
         }
-        return new RealtimeSession({
-          relay: (client, q) => relaySession(client, { ...options.relay, query: q }),
+        let session: RealtimeSession | undefined;
+        const named = speakOn(options.hub, query.session, { send: () => {}, close: () => {} }, (text) => session?.command(text));
+        session = new RealtimeSession({
+          // What the relay sends reaches the adapter, and the session's listeners as it is.
+          relay: (client, q) =>
+            relaySession(
+              {
+                send: (message) => {
+                  client.send(message);
+                  named.client.send(message);
+                },
+                close: (code, reason) => client.close(code, reason),
+              },
+              { ...options.relay, query: q },
+            ),
           send: (event) => peer.send(event),
           close: (code, reason) => peer.close(code, reason),
         });
+        return Object.assign(session, { release: named.release });
       },
       binary(session) {
         session.error('invalid_value', 'binary frames are not part of this protocol: send audio as input_audio_buffer.append events (base64)');
       },
       control: { schema: clientEventSchema, usage: USAGE, handle: (session, event) => session.handle(event) },
-      close: (session) => session.close(),
+      close: (session) => {
+        session.close();
+        session.release();
+      },
       errorShape: (e: ErrorMessage) => ({
         type: 'error',
         event_id: `event_${Date.now().toString(36)}`,

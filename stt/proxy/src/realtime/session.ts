@@ -86,6 +86,11 @@ export class RealtimeSession {
     }
   }
 
+  /** A control message of our own protocol for the upstream (the proxy's remote mute of a named session). */
+  command(text: string): void {
+    this.input().text(text);
+  }
+
   /** An error event: anything malformed, or a failure that belongs to no item. The session goes on. */
   error(code: string, message: string, eventId?: string, param?: string): void {
     this.event({ type: 'error', error: { type: errorType(code), code, message, param: param ?? null, event_id: eventId ?? null } });

@@ -1,4 +1,5 @@
-import type { BackendPool } from './backend_pool.js';
+import type WebSocket from 'ws';
+import { openSocket, type Endpoint, type SocketHandlers } from '@vtuber-stt/core';
 import { parseBuckets, quantileBetween, type Buckets } from './latency_histogram.js';
 
 /** What the proxy knows of one STT service, refreshed by polling its /ready and /metrics. */
@@ -118,6 +119,21 @@ export class Backend {
     return `${this.url.replace(/^http/, 'ws').replace(/\/+$/, '')}${path}${query}`;
   }
 
+  /** A WebSocket path on this member as a link's endpoint: its URL with the proxy's key for it. */
+  endpoint(path: string, query = ''): Endpoint {
+    return { name: this.name, url: this.wsUrl(path, query), headers: this.headers };
+  }
+
+  /**
+   * Opens a WebSocket to a path on this member: the one way the proxy connects to a backend
+   * (links that reconnect use `endpoint` with the same opener), with the proxy's key, the connect
+   * timeout, and a refused handshake's reason (see openSocket). `signal` abandons it while opening.
+   */
+  connect(path: string, query: string, on: SocketHandlers, signal?: AbortSignal): Promise<WebSocket> {
+    const { url, headers } = this.endpoint(path, query);
+    return openSocket(url, on, { headers, signal });
+  }
+
   observe(latencyMs: number): void {
     this.latencies.push(latencyMs);
     if (this.latencies.length > RECENT) this.latencies.shift();
@@ -175,14 +191,4 @@ export class Backend {
       max_connections: this.capacity,
     };
   }
-}
-
-export interface Backends {
-  cpu: BackendPool;
-  gpu?: BackendPool;
-  detect?: Backend;
-}
-
-export function allBackends(b: Backends): (Backend | BackendPool)[] {
-  return [b.cpu, b.gpu, b.detect].filter((x): x is Backend | BackendPool => x !== undefined);
 }

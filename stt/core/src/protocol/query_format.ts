@@ -1,6 +1,6 @@
 import { DEFAULT_FORMAT, MAX_RATE, MIN_RATE, type PcmFormat } from '../audio/format.js';
-import { encodingSchema } from '../protocol/messages.js';
-import { ServiceError } from '../protocol/errors.js';
+import { encodingSchema } from './messages.js';
+import { ServiceError } from './errors.js';
 
 export class QueryFormatError extends ServiceError {
   constructor(message: string) {
@@ -36,12 +36,14 @@ function flag(query: Record<string, unknown>, name: string): boolean {
   return value === '1' || value === 'true';
 }
 
-/** `?turns=server&early=1&partials=1`: who ends utterances, and whether speculative and partial text is wanted. */
-export function turnsFromQuery(query: Record<string, unknown>): { turns: 'flush' | 'server'; early: boolean; partials: boolean } {
+/** `?turns=server&early=1&partials=1&turn_events=1`: who ends utterances, and whether speculative text, partial text and turn events are wanted. */
+export function turnsFromQuery(query: Record<string, unknown>): { turns: 'flush' | 'server'; early: boolean; partials: boolean; turnEvents: boolean } {
   const turns = query.turns ?? 'flush';
   if (turns !== 'flush' && turns !== 'server') throw new QueryFormatError(`turns must be "flush" or "server" (got "${String(turns)}")`);
   const early = flag(query, 'early');
   const partials = flag(query, 'partials');
   if (partials && turns !== 'server') throw new QueryFormatError('partials need server-side turns: add turns=server');
-  return { turns, early, partials };
+  const turnEvents = flag(query, 'turn_events');
+  if (turnEvents && turns !== 'server') throw new QueryFormatError('turn_events need server-side turns: add turns=server');
+  return { turns, early, partials, turnEvents };
 }
