@@ -21,7 +21,7 @@ if [ -n "$TLS_CERT" ] || [ -n "$TLS_KEY" ]; then
     name="${pair%%:*}"
     file="${pair#*:}"
     if [ -z "$file" ]; then
-      echo "render.sh: $name is not set: HTTPS needs both TLS_CERT and TLS_KEY (README \"TLS\")" >&2
+      echo "render.sh: $name is not set: HTTPS needs both TLS_CERT and TLS_KEY (docs/deployment.md \"TLS\")" >&2
       exit 1
     fi
     if [ ! -r "$file" ]; then

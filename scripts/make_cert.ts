@@ -3,7 +3,7 @@
  * self-signed certificate and its key for the proxy's HTTPS listener (STT_TLS_CERT, STT_TLS_KEY)
  * or nginx (TLS_CERT, TLS_KEY), made by openssl, valid for localhost, this machine's name and the
  * names and addresses given: the ones other machines use to reach this one. Browsers and clients
- * trust it only once told to (README "TLS"); mkcert makes one they trust at once.
+ * trust it only once told to (docs/deployment.md "TLS"); mkcert makes one they trust at once.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,7 +89,7 @@ try {
   chmodSync(key, 0o600);
 } catch (error) {
   const e = error as NodeJS.ErrnoException & { stderr?: Buffer };
-  if (e.code === 'ENOENT') fail('openssl was not found: install it (Debian/Ubuntu: apt install openssl; macOS: brew install openssl), or use mkcert (README "TLS")');
+  if (e.code === 'ENOENT') fail('openssl was not found: install it (Debian/Ubuntu: apt install openssl; macOS: brew install openssl), or use mkcert (docs/deployment.md "TLS")');
   fail(`openssl could not make the certificate: ${e.stderr?.toString().trim() || e.message}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -98,5 +98,5 @@ try {
 process.stdout.write(
   `wrote ${cert} and ${key} (self-signed, ${days} days) for ${[...hosts, ...ips].join(', ')}\n` +
     `start the stack with it:\n  STT_TLS_CERT=${cert} STT_TLS_KEY=${key} npm start\n` +
-    'then trust cert.pem where the clients run (README "TLS").\n',
+    'then trust cert.pem where the clients run (docs/deployment.md "TLS").\n',
 );

@@ -19,7 +19,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const host = process.env.HOST ?? '127.0.0.1';
 const publicPort = process.env.PORT ?? '8080';
 const hasGpu = existsSync('/dev/nvidia0');
-// HTTPS on the public port (README "TLS"): the proxy reads and checks the files. npm runs this
+// HTTPS on the public port (docs/deployment.md "TLS"): the proxy reads and checks the files. npm runs this
 // from the package root; a relative path means the folder `npm start` was typed in.
 const tls = Object.fromEntries(
   ['STT_TLS_CERT', 'STT_TLS_KEY'].filter((v) => process.env[v]).map((v) => [v, resolve(process.env.INIT_CWD ?? process.cwd(), process.env[v]!)]),

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,8 @@ import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService, TEST_MODEL } from './helpers/service.js';
+import { startTcpTap, type TcpTap } from './helpers/tcp_tap.js';
+import { until, untilAsync } from './helpers/wait.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 
 const WORDS = syntheticText(fixtureModel('base'), 20);
@@ -46,31 +48,44 @@ interface ClientRun {
   lines: Line[];
 }
 
-/** Runs the real client CLI; `during` may act on the running process (signals, killing servers). */
-function runClient(args: string[], options: { env?: Record<string, string>; stdin?: Buffer; during?: (child: ReturnType<typeof spawn>) => Promise<void> } = {}): Promise<ClientRun> {
-  return new Promise((resolve) => {
+/** A client process while it runs: what it has printed so far. */
+interface Running {
+  child: ChildProcessWithoutNullStreams;
+  stdout: string;
+  stderr: string;
+}
+
+/** Resolves once the client has reported `pattern` (on stderr, or stdout): the protocol event a test acts on. */
+const reported = (run: Running, pattern: RegExp, stream: 'stdout' | 'stderr' = 'stderr') => until(() => pattern.test(run[stream]), 20_000, () => run[stream].slice(-2000));
+
+/**
+ * Runs the real client CLI; `during` may act on the running process (signals, killing servers,
+ * writing stdin when `stdin` is 'open': the test then ends it).
+ */
+function runClient(args: string[], options: { env?: Record<string, string>; stdin?: Buffer | 'open'; during?: (run: Running) => Promise<void> } = {}): Promise<ClientRun> {
+  return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLIENT, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    if (options.stdin) child.stdin.end(options.stdin);
-    else child.stdin.end();
+    const run: Running = { child, stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (run.stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (run.stderr += d.toString()));
+    if (options.stdin instanceof Buffer) child.stdin.end(options.stdin);
+    else if (options.stdin !== 'open') child.stdin.end();
     const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    void options.during?.(child);
+    const during = options.during?.(run).catch((error: Error) => {
+      child.kill('SIGKILL');
+      reject(error);
+    });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      const lines = stdout
+      const lines = run.stdout
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Line);
-      resolve({ code, stdout, stderr, lines });
+      // Whatever `during` does after the exit (restoring a server) is done before the assertions.
+      void Promise.resolve(during).then(() => resolve({ code, stdout: run.stdout, stderr: run.stderr, lines }));
     });
   });
 }
-
-/** Lines the first, undisturbed run printed in each mode: runs with failures must print as many. */
-const baseline: Partial<Record<Mode, number>> = {};
 
 function expectUtterances(lines: Line[]) {
   // Eight sentences with half-second pauses; a pause shorter than the end of turn may join two.
@@ -87,14 +102,43 @@ function expectUtterances(lines: Line[]) {
   expect(lines.at(-1)!.end_ms).toBeGreaterThan(50_000);
 }
 
-/** A fixture clip followed by silence, as a 16 kHz WAV file. */
-function withSilence(clip: string, silenceMs: number): string {
+/** `copies` of a fixture clip, each followed by `silenceMs` of silence. */
+function withSilence(clip: string, silenceMs: number, copies = 1): Float32Array {
   const speech = loadClip(clip);
-  const pcm = new Float32Array(speech.length + (silenceMs / 1000) * SAMPLE_RATE);
-  pcm.set(speech);
+  const each = speech.length + (silenceMs / 1000) * SAMPLE_RATE;
+  const pcm = new Float32Array(each * copies);
+  for (let i = 0; i < copies; i++) pcm.set(speech, i * each);
+  return pcm;
+}
+
+/** Samples as a 16 kHz WAV file, for --input. */
+function wavFile(pcm: Float32Array): string {
   const file = join(mkdtempSync(join(tmpdir(), 'client-')), 'clip.wav');
   writeFileSync(file, encodeWav(pcm, SAMPLE_RATE));
   return file;
+}
+
+/** Raw f32le for stdin (`--input - --stdin-format ...F32`). */
+const f32 = (pcm: Float32Array) => Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+const F32 = ['--input', '-', '--stdin-format', 'sample_rate=16000&encoding=f32le'];
+const silence = (ms: number) => new Float32Array((ms / 1000) * SAMPLE_RATE);
+
+/** The restart tests' recording: four utterances (each one line of WORDS), a second of silence after each. */
+const FOUR = 4;
+const fourUtterances = () => wavFile(withSilence('picovoice-leopard/test_en.wav', 1000, FOUR));
+
+/** Every one of the four utterances printed once, in order, each on its own stretch of the input. */
+function expectFour(lines: Line[]) {
+  expect(lines.map((l) => l.text)).toEqual(Array(FOUR).fill(WORDS));
+  lines.forEach((l, i) => {
+    expect(l.final).toBe(true);
+    expect(l.end_ms).toBeGreaterThan(l.start_ms);
+    if (i > 0) expect(l.seq).toBeGreaterThan(lines[i - 1]!.seq);
+    if (i > 0) expect(l.start_ms).toBeGreaterThanOrEqual(lines[i - 1]!.end_ms);
+  });
+  expect(lines[0]!.start_ms).toBeLessThan(1000);
+  // The last utterance starts after three clips and their pauses (3 x 6.855 s).
+  expect(lines.at(-1)!.start_ms).toBeGreaterThan(20_000);
 }
 
 /** The client's debug log line carrying the service's config ack. */
@@ -125,7 +169,6 @@ describe('microphone client against the real stack', () => {
     expect(run.code, run.stderr).toBe(0);
     expectUtterances(run.lines);
     expect(run.lines.every((l) => l.language === 'en' && l.latency_ms >= 0)).toBe(true);
-    baseline[mode] = run.lines.length;
     expect(run.stderr).toContain(mode === 'server' ? 'listening: server-side turns' : 'listening: detection');
   });
 
@@ -134,12 +177,11 @@ describe('microphone client against the real stack', () => {
     const keyed = await startTestProxy({ cpu: cpu.url, detect: detect.url }, { apiKeys: [KEY] });
     try {
       const clip = audioPath('picovoice-leopard/test_en.wav');
-      const withFlag = await runClient(['--server', keyed.ws, '--turns', mode, '--input', clip, '--fast', '--text', '--api-key', KEY]);
+      const args = ['--server', keyed.ws, '--turns', mode, '--input', clip, '--fast', '--text'];
+      const [withFlag, fromEnv, without] = await Promise.all([runClient([...args, '--api-key', KEY]), runClient(args, { env: { STT_API_KEY: KEY } }), runClient(args)]);
       expect(withFlag.code, withFlag.stderr).toBe(0);
       expect(withFlag.stdout).toBe(`${WORDS}\n`);
-      const fromEnv = await runClient(['--server', keyed.ws, '--turns', mode, '--input', clip, '--fast', '--text'], { env: { STT_API_KEY: KEY } });
       expect(fromEnv.stdout).toBe(`${WORDS}\n`);
-      const without = await runClient(['--server', keyed.ws, '--turns', mode, '--input', clip, '--fast', '--text']);
       expect(without.code).not.toBe(0);
       expect(without.stdout).toBe('');
       expect(without.stderr).toContain('API key required');
@@ -154,11 +196,24 @@ describe('microphone client against the real stack', () => {
     expect(run.stdout).toBe(`${WORDS}\n`);
   });
 
+  /**
+   * Runs a client on stdin: a clip and a second of its pause (inside the 3 s end of turn, where the
+   * service speculates), then the rest of the pause once `hold` resolves, so the turn cannot end
+   * before the speculative text had its chance.
+   */
+  const heldInPause = (args: string[], hold: (run: Running) => Promise<unknown>) =>
+    runClient(['--server', proxy.ws, ...F32, '--hangover-ms', '3000', ...args], {
+      stdin: 'open',
+      during: async (run) => {
+        run.child.stdin.write(f32(withSilence('picovoice-leopard/test_en.wav', 1000)));
+        await hold(run);
+        run.child.stdin.end(f32(silence(3500)));
+      },
+    });
+  const earlyLine = (run: Running) => reported(run, /"final":false|^\(early\) /m, 'stdout');
+
   it('with --early prints the speculative text first, as "final": false, and then the final for the same seq', async () => {
-    // A 3 s end of turn (--hangover-ms; 1.5 s of wall time at --speed 2) leaves the speculative decode
-    // (about 0.8-1 s for this 5 s clip on one thread here) time to finish before the turn ends.
-    const clip = withSilence('picovoice-leopard/test_en.wav', 4000);
-    const run = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--early', '--hangover-ms', '3000']);
+    const [run, text] = await Promise.all([heldInPause(['--early'], earlyLine), heldInPause(['--early', '--text'], earlyLine)]);
     expect(run.code, run.stderr).toBe(0);
     const finals = run.lines.filter((l) => l.final);
     expect(finals).toHaveLength(1);
@@ -173,7 +228,6 @@ describe('microphone client against the real stack', () => {
     expect(run.lines.at(-1)).toBe(finals[0]);
     expect(finals[0]!.end_ms).toBeGreaterThan(finals[0]!.start_ms);
 
-    const text = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--early', '--hangover-ms', '3000', '--text']);
     expect(text.code, text.stderr).toBe(0);
     const printed = text.stdout.trimEnd().split('\n');
     expect(printed.at(-1)).toBe(WORDS);
@@ -182,9 +236,8 @@ describe('microphone client against the real stack', () => {
   });
 
   it('with --turns detect --early also prints the text the service speculated while the detector waited out the pause', async () => {
-    // The detector's 3 s hang-over (1.5 s of wall time): the service's speculative decode finishes before <flush>.
-    const clip = withSilence('picovoice-leopard/test_en.wav', 4000);
-    const run = await runClient(['--server', proxy.ws, '--turns', 'detect', '--input', clip, '--speed', '2', '--early', '--hangover-ms', '3000']);
+    // The detector's 3 s hang-over: the service speculates in the pause before <flush>.
+    const run = await heldInPause(['--turns', 'detect', '--early'], earlyLine);
     expect(run.code, run.stderr).toBe(0);
     const finals = run.lines.filter((l) => l.final);
     expect(finals).toHaveLength(1);
@@ -195,7 +248,11 @@ describe('microphone client against the real stack', () => {
   });
 
   it('without --early prints finals only', async () => {
-    const run = await runClient(['--server', proxy.ws, '--input', withSilence('picovoice-leopard/test_en.wav', 3000), '--speed', '2', '--hangover-ms', '2000']);
+    // Held in the pause until a twin client with --early, fed alike, has its speculative text.
+    let twinSpoke!: () => void;
+    const spoke = new Promise<void>((r) => (twinSpoke = r));
+    const [run, twin] = await Promise.all([heldInPause([], () => spoke), heldInPause(['--early'], (r) => earlyLine(r).then(twinSpoke))]);
+    expect(twin.lines.some((l) => !l.final)).toBe(true);
     expect(run.code, run.stderr).toBe(0);
     expect(run.lines).toHaveLength(1);
     expect(run.lines[0]).toMatchObject({ text: WORDS, final: true });
@@ -243,7 +300,7 @@ describe('microphone client against the real stack', () => {
 
   it.each(MODES)('finishes the utterance in progress on Ctrl-C and waits for its text (%s turns)', async (mode) => {
     const run = await runClient(['--server', proxy.ws, '--input', audioPath('whisper.cpp/jfk.wav'), '--realtime', ...turns(mode)], {
-      during: async (child) => {
+      during: async ({ child }) => {
         await new Promise((r) => setTimeout(r, 3500));
         child.kill('SIGINT');
       },
@@ -254,55 +311,85 @@ describe('microphone client against the real stack', () => {
     expect(run.lines[0]!.end_ms).toBeLessThan(5000);
   });
 
-  it.each(MODES)('loses no utterance when the transcription server is killed and restarted mid-run (%s turns)', async (mode) => {
+  /**
+   * The client streams four utterances; the transcription side goes down while they are owed
+   * (server turns: once the service reported the second utterance's start; detect turns: once the
+   * client is listening and its transcription link is up), and comes back once the client says it lost the connection (or
+   * `noticed` says so). Waiting for the first line instead races the decodes: all four may be out
+   * before the kill lands. Server turns play at 8x, not --fast: a kill while a --fast stream is
+   * still being sent loses utterances (a product bug reported with this change).
+   */
+  const survivesRestart = (args: string[], down: () => Promise<void>, up: () => Promise<void>, noticed = (run: Running) => reported(run, /transcription connection lost/)) => {
+    const detectTurns = args.includes('detect');
+    return runClient([...args, '--input', fourUtterances(), ...(detectTurns ? ['--fast'] : ['--speed', '8']), '-v'], {
+      during: async (run) => {
+        if (detectTurns) await Promise.all([reported(run, /listening: detection/), reported(run, /transcription connected/)]);
+        else await reported(run, /utterance 2 started/);
+        expect(run.stdout.split('\n').filter(Boolean).length).toBeLessThan(FOUR);
+        await down();
+        await noticed(run);
+        await up();
+      },
+    });
+  };
+
+  it('loses no utterance when the transcription server is killed and restarted mid-run (server turns)', async () => {
+    // The real thing, end to end: a service process killed outright and started again on its port.
     const port = await freePort();
     const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
     let server = await spawnService('stt/cpu_ws/src/main.ts', env);
     try {
-      const run = await runClient(
-        ['--detect-url', `${detect.url.replace('http', 'ws')}/ws/detect`, '--transcribe-url', `ws://127.0.0.1:${port}/ws/transcribe`, '--input', LONG, '--speed', '6', ...longTurns(mode)],
-        {
-          during: async () => {
-            await new Promise((r) => setTimeout(r, 2500));
-            await server.stop('SIGKILL');
-            await new Promise((r) => setTimeout(r, 1500));
-            server = await spawnService('stt/cpu_ws/src/main.ts', env);
-          },
-        },
+      const run = await survivesRestart(
+        ['--transcribe-url', `ws://127.0.0.1:${port}/ws/transcribe`, ...longTurns('server')],
+        () => server.stop('SIGKILL'),
+        async () => void (server = await spawnService('stt/cpu_ws/src/main.ts', env)),
       );
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toContain('transcription connection lost');
-      expectUtterances(run.lines);
-      expect(run.lines).toHaveLength(baseline[mode]!);
+      expectFour(run.lines);
     } finally {
       await server.stop();
     }
   });
-});
 
-describe('microphone client through the proxy', () => {
-  it.each(MODES)('loses no utterance when the only transcription backend behind the proxy restarts (%s turns)', async (mode) => {
-    const port = await freePort();
-    const env = { STT_MODEL: TEST_MODEL(), PORT: String(port) };
-    let server = await spawnService('stt/cpu_ws/src/main.ts', env);
-    const detect = await spawnService('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'silero' });
-    const proxy = await startTestProxy({ cpu: `http://127.0.0.1:${port}`, detect: detect.url });
+  /** A tap in front of the shared service: closed, the service is down (cut, refused); started again on its port, back. */
+  async function restartableService() {
+    let tap: TcpTap = await startTcpTap(cpu.url);
+    const port = Number(new URL(tap.url).port);
+    return {
+      url: tap.url,
+      down: () => tap.close(),
+      up: async () => void (tap = await startTcpTap(cpu.url, port)),
+      close: () => tap.close(),
+    };
+  }
+
+  it('loses no utterance when the transcription server is killed and restarted mid-run (detect turns)', async () => {
+    const server = await restartableService();
     try {
-      const run = await runClient(['--server', proxy.ws, '--input', LONG, '--speed', '6', ...longTurns(mode)], {
-        during: async () => {
-          await new Promise((r) => setTimeout(r, 2500));
-          await server.stop('SIGKILL');
-          // Longer than the proxy's own retries: it answers engine_unavailable, and the client waits.
-          await new Promise((r) => setTimeout(r, 3500));
-          server = await spawnService('stt/cpu_ws/src/main.ts', env);
-        },
-      });
+      const transcribe = `${server.url.replace('http', 'ws')}/ws/transcribe`;
+      const run = await survivesRestart(['--detect-url', `${detect.url.replace('http', 'ws')}/ws/detect`, '--transcribe-url', transcribe, ...longTurns('detect')], server.down, server.up);
       expect(run.code, run.stderr).toBe(0);
-      expectUtterances(run.lines);
-      expect(run.lines).toHaveLength(baseline[mode]!);
+      expect(run.stderr).toContain('transcription connection lost');
+      expectFour(run.lines);
     } finally {
-      await proxy.close();
-      await Promise.all([server.stop(), detect.stop()]);
+      await server.close();
+    }
+  });
+
+  it.each(MODES)('loses no utterance when the only transcription backend behind the proxy restarts (%s turns)', async (mode) => {
+    const server = await restartableService();
+    const behind = await startTestProxy({ cpu: server.url, detect: detect.url });
+    try {
+      // The backend comes back once the proxy itself has seen it gone (its /ready answers 503), so
+      // the proxy's own reconnection and the client's waiting both happen.
+      const proxyNoticed = () => untilAsync(async () => (await fetch(`${behind.url}/ready`)).status === 503, 20_000);
+      const run = await survivesRestart(['--server', behind.ws, ...longTurns(mode)], server.down, server.up, proxyNoticed);
+      expect(run.code, run.stderr).toBe(0);
+      expectFour(run.lines);
+    } finally {
+      await behind.close();
+      await server.close();
     }
   });
 });

@@ -239,7 +239,7 @@ describe('control panel in front of a stack that needs an API key', () => {
     expect(await page.evaluate('[window.isSecureContext, typeof navigator.mediaDevices]')).toEqual([false, 'undefined']);
     await page.click('#mic-start');
     await page.waitForSelector('#banner:not([hidden])');
-    expect(await page.textContent('#banner')).toBe("The microphone needs https (or localhost): open this page over https — see README 'TLS'");
+    expect(await page.textContent('#banner')).toBe("The microphone needs https (or localhost): open this page over https — see docs/deployment.md 'TLS'");
     await page.waitForSelector('#mic-start:not([disabled])');
     await page.close();
   });

@@ -370,7 +370,7 @@ describe('deploy/kubernetes: the stack', () => {
     for (const key of ['proxy-read-timeout', 'proxy-send-timeout']) {
       expect(Number(annotations[`nginx.ingress.kubernetes.io/${key}`]), key).toBeGreaterThanOrEqual(3600);
     }
-    // HTTPS at the Ingress, from the Secret the README says how to make.
+    // HTTPS at the Ingress, from the Secret docs/deployment.md ("TLS") says how to make.
     expect(ingress.spec.tls).toEqual([{ secretName: 'stt-tls' }]);
     const backend = ingress.spec.rules[0].http.paths[0].backend.service;
     expect(backend.name).toBe('stt-front');

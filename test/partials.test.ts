@@ -2,41 +2,84 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureModel } from './helpers/fixtures.js';
 import { spawnService } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
-import { buildRecording, streamPaced } from './helpers/recording.js';
-import { startTestService, TEST_MODEL } from './helpers/service.js';
-import { syntheticText } from './helpers/synthetic_model.js';
+import { buildRecording, feeder } from './helpers/recording.js';
+import { startTestService } from './helpers/service.js';
+import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
 
-type Message = { type: string; seq?: number; final?: boolean; text?: string; stable?: string; language?: string; audio_ms?: number; code?: string; error?: string; partials?: boolean; backend?: string };
+type Message = { type: string; seq?: number; final?: boolean; text?: string; stable?: string; language?: string; audio_ms?: number; inference_ms?: number; ended_by?: string; code?: string; error?: string; partials?: boolean; backend?: string };
 
-const WORDS = syntheticText(fixtureModel('base'), 20);
+/** The tiny architecture: partials are re-decodes, and every one of them costs the test real time. */
+const MODEL = () => syntheticModel(fixtureModel('tiny'), 20);
+const WORDS = syntheticText(fixtureModel('tiny'), 20);
 /** Two long utterances (5.9 s English, 3.9 s Korean), 1.5 s apart: long enough to be re-decoded while they run. */
 const recording = buildRecording(['picovoice-leopard/test_en.wav', 'picovoice-leopard/test_ko.wav'], 1500);
 const isFinal = (m: Message) => (m.type === 'transcript' && m.final !== false) || (m.type === 'error' && m.seq !== undefined);
+const CHUNK_MS = 32;
+/** The service's partial interval (STT_PARTIAL_INTERVAL_MS default): speech growth between two partial decodes. */
+const PARTIAL_INTERVAL_MS = 1000;
 
 /**
- * Streams the recording in real time (32 ms chunks, as a microphone) and collects everything until
- * both finals are in; `beforeChunk` sees what has arrived so far.
+ * Streams the recording to every client in 32 ms chunks, as a microphone cuts it, but only as
+ * slowly as partials need, paced by the first client's (the driver's) partials: the first second
+ * of the first utterance at once (its language is identified after 800 ms of speech); then a
+ * chunk per 32 ms while the engine works (a partial is decoded only on a window that arrives
+ * while the engine is idle); after each partial of seq 1, at once the speech it must grow by
+ * before the next (the interval, or three times that partial's decode). Once the driver holds
+ * stable words of seq 1 (or near its end, where the assertions then say what was missing)
+ * `beforeRest` acts and the rest goes at once. Every client hears each chunk when the driver does.
+ * Collects each client's messages until both finals are in, then flushes and adds the flush's.
  */
-async function converse(c: TestClient, beforeChunk?: (atMs: number, messages: Message[]) => Promise<void>): Promise<Message[]> {
-  const messages: Message[] = [];
-  let done = false;
-  const reading = (async () => {
-    while (messages.filter(isFinal).length < recording.clips.length) messages.push(await c.next<Message>(30_000));
-    done = true;
-  })();
-  await streamPaced(recording.pcm, (chunk) => c.ws.send(chunk), { chunkMs: 32, beforeChunk: beforeChunk && ((atMs) => beforeChunk(atMs, messages)) });
-  await reading;
-  expect(done).toBe(true);
-  // Anything sent after the last final would arrive right behind it.
-  await new Promise((r) => setTimeout(r, 500));
-  c.flush();
+async function converse(clients: TestClient[], beforeRest?: (seen: Message[]) => Promise<void>): Promise<Message[][]> {
+  const inboxes = clients.map((): Message[] => []);
+  let wake = () => {};
+  const readers = clients.map(async (c, i) => {
+    const messages = inboxes[i]!;
+    while (messages.filter(isFinal).length < recording.clips.length) {
+      messages.push(await c.next<Message>(30_000));
+      if (i === 0) wake();
+    }
+  });
+  const feeds = clients.map((c) => feeder(recording.pcm, (chunk) => c.ws.send(chunk), CHUNK_MS));
+  const seen = inboxes[0]!;
+  const first = recording.clips[0]!;
+  const last = first.endMs - 300;
+  const partials = () => seen.filter((m) => m.type === 'partial' && m.seq === 1);
+  let at = first.startMs + 1000;
+  let counted = 0;
   for (;;) {
-    const m = await c.next<Message>(10_000);
-    messages.push(m);
-    if (isFinal(m)) break;
+    for (const f of feeds) f.to(Math.min(at, last));
+    if (at >= last || partials().some((m) => m.stable)) break;
+    await Promise.race([new Promise<void>((r) => (wake = r)), new Promise((r) => setTimeout(r, CHUNK_MS))]);
+    const got = partials();
+    if (got.length > counted) {
+      counted = got.length;
+      at += Math.max(PARTIAL_INTERVAL_MS, 3 * (got.at(-1)!.inference_ms ?? 0)) + 200;
+    } else at += CHUNK_MS;
   }
-  return messages;
+  await beforeRest?.(seen);
+  for (const f of feeds) f.rest();
+  await Promise.all(readers);
+  for (const messages of inboxes) {
+    // Both utterances ended on their own silence, before anything was flushed.
+    expect(messages.filter(isFinal).map((m) => [m.type, m.seq, m.ended_by])).toEqual([
+      ['transcript', 1, 'silence'],
+      ['transcript', 2, 'silence'],
+    ]);
+  }
+  // The flush is handled after every chunk before it: whatever the recording's utterances still
+  // sent arrives ahead of its (empty) final, and is checked with the rest.
+  for (const c of clients) c.flush();
+  await Promise.all(
+    clients.map(async (c, i) => {
+      for (;;) {
+        const m = await c.next<Message>(10_000);
+        inboxes[i]!.push(m);
+        if (isFinal(m)) return expect(m).toMatchObject({ type: 'transcript', seq: 3, text: '', ended_by: 'flush' });
+      }
+    }),
+  );
+  return inboxes;
 }
 
 /**
@@ -80,7 +123,7 @@ describe('live partial transcripts (server turns)', () => {
   let service: Awaited<ReturnType<typeof startTestService>>;
   let proxy: Awaited<ReturnType<typeof startTestProxy>>;
   beforeAll(async () => {
-    service = await startTestService();
+    service = await startTestService({ model: MODEL() });
     proxy = await startTestProxy({ cpu: service.url });
   });
   afterAll(async () => {
@@ -92,7 +135,8 @@ describe('live partial transcripts (server turns)', () => {
     const c = await TestClient.connect(`${service.ws}?turns=server&partials=1`);
     c.ws.send(JSON.stringify({ type: 'config' }));
     expect(await c.next<Message>()).toMatchObject({ type: 'config', turns: 'server', partials: true });
-    expectPartials(await converse(c));
+    const [messages] = await converse([c]);
+    expectPartials(messages!);
     await c.close();
   });
 
@@ -100,7 +144,8 @@ describe('live partial transcripts (server turns)', () => {
     const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
     c.ws.send(JSON.stringify({ type: 'config', partials: true }));
     expect(await c.next<Message>()).toMatchObject({ type: 'config', turns: 'server', partials: true });
-    expectPartials(await converse(c));
+    const [messages] = await converse([c]);
+    expectPartials(messages!);
     await c.close();
   });
 
@@ -108,10 +153,13 @@ describe('live partial transcripts (server turns)', () => {
     const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
     c.ws.send(JSON.stringify({ type: 'config' }));
     expect(await c.next<Message>()).toMatchObject({ type: 'config', partials: false });
-    const messages = await converse(c);
-    expect(messages.filter((m) => m.type === 'partial')).toEqual([]);
-    expect(messages.filter(isFinal).slice(0, 2).map((m) => m.text)).toEqual([WORDS, WORDS]);
-    await c.close();
+    // Fed alongside a connection with partials on, chunk for chunk: that one gets them.
+    const driver = await TestClient.connect(`${service.ws}?turns=server&partials=1`);
+    const [withPartials, messages] = await converse([driver, c]);
+    expectPartials(withPartials!);
+    expect(messages!.filter((m) => m.type === 'partial')).toEqual([]);
+    expect(messages!.filter(isFinal).slice(0, 2).map((m) => m.text)).toEqual([WORDS, WORDS]);
+    await Promise.all([c.close(), driver.close()]);
   });
 
   it('refuses partials with <flush> turns: in the query (1008 with the reason) and in a config message (bad_message)', async () => {
@@ -134,25 +182,21 @@ describe('live partial transcripts (server turns)', () => {
   });
 
   it('keeps the stable prefix through a failover: the replacement backend starts its agreement afresh, the client never sees it shrink', async () => {
-    const env = { STT_MODEL: TEST_MODEL() };
-    const [a, b] = await Promise.all([spawnService('stt/cpu_ws/src/main.ts', env), spawnService('stt/cpu_ws/src/main.ts', env)]);
-    const relay = await startTestProxy({ cpu: a.url, gpu: b.url });
+    // The first backend a process of its own (it is killed), the replacement the file's service.
+    const a = await spawnService('stt/cpu_ws/src/main.ts', { STT_MODEL: MODEL() });
+    const relay = await startTestProxy({ cpu: a.url, gpu: service.url });
     try {
       const c = await TestClient.connect(`${relay.ws}/ws/transcribe?turns=server&partials=1`);
       let killedAfter: Message | undefined;
-      const messages = await converse(c, async (atMs, seen) => {
-        if (killedAfter) return;
+      const [messages] = await converse([c], async (seen) => {
         // The first backend dies once the client holds stable words of the first utterance (or,
         // failing that, near its end, where the assertion below then says what was missing).
-        const committed = seen.find((m) => m.type === 'partial' && m.seq === 1 && m.stable);
-        if (committed || atMs >= recording.clips[0]!.endMs - 300) {
-          killedAfter = committed ?? { type: 'none' };
-          await a.stop('SIGKILL');
-        }
+        killedAfter = seen.find((m) => m.type === 'partial' && m.seq === 1 && m.stable) ?? { type: 'none' };
+        await a.stop('SIGKILL');
       });
       expect(killedAfter, 'stable words of seq 1 arrived before the kill').toMatchObject({ type: 'partial', seq: 1 });
-      expectPartialOrder(messages);
-      const finals = messages.filter(isFinal);
+      expectPartialOrder(messages!);
+      const finals = messages!.filter(isFinal);
       expect(finals.map((f) => [f.seq, f.backend])).toEqual([
         [1, 'gpu'],
         [2, 'gpu'],
@@ -161,7 +205,7 @@ describe('live partial transcripts (server turns)', () => {
       await c.close();
     } finally {
       await relay.close();
-      await Promise.all([a.stop(), b.stop()]);
+      await a.stop();
     }
   });
 });

@@ -10,12 +10,14 @@ import { startTestService, TEST_MODEL } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { startTcpTap } from './helpers/tcp_tap.js';
 import { TestClient } from './helpers/ws_client.js';
+import { until } from './helpers/wait.js';
 
 type Reply = { type: string; seq?: number; text?: string; backend?: string; code?: string; error?: string; speech_detected?: boolean };
 const json = (r: Response): Promise<any> => r.json();
 const WORDS = syntheticText(fixtureModel('base'), 20);
 const speech = encodeS16le(loadClip('speechbrain/spk1_snt1.wav'));
 const jfkWav = readFileSync(audioPath('whisper.cpp/jfk.wav'));
+const shortWav = readFileSync(audioPath('speechbrain/spk1_snt1.wav'));
 
 async function flushOnce(ws: string): Promise<Reply> {
   const c = await TestClient.connect(`${ws}/ws/transcribe`);
@@ -119,9 +121,10 @@ describe('proxy routing, toggle, REST and OpenAI routes', () => {
   });
 
   it('serves /v1/audio/transcriptions in every OpenAI response format', async () => {
-    const post = (format?: string, file: Blob = new Blob([jfkWav], { type: 'audio/wav' })) => {
+    // A 2.87 s clip: the formats are under test here, not the length of the decode.
+    const post = (format?: string, file: Blob = new Blob([shortWav], { type: 'audio/wav' })) => {
       const form = new FormData();
-      form.append('file', file, 'jfk.wav');
+      form.append('file', file, 'spk1_snt1.wav');
       form.append('model', 'whisper-1');
       form.append('language', 'en');
       if (format) form.append('response_format', format);
@@ -130,11 +133,15 @@ describe('proxy routing, toggle, REST and OpenAI routes', () => {
     expect(await json(await post())).toEqual({ text: WORDS });
     expect(await (await post('text')).text()).toBe(`${WORDS}\n`);
     const verbose = await json(await post('verbose_json'));
-    expect(verbose).toMatchObject({ task: 'transcribe', language: 'en', duration: 11, text: WORDS });
+    expect(verbose).toMatchObject({ task: 'transcribe', language: 'en', duration: 2.87, text: WORDS });
     expect(verbose.segments[0]).toMatchObject({ id: 0, text: WORDS });
-    expect(verbose.segments[0].end).toBeLessThanOrEqual(11);
-    expect(await (await post('srt')).text()).toMatch(new RegExp(`^1\\n00:00:0\\d,\\d{3} --> 00:00:1\\d,\\d{3}\\n${WORDS}\\n`));
-    expect(await (await post('vtt')).text()).toMatch(/^WEBVTT\n\n00:00:0\d\.\d{3} --> /);
+    const { start, end } = verbose.segments[0] as { start: number; end: number };
+    expect(end).toBeGreaterThan(start);
+    expect(end).toBeLessThanOrEqual(2.87);
+    // The same segment as SubRip and WebVTT cues, with its times written out to the millisecond.
+    const clock = (sec: number, sep: string) => `00:00:${String(Math.floor(sec)).padStart(2, '0')}${sep}${String(Math.round(sec * 1000) % 1000).padStart(3, '0')}`;
+    expect(await (await post('srt')).text()).toMatch(new RegExp(`^1\\n${clock(start, ',')} --> ${clock(end, ',')}\\n${WORDS}\\n`));
+    expect(await (await post('vtt')).text()).toMatch(new RegExp(`^WEBVTT\\n\\n${clock(start, '.').replace('.', '\\.')} --> ${clock(end, '.').replace('.', '\\.')}\\n`));
     const badFormat = await post('xml');
     expect(badFormat.status).toBe(400);
     const mp3 = await post('json', new Blob([Buffer.from('ID3\u0003fake mp3')], { type: 'audio/mpeg' }));
@@ -253,10 +260,23 @@ describe('proxy routing, toggle, REST and OpenAI routes', () => {
 });
 
 describe('proxy failover', () => {
-  it('moves a session to the other backend when its backend dies mid-stream, answering every flush in order', async () => {
+  // Backends that die for real (SIGKILL): A and B for the first test, C alone for the second, all started at once.
+  let a: ServiceProcess;
+  let b: ServiceProcess;
+  let c1: ServiceProcess;
+  beforeAll(async () => {
     const env = { STT_MODEL: TEST_MODEL() };
-    const [a, b] = await Promise.all([spawnService('stt/cpu_ws/src/main.ts', env), spawnService('stt/cpu_ws/src/main.ts', env)]);
-    const proxy = await startTestProxy({ cpu: a.url, gpu: b.url });
+    const spawn = () => spawnService('stt/cpu_ws/src/main.ts', env);
+    [a, b, c1] = await Promise.all([spawn(), spawn(), spawn()]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop(), c1?.stop()]);
+  });
+
+  it('moves a session to the other backend when its backend dies mid-stream, answering every flush in order', async () => {
+    // A tap in front of backend A says when the audio sent has reached it, so A dies at that moment.
+    const tapA = await startTcpTap(a.url);
+    const proxy = await startTestProxy({ cpu: tapA.url, gpu: b.url });
     try {
       const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?sample_rate=16000`);
       c.ws.send(JSON.stringify({ type: 'config', language: 'en' }));
@@ -270,7 +290,9 @@ describe('proxy failover', () => {
       c.sendAudio(speech);
       c.flush();
       c.sendAudio(speech.subarray(0, 32000)); // not yet flushed when the backend dies
-      await new Promise((r) => setTimeout(r, 60));
+      const sent = jfk.length + speech.length + 32000;
+      const upBefore = tapA.bytesUp;
+      await until(() => tapA.bytesUp - upBefore >= sent, 10_000, () => tapA.bytesUp - upBefore);
       await a.stop('SIGKILL');
       c.flush();
       const replies = [await c.next<Reply>(), await c.next<Reply>(), await c.next<Reply>()];
@@ -286,18 +308,22 @@ describe('proxy failover', () => {
       await c.close();
     } finally {
       await proxy.close();
-      await Promise.all([a.stop(), b.stop()]);
+      await tapA.close();
     }
   });
 
   it('answers every waiting flush with an error when no backend is left, and keeps the client connected', async () => {
-    const a = await spawnService('stt/cpu_ws/src/main.ts', { STT_MODEL: TEST_MODEL() });
-    const proxy = await startTestProxy({ cpu: a.url });
+    const a = c1;
+    const tapA = await startTcpTap(a.url);
+    const proxy = await startTestProxy({ cpu: tapA.url });
     try {
       const c = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
-      c.sendAudio(encodeS16le(loadClip('whisper.cpp/jfk.wav')));
+      const jfk = encodeS16le(loadClip('whisper.cpp/jfk.wav'));
+      const upBefore = tapA.bytesUp;
+      c.sendAudio(jfk);
       c.flush();
-      await new Promise((r) => setTimeout(r, 30));
+      // The backend dies once the flush has reached it ("<FLUSH>" follows the audio), so it is waiting there.
+      await until(() => tapA.bytesUp - upBefore >= jfk.length + 7, 10_000, () => tapA.bytesUp - upBefore);
       await a.stop('SIGKILL');
       const reply = await c.next<Reply>(20_000);
       expect(reply).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 1 });
@@ -305,7 +331,7 @@ describe('proxy failover', () => {
       await c.close();
     } finally {
       await proxy.close();
-      await a.stop();
+      await tapA.close();
     }
   });
 });

@@ -22,11 +22,11 @@ interface Example {
   code: string;
 }
 
-/** The fenced code blocks of README's "Use it from other software", with the sub-heading each sits under. */
+/** The fenced code blocks of README's "Connect your software", with the sub-heading each sits under. */
 function examples(): Example[] {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const start = readme.indexOf('\n## Use it from other software\n');
-  if (start < 0) throw new Error('README has no "Use it from other software" section');
+  const start = readme.indexOf('\n## Connect your software\n');
+  if (start < 0) throw new Error('README has no "Connect your software" section');
   const end = readme.indexOf('\n## ', start + 1);
   const section = readme.slice(start, end < 0 ? undefined : end);
   const out: Example[] = [];
@@ -73,7 +73,7 @@ const EXPECTED: Record<string, (output: string) => void> = {
   },
 };
 
-describe('README "Use it from other software": every example runs as written', () => {
+describe('README "Connect your software": every example runs as written', () => {
   let service: RunningService;
   let proxy: Awaited<ReturnType<typeof startTestProxy>>;
   const work = mkdtempSync(join(tmpdir(), 'readme-examples-'));

@@ -196,7 +196,8 @@ describe('/ws/transcribe over a real connection', () => {
     c.flush();
     c.sendAudio(jfk);
     c.flush();
-    await new Promise((r) => setTimeout(r, 50));
+    // The client goes once its first flush is on the engine.
+    await until(() => service.state.transcriber!.queue.busy, 10_000);
     c.ws.terminate();
     const d = await TestClient.connect(service.ws);
     d.sendAudio(speech);
@@ -274,57 +275,55 @@ describe('hallucination filtering end to end', () => {
 });
 
 describe('long flushes and repetition loops', () => {
+  /** One tiny-model service for the long-flush tests (the loop tests need models of their own). */
+  let tiny: Awaited<ReturnType<typeof startTestService>>;
+  beforeAll(async () => {
+    tiny = await startTestService({ model: syntheticModel(fixtureModel('tiny'), 20) });
+  });
+  afterAll(async () => tiny?.close());
+
   it('decodes a 120 s flush in windows, serving another connection between them', async () => {
-    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), 20) });
+    const service = tiny;
     const words = syntheticText(fixtureModel('tiny'), 20);
-    try {
-      const long = loadClip('coqui-tts-ljspeech/LONG_LJ001-0001_to_0008_concat.wav');
-      const pcm = new Float32Array(120 * 16000);
-      for (let o = 0; o < pcm.length; o += long.length) pcm.set(long.subarray(0, Math.min(long.length, pcm.length - o)), o);
-      const a = await TestClient.connect(service.ws);
-      const b = await TestClient.connect(service.ws);
-      a.sendAudio(encodeS16le(pcm), 256 * 1024);
-      a.flush();
-      // Once A's first window is on the engine, B flushes a short utterance.
-      await until(() => service.state.transcriber!.queue.busy, 30_000);
-      b.sendAudio(speech);
-      b.flush();
-      const order: string[] = [];
-      const [ra, rb] = await Promise.all([
-        a.next<Reply>(120_000).then((r) => (order.push('a'), r)),
-        b.next<Reply>(120_000).then((r) => (order.push('b'), r)),
-      ]);
-      // B waited for one window of A's, not for all of them.
-      expect(order).toEqual(['b', 'a']);
-      expect(rb).toMatchObject({ type: 'transcript', text: words });
-      // Every window was decoded: the words once per window, segment times across the whole 120 s.
-      expect(ra.type).toBe('transcript');
-      const windows = ra.text.split(words).length - 1;
-      expect(windows).toBeGreaterThanOrEqual(4);
-      const segments = (ra as unknown as TranscriptMessage).segments;
-      expect(segments.length).toBe(windows);
-      expect(segments.at(-1)!.start_ms).toBeGreaterThan(90_000);
-      await Promise.all([a.close(), b.close()]);
-    } finally {
-      await service.close();
-    }
+    const long = loadClip('coqui-tts-ljspeech/LONG_LJ001-0001_to_0008_concat.wav');
+    const pcm = new Float32Array(120 * 16000);
+    for (let o = 0; o < pcm.length; o += long.length) pcm.set(long.subarray(0, Math.min(long.length, pcm.length - o)), o);
+    const a = await TestClient.connect(service.ws);
+    const b = await TestClient.connect(service.ws);
+    a.sendAudio(encodeS16le(pcm), 256 * 1024);
+    a.flush();
+    // Once A's first window is on the engine, B flushes a short utterance.
+    await until(() => service.state.transcriber!.queue.busy, 30_000);
+    b.sendAudio(speech);
+    b.flush();
+    const order: string[] = [];
+    const [ra, rb] = await Promise.all([
+      a.next<Reply>(120_000).then((r) => (order.push('a'), r)),
+      b.next<Reply>(120_000).then((r) => (order.push('b'), r)),
+    ]);
+    // B waited for one window of A's, not for all of them.
+    expect(order).toEqual(['b', 'a']);
+    expect(rb).toMatchObject({ type: 'transcript', text: words });
+    // Every window was decoded: the words once per window, segment times across the whole 120 s.
+    expect(ra.type).toBe('transcript');
+    const windows = ra.text.split(words).length - 1;
+    expect(windows).toBeGreaterThanOrEqual(4);
+    const segments = (ra as unknown as TranscriptMessage).segments;
+    expect(segments.length).toBe(windows);
+    expect(segments.at(-1)!.start_ms).toBeGreaterThan(90_000);
+    await Promise.all([a.close(), b.close()]);
   });
 
   it('stops a dropped long decode at the window under way (a speculation overtaken by more speech)', async () => {
-    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), 20) });
-    try {
-      const transcriber = service.state.transcriber!;
-      const pcm = new Float32Array(100 * 16000).map((_, i) => 0.3 * Math.sin(i * 0.05));
-      const decode = transcriber.submit(pcm, transcriber.plan(pcm.length, undefined)!, 'speculative');
-      await until(() => decode.job.started, 30_000);
-      // Under way: it cannot be taken back whole, but what is left of it is not run.
-      expect(decode.job.cancel()).toBe(false);
-      await expect(decode.transcript).rejects.toMatchObject({ code: 'aborted' });
-      expect(transcriber.queue.busy).toBe(false);
-      expect(transcriber.queue.depth).toBe(0);
-    } finally {
-      await service.close();
-    }
+    const transcriber = tiny.state.transcriber!;
+    const pcm = new Float32Array(100 * 16000).map((_, i) => 0.3 * Math.sin(i * 0.05));
+    const decode = transcriber.submit(pcm, transcriber.plan(pcm.length, undefined)!, 'speculative');
+    await until(() => decode.job.started, 30_000);
+    // Under way: it cannot be taken back whole, but what is left of it is not run.
+    expect(decode.job.cancel()).toBe(false);
+    await expect(decode.transcript).rejects.toMatchObject({ code: 'aborted' });
+    expect(transcriber.queue.busy).toBe(false);
+    expect(transcriber.queue.depth).toBe(0);
   });
 
   it('bounds a looping decode by what the audio could say (a token budget), not by whisper\'s 220-token limit', async () => {

@@ -34,8 +34,8 @@ const STRINGS = {
   proxyDown: { ko: '제어 서버에 연결할 수 없습니다: {0}', en: 'Cannot reach the control server: {0}' },
   micDenied: { ko: '마이크 사용이 거부되었습니다. 브라우저 설정에서 허용해 주세요.', en: 'Microphone access was denied. Allow it in the browser settings.' },
   micInsecure: {
-    ko: "마이크는 https(또는 localhost)에서만 열립니다: 이 페이지를 https로 여세요 — README의 'TLS'를 보세요",
-    en: "The microphone needs https (or localhost): open this page over https — see README 'TLS'",
+    ko: "마이크는 https(또는 localhost)에서만 열립니다: 이 페이지를 https로 여세요 — docs/deployment.md의 'TLS'를 보세요",
+    en: "The microphone needs https (or localhost): open this page over https — see docs/deployment.md 'TLS'",
   },
   micMissing: { ko: '마이크를 찾을 수 없습니다: {0}', en: 'No microphone could be opened: {0}' },
   connectionLost: { ko: '{0} 연결이 끊어졌습니다 ({1})', en: 'Connection to {0} lost ({1})' },

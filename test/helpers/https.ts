@@ -16,7 +16,7 @@ export interface TestCertificate {
   ca: Buffer;
 }
 
-/** A self-signed certificate made as the README says (`npm run cert`, the script itself), in a temporary folder. */
+/** A self-signed certificate made as docs/deployment.md ("TLS") says (`npm run cert`, the script itself), in a temporary folder. */
 export function makeTestCertificate(args: string[] = []): TestCertificate {
   const dir = mkdtempSync(join(tmpdir(), 'tls-'));
   execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/make_cert.ts'), '--dir', dir, ...args], { cwd: root, stdio: 'pipe' });

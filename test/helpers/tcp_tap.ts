@@ -5,6 +5,8 @@ export interface TcpTap {
   url: string;
   /** WebSocket upgrades seen, by request path (`/ws/transcribe?...`). */
   upgrades: string[];
+  /** Bytes relayed from clients to the target, all connections together (a test waits on this to act once its data has arrived). */
+  readonly bytesUp: number;
   /** Cuts every open connection at the TCP level, as a crashed host would. */
   cutAll(): void;
   /** The next `n` WebSocket sessions are cut as soon as their client sends its first message. */
@@ -24,6 +26,7 @@ export function startTcpTap(targetUrl: string, port = 0): Promise<TcpTap> {
   const upgrades: string[] = [];
   let toCut = 0;
   let closing = false;
+  let bytesUp = 0;
   const server = createServer((client) => {
     if (closing) return void client.destroy();
     const upstream = connect(Number(target.port), target.hostname);
@@ -48,6 +51,7 @@ export function startTcpTap(targetUrl: string, port = 0): Promise<TcpTap> {
         cut();
         return;
       }
+      bytesUp += d.length;
       upstream.write(d);
     });
     upstream.on('data', (d) => {
@@ -66,6 +70,9 @@ export function startTcpTap(targetUrl: string, port = 0): Promise<TcpTap> {
       resolve({
         url: `http://127.0.0.1:${bound}`,
         upgrades,
+        get bytesUp() {
+          return bytesUp;
+        },
         cutAll: () => {
           for (const [a, b] of [...pairs]) {
             a.destroy();

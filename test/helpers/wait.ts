@@ -7,12 +7,12 @@ export async function until(condition: () => boolean, ms = 20_000, trail?: () =>
   }
 }
 
-/** `until` for a condition that has to ask something (an HTTP endpoint, a file). */
-export async function untilAsync(condition: () => Promise<boolean>, ms = 20_000): Promise<void> {
+/** `until` for a condition that has to ask something (an HTTP endpoint, a file), every `everyMs`. */
+export async function untilAsync(condition: () => Promise<boolean>, ms = 20_000, everyMs = 200): Promise<void> {
   const deadline = performance.now() + ms;
   while (!(await condition())) {
     if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

@@ -54,13 +54,13 @@ describe('one schema for every setting', () => {
     expect(() => parseServiceConfig(transcribe, ['node', 'x'], { STT_ROLES: 'transcribe,listen' })).toThrow(/STT_ROLES/);
   });
 
-  it('documents every variable in the README, and the README names none that does not exist', () => {
-    const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+  it('documents every variable in docs/configuration.md, which names none that does not exist', () => {
+    const reference = readFileSync(fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url)), 'utf8');
     const settings = serviceSettings(transcribe);
     const envs = new Set(Object.values(settings).map((s) => s.env));
-    for (const env of envs) expect(readme, env).toContain(`\`${env}\``);
-    // The service configuration table: every variable it lists is a setting.
-    const table = readme.slice(readme.indexOf('### Configuration'), readme.indexOf('### Models'));
+    // The service configuration table: every setting is a row, every variable it lists is a setting.
+    const table = reference.slice(reference.indexOf('\n## Services\n'), reference.indexOf('\n## Models\n'));
+    for (const env of envs) expect(table, env).toContain(`\`${env}\``);
     const listed = [...table.matchAll(/^\| `([A-Z_]+)`(?:, `([A-Z_]+)`)?/gm)].flatMap((m) => [m[1]!, m[2]].filter(Boolean) as string[]);
     expect(listed.length).toBeGreaterThan(20);
     for (const env of listed) expect(envs, env).toContain(env);

@@ -28,14 +28,20 @@ describe('the error table', () => {
     expect(openAICodeOf('unauthorized')).toBe('invalid_api_key');
   });
 
-  it('is documented: the README lists every code with its status and close code', () => {
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  it('is documented: docs/protocol.md lists every code with its status and close code', () => {
+    const reference = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
     for (const code of codes) {
-      const row = readme.split('\n').find((line) => line.startsWith(`| \`${code}\``));
+      const row = reference.split('\n').find((line) => line.startsWith(`| \`${code}\``));
       expect(row, code).toBeDefined();
       const cells = row!.split('|').map((c) => c.trim());
       expect(cells[2], code).toBe(String(statusOf(code)));
       expect(cells[3], code).toBe(String(closeCodeOf(code) ?? 'stays open'));
     }
+    // And the table names no code that does not exist.
+    const from = reference.indexOf('\n## Errors');
+    const table = reference.slice(from, reference.indexOf('\n## ', from + 1));
+    const listed = [...table.matchAll(/^\| `([a-z_]+)`/gm)].map((m) => m[1]!);
+    expect(listed.length).toBeGreaterThan(20);
+    for (const code of listed) expect(codes, code).toContain(code);
   });
 });

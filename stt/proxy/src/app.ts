@@ -7,6 +7,7 @@ import type { ProxyConfig } from './config.js';
 import { healthPlugin, metricsPlugin } from './plugins/health.js';
 import { ApiKeys, closeCodeOf, ConnectionGate, guardOrigins, guardWithApiKeys, OriginGuard, securityHeaders, socketServerOptions, type ErrorCode } from '@vtuber-stt/core';
 import { openAIErrorBody } from './openai_errors.js';
+import { captionsPlugin } from './plugins/captions.js';
 import { sessionsPlugin } from './plugins/sessions.js';
 import { createMetrics, type ProxyContext } from './plugins/context.js';
 import { openaiPlugin } from './plugins/openai.js';
@@ -17,6 +18,7 @@ import { proxyPayloadLimit, relayOptions, websocketPlugin } from './plugins/webs
 import { realtimePlugin } from './realtime/plugin.js';
 import { chooseTranscriber } from './router.js';
 import { SessionHub } from './sessions/session_hub.js';
+import { committedTurn, WebhookSender } from './sessions/webhook.js';
 import type { ToggleStore } from './toggle_store.js';
 
 /**
@@ -63,6 +65,10 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
   });
 
   const metrics = createMetrics();
+  const webhook = config.webhook
+    ? new WebhookSender({ ...config.webhook, logger, onDropped: () => metrics.requests.inc({ route: 'webhook', backend: 'none', outcome: 'dropped' }) })
+    : undefined;
+  if (webhook) app.addHook('onClose', async () => webhook.close());
   const ctx: ProxyContext = {
     config,
     backends,
@@ -71,7 +77,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     metrics,
     choose: (avoid?: Backend) => chooseTranscriber(backends, toggle, avoid),
     gate: new ConnectionGate(config.maxConnections, 'STT_PROXY_MAX_CONNECTIONS', (open) => metrics.sessions.set({ route: 'all' }, open)),
-    hub: new SessionHub(),
+    hub: new SessionHub(webhook && ((session, key, final) => webhook.send(key, committedTurn(session, final)))),
   };
   const keys = new ApiKeys(config.apiKeys, config.maxKeyFailures, config.listenKeys);
   // Every refusal in the surface's own shape: OpenAI's under /v1, the project's elsewhere.
@@ -85,6 +91,8 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
   await app.register(healthPlugin, ctx); //      /health /ready: open to probes
   // The page itself must load to ask for a key; it holds nothing but the panel's code.
   await app.register(panelPlugin, ctx); //       / (the control panel)
+  // The caption overlay's page holds only its code: the text comes over /ws/events, behind the keys.
+  await app.register(captionsPlugin); //          /captions (an OBS browser source)
   // Everything else sits behind the API keys when there are any: one hook, in this scope.
   await app.register(async (guarded) => {
     guardWithApiKeys(guarded, keys, errorBody, LISTEN_ROUTES);

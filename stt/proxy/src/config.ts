@@ -40,6 +40,8 @@ export interface ProxyConfig {
   apiKeys: string[];
   /** The key this proxy presents to backends that ask for one. */
   backendApiKey?: string;
+  /** Where committed turns of named sessions are POSTed, and how. */
+  webhook?: { url: string; secret?: string; timeoutMs: number; maxQueue: number; retryDelayMs?: number };
   /** Keys that may only listen to sessions (/ws/events, /captions). */
   listenKeys: string[];
   /** Wrong keys one address may present per minute before it is answered 429 (0: no limit). */
@@ -70,7 +72,7 @@ const httpUrl = z
 export const PROXY_SETTINGS = {
   host: setting('HOST', '--host <host>', 'address to listen on', z.string().min(1).default('127.0.0.1')),
   port: setting('PORT', '--port <port>', 'port to listen on', integer(0, 65535).default(8080)),
-  tlsCert: setting('STT_TLS_CERT', '--tls-cert <file>', 'PEM certificate (chain): with STT_TLS_KEY the port speaks HTTPS and WSS (see README "TLS")', z.string().optional()),
+  tlsCert: setting('STT_TLS_CERT', '--tls-cert <file>', 'PEM certificate (chain): with STT_TLS_KEY the port speaks HTTPS and WSS (see docs/deployment.md "TLS")', z.string().optional()),
   tlsKey: setting('STT_TLS_KEY', '--tls-key <file>', 'PEM private key of STT_TLS_CERT', z.string().optional()),
   cpuUrls: setting('STT_CPU_URL', '--cpu-url <urls>', 'CPU transcription services: one or more URLs (a name with several addresses is one member each)', list(httpUrl).default(['http://127.0.0.1:8001'])),
   gpuUrls: setting('STT_GPU_URL', '--gpu-url <urls>', 'GPU transcription services, the same way (empty: none)', list(httpUrl).default([])),
@@ -97,6 +99,10 @@ export const PROXY_SETTINGS = {
   allowedHosts: setting('STT_ALLOWED_HOSTS', '--allowed-hosts <names>', 'without API keys: host names served besides localhost and IP addresses (.domain for its subdomains, * for any)', hostList().default([])),
   allowedOrigins: setting('STT_ALLOWED_ORIGINS', '--allowed-origins <origins>', "without API keys: other sites' origins (https://app.example.com) whose pages may call, or *", originList().default([])),
   backendApiKey: setting('STT_BACKEND_API_KEY', '--backend-api-key <key>', 'the key to present to backends that ask for one (default: the first of STT_API_KEYS)', z.string().optional()),
+  webhookUrl: setting('STT_WEBHOOK_URL', '--webhook-url <url>', 'each committed turn of a named session is POSTed here as JSON (retried until answered 2xx)', httpUrl.optional()),
+  webhookSecret: setting('STT_WEBHOOK_SECRET', '--webhook-secret <secret>', 'signs each webhook delivery: X-STT-Signature t=<unix>,v1=<hex HMAC-SHA256 of "t.body">', z.string().min(16, 'must have at least 16 characters').optional()),
+  webhookTimeoutMs: setting('STT_WEBHOOK_TIMEOUT_MS', '--webhook-timeout-ms <ms>', 'one webhook attempt waits this long for an answer', integer(50).default(5000)),
+  webhookQueue: setting('STT_WEBHOOK_QUEUE', '--webhook-queue <n>', 'webhook deliveries kept waiting at most (past it the oldest is dropped and logged)', integer(1).default(1000)),
   logLevel: setting('LOG_LEVEL', '--log-level <level>', 'pino log level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info')),
 };
 
@@ -138,6 +144,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     apiKeys,
     backendApiKey: o.backendApiKey || apiKeys[0],
     listenKeys,
+    webhook: o.webhookUrl ? { url: o.webhookUrl, secret: o.webhookSecret, timeoutMs: o.webhookTimeoutMs, maxQueue: o.webhookQueue } : undefined,
     maxKeyFailures: o.maxKeyFailures,
     allowedHosts: o.allowedHosts,
     allowedOrigins: o.allowedOrigins,

@@ -17,7 +17,7 @@ export function loadTls(certPath: string | undefined, keyPath: string | undefine
   if (!certPath && !keyPath) return undefined;
   if (!certPath || !keyPath) {
     const [given, missing] = certPath ? ['STT_TLS_CERT', 'STT_TLS_KEY'] : ['STT_TLS_KEY', 'STT_TLS_CERT'];
-    throw new SettingsError(`stt_proxy: invalid settings: ${missing}: must be set with ${given} (HTTPS needs both the certificate and its key; see README "TLS")`);
+    throw new SettingsError(`stt_proxy: invalid settings: ${missing}: must be set with ${given} (HTTPS needs both the certificate and its key; see docs/deployment.md "TLS")`);
   }
   const read = (variable: string, path: string) => {
     try {

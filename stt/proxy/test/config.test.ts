@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { serviceSettings } from '@vtuber-stt/core';
 import { parseProxyConfig, PROXY_SETTINGS } from '../src/config.js';
 
 describe('proxy settings, one schema', () => {
@@ -29,8 +30,23 @@ describe('proxy settings, one schema', () => {
     expect(parseProxyConfig(['node', 'p', '--port', '9000'], { PORT: '9100' }).port).toBe(9000);
   });
 
-  it('documents every variable in the README', () => {
+  it('documents every variable in docs/configuration.md, whose proxy section names none that does not exist', () => {
+    const reference = readFileSync(fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url)), 'utf8');
+    const section = reference.slice(reference.indexOf('\n## Proxy'));
+    const envs = new Set(Object.values(PROXY_SETTINGS).map((s) => s.env));
+    for (const env of envs) expect(section, env).toContain(`\`${env}\``);
+    const named = [...section.matchAll(/`((?:STT_|PORT\b|HOST\b)[A-Z_]*)`/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(20);
+    for (const env of named) expect(envs, env).toContain(env);
+  });
+
+  it("names only real settings in the README's table of the settings people change", () => {
     const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
-    for (const s of Object.values(PROXY_SETTINGS)) expect(readme, s.env).toContain(`\`${s.env}\``);
+    const table = readme.slice(readme.indexOf('\n## Settings people change\n'), readme.indexOf('\n## Troubleshooting\n'));
+    const listed = [...table.matchAll(/^\| `([A-Z_]+)`(?:, `([A-Z_]+)`)?/gm)].flatMap((m) => [m[1]!, m[2]].filter(Boolean) as string[]);
+    expect(listed.length).toBeGreaterThan(8);
+    const service = serviceSettings({ name: 't', port: 1, model: 'base', device: 'cpu' });
+    const real = new Set([...Object.values(PROXY_SETTINGS), ...Object.values(service)].map((s) => s.env));
+    for (const env of listed) expect(real, env).toContain(env);
   });
 });

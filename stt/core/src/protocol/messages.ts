@@ -241,6 +241,18 @@ export interface MuteEvent {
 
 export type TranscribeServerMessage = TranscriptMessage | PartialMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent | TurnEvent | MuteEvent;
 
+/**
+ * The events of a session, as every consumer other than the speaker hears them (listeners on
+ * /ws/events, the webhook, the panel, captions): what happened to the streamer's speech, never
+ * the replies to the speaker's own commands. An error that answers a seq is one too.
+ */
+export const SESSION_EVENT_TYPES = ['speech_start', 'speech_end', 'partial', 'transcript', 'turn', 'mute'] as const;
+
+/** Whether `message` is a session event (see SESSION_EVENT_TYPES). */
+export function isSessionEvent(message: Record<string, unknown>): boolean {
+  return (SESSION_EVENT_TYPES as readonly unknown[]).includes(message.type) || (message.type === 'error' && typeof message.seq === 'number');
+}
+
 
 /** `/ws/detect`: tunes the utterance hysteresis of one connection. */
 export const detectConfigMessageSchema = z

@@ -17,7 +17,7 @@ export interface TurnSettings {
 }
 
 /**
- * Chosen with `npm run bench:felt` (see README): speculation right after the speech gate's
+ * Chosen with `npm run bench:felt` (see docs/measurements.md): speculation right after the speech gate's
  * trailing pad has arrived, a turn that ends a sentence ends sooner (RealtimeSTT's 0.45 s), one
  * that does not waits longer; both stay above the 0.2-0.4 s pauses inside a sentence.
  */

@@ -1,3 +1,9 @@
+import { isSessionEvent } from '@vtuber-stt/core';
+import { connectionId } from './webhook.js';
+
+/** A committed turn of a named session: its final, and a key unique to it (for an idempotent webhook). */
+export type CommittedTurn = (session: string, key: string, final: Record<string, unknown>) => void;
+
 /** Whoever hears a named session: a listener's socket. */
 export interface Listener {
   send(message: object): void;
@@ -10,8 +16,6 @@ export interface Speaker {
   release(): void;
 }
 
-/** Messages a listener hears: the session's events and answers, never the replies to the speaker's own commands. */
-const EVENT_TYPES = new Set(['speech_start', 'speech_end', 'partial', 'transcript', 'turn', 'mute']);
 /** The turn in progress kept for a listener that joins late: at most this many of its events. */
 const IN_PROGRESS_LIMIT = 64;
 
@@ -87,6 +91,9 @@ class NamedSession {
 export class SessionHub {
   private readonly sessions = new Map<string, NamedSession>();
 
+  /** `committed`: told of each final with text of a named session (the webhook). */
+  constructor(private readonly committed?: CommittedTurn) {}
+
   /**
    * Claims `name` for a speaking connection; a string (why not) when another connection speaks on
    * it. `command` sends a control message on that connection (a remote mute).
@@ -97,9 +104,12 @@ export class SessionHub {
     session.setSpeaking(true);
     session.command = command;
     let released = false;
+    const connection = connectionId();
     return {
       publish: (message) => {
-        if (!released && (EVENT_TYPES.has(String(message.type)) || (message.type === 'error' && typeof message.seq === 'number'))) session.publish(message);
+        if (released || !isSessionEvent(message)) return;
+        session.publish(message);
+        if (message.type === 'transcript' && message.final !== false && message.text) this.committed?.(name, `${name}-${connection}-${String(message.seq)}`, message);
       },
       release: () => {
         if (released) return;
