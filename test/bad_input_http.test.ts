@@ -312,7 +312,7 @@ describe('bad HTTP input: bounded, answered clearly, and the proxy serves on', (
   it('a proxy out of file descriptors says so (503 overloaded, naming itself) and leaves its healthy backend up', async () => {
     // The proxy as its own process under a small open-file limit, so that idle connections can use up its descriptors.
     const state = join(mkdtempSync(join(tmpdir(), 'emfile-')), 'state.json');
-    const child = spawn('bash', ['-c', `ulimit -n 96 && exec "${process.execPath}" --import tsx stt/proxy/src/main.ts`], {
+    const child = spawn('bash', ['-c', `ulimit -n 128 && exec "${process.execPath}" --import tsx stt/proxy/src/main.ts`], {
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', STT_CPU_URL: service.url, STT_DETECT_URL: '', STT_PROXY_STATE: state, STT_PROXY_POLL_MS: '600000', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -323,7 +323,7 @@ describe('bad HTTP input: bounded, answered clearly, and the proxy serves on', (
     const idle: Socket[] = [];
     try {
       await until(() => /stt_proxy ready: control panel (http:\/\/[\d.]+:\d+)/.test(out) || child.exitCode !== null, 30_000);
-      expect(child.exitCode, `the proxy exited under ulimit -n 96:\n${out}`).toBeNull();
+      expect(child.exitCode, `the proxy exited under ulimit -n 128:\n${out}`).toBeNull();
       const url = /stt_proxy ready: control panel (http:\/\/[\d.]+:\d+)/.exec(out)![1]!;
       // One connection kept open to ask on once the descriptors are gone.
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -351,7 +351,7 @@ describe('bad HTTP input: bounded, answered clearly, and the proxy serves on', (
         }
         await until(() => dropped > 0, 20_000);
       };
-      await exhaust(150);
+      await exhaust(200);
       // A descriptor the proxy frees meanwhile (a keep-alive socket expiring) may serve one request;
       // taken again before each try, until one finds none. None may ever blame the backend.
       let refused: { status: number; text: string } | undefined;

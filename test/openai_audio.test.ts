@@ -304,6 +304,8 @@ describe('OpenAI audio REST surface through the proxy', () => {
     const events: { type: string; delta?: string; text?: string }[] = [];
     for await (const event of stream) events.push(event);
     expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', text: events.filter((e) => e.type === 'transcript.text.delta').map((e) => e.delta).join('') });
+    // Something was transcribed: the joined deltas are the words, not an empty join of none.
+    expect(events.at(-1)!.text!.trim()).toBe(WORDS);
     const translated = await client.audio.translations.create({ file: createReadStream(mp3), model: 'whisper-1' });
     expect(translated.text).toBe(WORDS);
     const models = await client.models.list();

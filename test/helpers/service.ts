@@ -3,8 +3,11 @@ import { parseServiceConfig, startService, type RunningService, type ServiceConf
 import { fixtureModel } from './fixtures.js';
 import { syntheticModel } from './synthetic_model.js';
 
-/** The words every test service's model says: 20 distinct tokens, one segment, then end-of-text. */
-export const TEST_MODEL = () => syntheticModel(fixtureModel('base'), 20);
+/**
+ * The words every test service's model says: 20 distinct tokens, one segment, then end-of-text.
+ * Tiny's shape (full compute, a third of base's): its vocabulary is base's, so the words are the same.
+ */
+export const TEST_MODEL = () => syntheticModel(fixtureModel('tiny'), 20);
 
 /** A real transcription service on an ephemeral port, with a synthetic model (real compute, known words). */
 export async function startTestService(overrides: Partial<ServiceConfig> = {}, env: Record<string, string> = {}): Promise<RunningService & { ws: string }> {
