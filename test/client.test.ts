@@ -316,12 +316,12 @@ describe('microphone client against the real stack', () => {
    * (server turns: once the service reported the second utterance's start; detect turns: once the
    * client is listening and its transcription link is up), and comes back once the client says it lost the connection (or
    * `noticed` says so). Waiting for the first line instead races the decodes: all four may be out
-   * before the kill lands. Server turns play at 8x, not --fast: a kill while a --fast stream is
-   * still being sent loses utterances (a product bug reported with this change).
+   * before the kill lands. Both play --fast: the client is then far ahead of what the service has
+   * listened to when the kill lands, and must keep everything the service has not said it heard.
    */
   const survivesRestart = (args: string[], down: () => Promise<void>, up: () => Promise<void>, noticed = (run: Running) => reported(run, /transcription connection lost/)) => {
     const detectTurns = args.includes('detect');
-    return runClient([...args, '--input', fourUtterances(), ...(detectTurns ? ['--fast'] : ['--speed', '8']), '-v'], {
+    return runClient([...args, '--input', fourUtterances(), '--fast', '-v'], {
       during: async (run) => {
         if (detectTurns) await Promise.all([reported(run, /listening: detection/), reported(run, /transcription connected/)]);
         else await reported(run, /utterance 2 started/);

@@ -32,7 +32,8 @@ function fakeMicrophone(): string {
 }
 const SLOW_TURNS = { STT_END_OF_TURN_MS: '2000', STT_SENTENCE_END_MS: '2000' };
 
-describe('control panel in a real browser', () => {
+// One visit to the page, in order even under --sequence.shuffle: each step acts on the page the last one left.
+describe('control panel in a real browser', { shuffle: false }, () => {
   let cpu: RunningService;
   let gpu: RunningService | undefined;
   let detect: ServiceProcess;

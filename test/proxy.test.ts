@@ -49,7 +49,12 @@ describe('proxy routing, toggle, REST and OpenAI routes', () => {
   });
 
   it('reports every backend in /api/status', async () => {
-    const status = await fetch(`${proxy.url}/api/status`).then(json);
+    // Whatever ran before has drained from the queue by the proxy's next poll.
+    let status = await fetch(`${proxy.url}/api/status`).then(json);
+    for (let i = 0; i < 100 && status.backends.cpu.queue_depth !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = await fetch(`${proxy.url}/api/status`).then(json);
+    }
     expect(status).toMatchObject({ gpu_enabled: false, transcribe_route: 'cpu' });
     for (const name of ['cpu', 'gpu', 'detect']) expect(status.backends[name]).toMatchObject({ name, state: 'ready' });
     expect(status.backends.cpu).toMatchObject({ device: 'cpu', backend: '@napi-rs/whisper', queue_depth: 0 });

@@ -17,7 +17,8 @@ type Reply = { type: string; seq?: number; text?: string; code?: string; error?:
  * Three transcription services on one port at three loopback addresses, behind one name that
  * resolves to them: what a headless Service or `docker compose --scale` looks like to the proxy.
  */
-describe('pools of transcription backends', () => {
+// A scenario, in order even under --sequence.shuffle: the name's addresses change from step to step.
+describe('pools of transcription backends', { shuffle: false }, () => {
   const NAME = 'stt-pool.test';
   const hosts = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
   let port: number;

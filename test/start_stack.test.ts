@@ -74,7 +74,8 @@ async function interrupt(stack: Stack): Promise<number | null> {
   return stack.exited;
 }
 
-describe('npm start (scripts/start.ts)', () => {
+// One stack through its life, in order even under --sequence.shuffle: restarts, a second one beside it, Ctrl-C last.
+describe('npm start (scripts/start.ts)', { shuffle: false }, () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack();

@@ -247,6 +247,11 @@ describe('/ws/transcribe over a real connection', () => {
   });
 
   it('serves /health, /ready and Prometheus /metrics', async () => {
+    // An error of its own to count (half a sample), whatever ran before.
+    const c = await TestClient.connect(service.ws);
+    c.ws.send(Buffer.alloc(3));
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_audio' });
+    await c.close();
     expect(await fetch(`${service.url}/health`).then((r) => r.json())).toMatchObject({ ok: true });
     const ready = await fetch(`${service.url}/ready`);
     expect(ready.status).toBe(200);

@@ -40,6 +40,17 @@ function sessionOf(query: string): { format: PcmFormat; turns: TurnMode } {
   return { format, turns: params.turns === 'server' ? 'server' : 'flush' };
 }
 
+/** A config message's `heard`, if `text` is one that says. */
+function heardAsked(text: string): boolean | undefined {
+  if (!text.startsWith('{')) return undefined;
+  try {
+    const m = JSON.parse(text) as { type?: unknown; heard?: unknown };
+    return m.type === 'config' && typeof m.heard === 'boolean' ? m.heard : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whoever drives a relayed session: a client's socket, or an adapter speaking another protocol to it. */
 export interface RelayClient {
   /** A message of the /ws/transcribe protocol, renumbered onto the client's view. */
@@ -76,6 +87,8 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     return link;
   };
   let detach: (() => void) | undefined;
+  /** The client asked for `heard` messages (a config message with `heard`). */
+  let clientHeard = false;
   const owed = {
     get waiting() {
       return upstream.waiting;
@@ -109,6 +122,8 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     },
     onMessage: (message) => {
       if (message.type === 'transcript') message.backend = upstream.endpointName;
+      // The relay asks its backends for `heard` itself; its client gets them only if it asked too.
+      if (message.type === 'heard' && !clientHeard) return;
       toClient(message);
     },
     onConnectionChange: ({ type, endpoint: ep, detail, pending, code, reason, droppedMs }) => {
@@ -170,6 +185,8 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       return !refused;
     },
     text(text) {
+      const heard = heardAsked(text);
+      if (heard !== undefined) clientHeard = heard;
       if (text === FLUSH_COMMAND) upstream.flush();
       else if (!upstream.control(text)) toClient({ type: 'error', code: 'engine_unavailable', error: 'transcription backend is reconnecting; send the message again' });
     },

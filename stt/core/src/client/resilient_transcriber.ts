@@ -162,6 +162,12 @@ export class ResilientTranscriber {
   private serving = false;
   private servingTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
+  /**
+   * Server mode: how far a service has listened with no utterance open (its `heard` messages, on
+   * the caller's clock). Audio sent is not audio heard: a client streaming faster than the
+   * service listens is ahead of it, and what lies between was never judged silence.
+   */
+  private heardMs = -Infinity;
 
   constructor(private readonly options: ResilientOptions) {
     this.mode = options.turns ?? 'flush';
@@ -212,7 +218,7 @@ export class ResilientTranscriber {
     // Only audio a service has been sent can be judged silence: while no connection is live
     // (reconnecting, or holding after running out of attempts) nobody has heard what arrives,
     // and trimming it would drop speech without a word to anyone.
-    if (this.mode === 'server' && this.live() && this.serving && this.settledNow()) this.log.settle(this.log.clock - IDLE_KEEP_MS);
+    if (this.mode === 'server' && this.live() && this.serving && this.settledNow()) this.log.settle(Math.min(this.log.clock, this.heardMs) - IDLE_KEEP_MS);
     if (this.log.bytes + frame.length > this.options.maxReplayBytes) {
       return `replay buffer of ${this.options.maxReplayBytes} bytes is full: this frame was not added; ${this.mode === 'server' ? 'end the utterance sooner' : 'flush more often'}`;
     }
@@ -369,6 +375,7 @@ export class ResilientTranscriber {
     else this.nowServing();
     if (isFinalAnswer(message)) return this.onFinal(message);
     if (typeof message.seq === 'number') return this.onEvent(message);
+    if (message.type === 'heard') return this.onHeard(message);
     const owed = this.replies.match(message);
     if (owed) return this.onControlReply(owed, message);
     if (this.replaying && message.type === 'error') return;
@@ -420,6 +427,13 @@ export class ResilientTranscriber {
     if (message.type === 'transcript' && seq <= this.ledger.answered) return;
     if (message.type === 'partial' && !this.keepsStable(seq, message)) return;
     if (message.type === 'turn' && !this.ledger.turnEvent(seq, message.event)) return;
+    this.options.onMessage?.(message);
+  }
+
+  /** How far the service has listened, on the caller's clock; passed on (a relay's client may keep audio too). */
+  private onHeard(message: Record<string, unknown>): void {
+    shiftTimes(message, this.origin);
+    if (typeof message.at_ms === 'number') this.heardMs = Math.max(this.heardMs, message.at_ms);
     this.options.onMessage?.(message);
   }
 
@@ -635,6 +649,8 @@ export class ResilientTranscriber {
     this.origin = this.log.origin;
     const settled = { ...this.log.settledConfig };
     if (this.mode === 'server' && settled.turns === undefined && !asksServerTurns(endpoint.url)) settled.turns = 'server';
+    // Server mode: the service says how far it has listened, so only audio it heard is forgotten.
+    if (this.mode === 'server' && settled.heard === undefined) settled.heard = true;
     if (Object.keys(settled).length > 0) {
       this.replies.expect(undefined, true);
       socket.send(JSON.stringify({ ...settled, type: 'config' }));

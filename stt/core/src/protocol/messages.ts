@@ -55,6 +55,11 @@ export const configMessageSchema = z
     /** Server turns: `turn` events (start, eager_end, resumed, end), one meaning each, for a listener that acts on turns. */
     turn_events: z.boolean().optional(),
     /**
+     * Server turns: `heard` messages saying how far the service has listened with no utterance
+     * open, so a client keeping audio to replay after a failover may forget what lies before.
+     */
+    heard: z.boolean().optional(),
+    /**
      * Muted: audio is accepted and discarded (server turns hear silence in its place, so the
      * timeline goes on), and the turn in progress ends at once. `{"type":"mute"}` and
      * `{"type":"unmute"}` say the same.
@@ -155,6 +160,7 @@ export interface ConfigAck {
   early: boolean;
   partials: boolean;
   turn_events: boolean;
+  heard: boolean;
   muted: boolean;
   word_timestamps: boolean;
   speculate_ms: number;
@@ -231,6 +237,12 @@ export interface TurnEvent {
   error?: ErrorCode;
 }
 
+/** Server turns with `heard`: the service has listened up to `at_ms` and no utterance is open (every second of such audio). */
+export interface HeardEvent {
+  type: 'heard';
+  at_ms: number;
+}
+
 /** The connection was muted or unmuted (whoever asked: the speaker, or the proxy for a named session). */
 export interface MuteEvent {
   type: 'mute';
@@ -239,7 +251,7 @@ export interface MuteEvent {
   at_ms: number;
 }
 
-export type TranscribeServerMessage = TranscriptMessage | PartialMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent | TurnEvent | MuteEvent;
+export type TranscribeServerMessage = TranscriptMessage | PartialMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent | TurnEvent | MuteEvent | HeardEvent;
 
 /**
  * The events of a session, as every consumer other than the speaker hears them (listeners on

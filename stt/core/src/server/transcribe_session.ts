@@ -43,6 +43,7 @@ export class TranscribeSession {
   private early: boolean;
   private turn: TurnSettings;
   private muted = false;
+  private heard = false;
   private readonly abort = new AbortController();
   private readonly context: TurnContext;
   private turns: TurnTaking;
@@ -72,6 +73,7 @@ export class TranscribeSession {
       options: () => this.options,
       settings: () => this.turn,
       early: () => this.early,
+      heard: () => this.heard,
       newStretch: (drain) => this.newStretch(drain),
     };
     this.newStretch(false);
@@ -131,6 +133,7 @@ export class TranscribeSession {
     if (message.translate !== undefined) this.options.translate = message.translate;
     if (message.word_timestamps !== undefined) this.options.word_timestamps = message.word_timestamps;
     if (message.early !== undefined) this.early = message.early;
+    if (message.heard !== undefined) this.heard = message.heard;
     this.turn = turn;
     if (message.muted !== undefined && message.muted !== this.muted) this.setMuted(message.muted);
     if (modeChange) {
@@ -155,6 +158,7 @@ export class TranscribeSession {
       early: this.early,
       partials: this.turns.partials,
       turn_events: this.turns.turnEvents,
+      heard: this.heard,
       muted: this.muted,
       word_timestamps: this.options.word_timestamps,
       ...turnFieldsOf(this.turn),

@@ -12,6 +12,9 @@ import type { Utterance } from './utterance.js';
 
 type EndedBy = 'silence' | 'flush' | 'max_length' | 'mute';
 
+/** Audio between two `heard` messages (samples): one a second. */
+const HEARD_EVERY = samplesOf(1000);
+
 /**
  * Server-side turns (`turns=server`): one Silero stream over the whole connection; the utterance
  * tracker hears speech start and stop, the end-of-turn policy says how long a pause ends a turn,
@@ -30,6 +33,8 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
   turnEvents: boolean;
   /** The seq whose eager end went out, while neither resumed nor ended since. */
   private eager?: number;
+  /** Where the last `heard` message said the service had listened (samples). */
+  private heardAt = 0;
 
   constructor(ctx: TurnContext, partials: boolean, turnEvents: boolean) {
     super(ctx);
@@ -163,6 +168,12 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     const keep = this.current?.from ?? this.windows.end * WINDOW - samplesOf(t.preRollMs + t.minSpeechMs + 1000);
     this.ctx.log.trimBefore(keep);
     this.windows.trimBefore(Math.floor(keep / WINDOW));
+    // Listened this far with nothing open: a client may forget its copy of what lies well before.
+    const at = this.windows.end * WINDOW;
+    if (this.ctx.heard() && !this.current && !this.tracker.inSpeech && at - this.heardAt >= HEARD_EVERY) {
+      this.heardAt = at;
+      this.ctx.emit({ type: 'heard', at_ms: ms(at) });
+    }
   }
 
   private onWindow(p: number): void {

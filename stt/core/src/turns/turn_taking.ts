@@ -59,6 +59,8 @@ export interface TurnContext {
   settings(): TurnSettings;
   /** Whether speculative text goes out early (`final: false`). */
   early(): boolean;
+  /** Whether `heard` messages go out (server turns). */
+  heard(): boolean;
   /**
    * A new stretch of client audio: the resampler starts afresh; `drain`: what it still holds of
    * the last stretch joins the log first.
