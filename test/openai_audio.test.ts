@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeS16le, encodeWav, type RunningService } from '@vtuber-stt/core';
+import { describe, expect, it } from 'vitest';
+import { encodeS16le, encodeWav } from '@vtuber-stt/core';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
-import { startTestProxy } from './helpers/proxy.js';
-import { startTestService } from './helpers/service.js';
+import { serviceBehindProxy, startTestProxy } from './helpers/proxy.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
 
@@ -58,23 +57,14 @@ async function sseEvents(response: Response): Promise<any[]> {
 }
 
 describe('OpenAI audio REST surface through the proxy', () => {
-  let service: RunningService;
-  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
-  const post = (path: string, body: FormData) => fetch(`${proxy.url}${path}`, { method: 'POST', body });
+  const stack = serviceBehindProxy();
+  const post = (path: string, body: FormData) => fetch(`${stack.proxy.url}${path}`, { method: 'POST', body });
   /** The service still answers a normal request after whatever came before. */
   const stillServes = async () => {
-    expect((await fetch(`${proxy.url}/ready`)).status).toBe(200);
+    expect((await fetch(`${stack.proxy.url}/ready`)).status).toBe(200);
     expect(await json(await post('/v1/audio/transcriptions', form(SHORT, { model: 'whisper-1', language: 'en' })))).toEqual({ text: WORDS });
   };
 
-  beforeAll(async () => {
-    service = await startTestService();
-    proxy = await startTestProxy({ cpu: service.url });
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await service?.close();
-  });
 
   it('transcribes every file type OpenAI accepts', async () => {
     // All at once: the proxy's ffmpeg decodes one while the service transcribes another.
@@ -88,7 +78,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
     // /api/transcribe takes the same files as a plain body, whatever content type they are sent under.
     const mp3 = readFileSync(join(dir, 'brief.mp3'));
     for (const type of ['audio/mpeg', 'application/octet-stream']) {
-      const r = await fetch(`${proxy.url}/api/transcribe?language=en`, { method: 'POST', headers: { 'content-type': type }, body: mp3 });
+      const r = await fetch(`${stack.proxy.url}/api/transcribe?language=en`, { method: 'POST', headers: { 'content-type': type }, body: mp3 });
       expect(await json(r), type).toMatchObject({ type: 'transcript', text: WORDS, backend: 'cpu' });
     }
     // WAV at another rate, in stereo and as float: passed to the service as it is, converted there.
@@ -96,7 +86,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
     const float = join(dir, 'float.wav');
     execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', BRIEF, '-c:a', 'pcm_f32le', '-ar', '48000', float]);
     for (const file of [stereo, float]) {
-      const r = await fetch(`${proxy.url}/api/transcribe?language=en`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: readFileSync(file) });
+      const r = await fetch(`${stack.proxy.url}/api/transcribe?language=en`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: readFileSync(file) });
       expect(await json(r), file).toMatchObject({ text: WORDS, audio_ms: BRIEF_MS });
     }
   });
@@ -130,7 +120,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
       b.writeUInt32LE(rate, 24);
       return b;
     };
-    const wav = (body: Buffer, type = 'audio/wav') => fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': type }, body });
+    const wav = (body: Buffer, type = 'audio/wav') => fetch(`${stack.proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': type }, body });
     const cases: [string, Response, number, RegExp][] = [
       ['24-byte WAV', await wav(good.subarray(0, 24)), 400, /truncated inside its fmt chunk/],
       ['WAV cut inside its data', await wav(good.subarray(0, 1000)), 400, /truncated: its data chunk declares \d+ bytes, the file holds 956/],
@@ -149,9 +139,9 @@ describe('OpenAI audio REST surface through the proxy', () => {
 
   it('bounds decoding in duration, size and time, and says what to install without ffmpeg', async () => {
     const mp3 = readFileSync(make(JFK, 'mp3'));
-    const small = await startTestProxy({ cpu: service.url }, { maxAudioSeconds: 5, maxBodyBytes: 200_000, decodeTimeoutMs: 30_000 });
-    const slow = await startTestProxy({ cpu: service.url }, { decodeTimeoutMs: 1 });
-    const bare = await startTestProxy({ cpu: service.url }, { ffmpegPath: join(dir, 'no-such-ffmpeg') });
+    const small = await startTestProxy({ cpu: stack.service.url }, { maxAudioSeconds: 5, maxBodyBytes: 200_000, decodeTimeoutMs: 30_000 });
+    const slow = await startTestProxy({ cpu: stack.service.url }, { decodeTimeoutMs: 1 });
+    const bare = await startTestProxy({ cpu: stack.service.url }, { ffmpegPath: join(dir, 'no-such-ffmpeg') });
     try {
       const long = await fetch(`${small.url}/v1/audio/transcriptions`, { method: 'POST', body: form(new Blob([mp3]), {}, 'jfk.mp3') });
       expect(long.status).toBe(413);
@@ -204,12 +194,12 @@ describe('OpenAI audio REST surface through the proxy', () => {
   });
 
   it('lists the loaded models and accepts any model name', async () => {
-    const list = await json(await fetch(`${proxy.url}/v1/models`));
-    const loaded = (await json(await fetch(`${service.url}/ready`))).model as string;
+    const list = await json(await fetch(`${stack.proxy.url}/v1/models`));
+    const loaded = (await json(await fetch(`${stack.service.url}/ready`))).model as string;
     const id = basename(loaded).replace(/^ggml-/, '').replace(/\.bin$/, '');
     expect(list).toEqual({ object: 'list', data: [{ id, object: 'model', created: expect.any(Number), owned_by: 'vtuber-stt' }] });
-    expect(await json(await fetch(`${proxy.url}/v1/models/${id}`))).toMatchObject({ id, object: 'model' });
-    const missing = await fetch(`${proxy.url}/v1/models/whisper-9`);
+    expect(await json(await fetch(`${stack.proxy.url}/v1/models/${id}`))).toMatchObject({ id, object: 'model' });
+    const missing = await fetch(`${stack.proxy.url}/v1/models/whisper-9`);
     expect(missing.status).toBe(404);
     expect((await json(missing)).error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'invalid_request_error' });
     for (const model of [id, 'whisper-1', 'gpt-4o-transcribe', 'anything']) {
@@ -235,13 +225,13 @@ describe('OpenAI audio REST surface through the proxy', () => {
     // Without the option: no words, and no word-level decode.
     expect(await json(await post('/v1/audio/transcriptions', form(SHORT, { language: 'en', response_format: 'verbose_json' })))).not.toHaveProperty('words');
     // /api/transcribe: words inside each segment, on the transcript's own timeline (ms).
-    const rest = await json(await fetch(`${proxy.url}/api/transcribe?language=en&word_timestamps=1`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: readFileSync(SHORT) }));
+    const rest = await json(await fetch(`${stack.proxy.url}/api/transcribe?language=en&word_timestamps=1`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: readFileSync(SHORT) }));
     for (const s of rest.segments) {
       expect(s.words.length).toBeGreaterThan(0);
       check(s.words.map((w: { start_ms: number; end_ms: number }) => ({ start: w.start_ms, end: w.end_ms })), { start: s.start_ms, end: s.end_ms });
     }
     // The service acknowledges the option for real.
-    const c = await TestClient.connect(`${service.url.replace(/^http/, 'ws')}/ws/transcribe`);
+    const c = await TestClient.connect(`${stack.service.url.replace(/^http/, 'ws')}/ws/transcribe`);
     c.ws.send(JSON.stringify({ type: 'config', word_timestamps: true }));
     expect(await c.next()).toMatchObject({ type: 'config', word_timestamps: true });
     await c.close();
@@ -252,7 +242,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
     const clip = loadClip('whisper.cpp/jfk.wav');
     const pcm = new Float32Array(2 * 16000 + clip.length + 2 * 16000);
     pcm.set(clip, 2 * 16000);
-    const c = await TestClient.connect(`${service.url.replace(/^http/, 'ws')}/ws/transcribe?turns=server`);
+    const c = await TestClient.connect(`${stack.service.url.replace(/^http/, 'ws')}/ws/transcribe?turns=server`);
     c.ws.send(JSON.stringify({ type: 'config', word_timestamps: true }));
     expect(await c.next()).toMatchObject({ type: 'config', word_timestamps: true });
     c.sendAudio(encodeS16le(pcm));
@@ -276,7 +266,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
 
   it('answers every /v1 error in OpenAI\'s shape, 404s included', async () => {
     const shape = { error: { message: expect.any(String), type: 'invalid_request_error', code: expect.any(String), param: expect.anything() } };
-    const notFound = await fetch(`${proxy.url}/v1/audio/speech`, { method: 'POST' });
+    const notFound = await fetch(`${stack.proxy.url}/v1/audio/speech`, { method: 'POST' });
     expect(notFound.status).toBe(404);
     expect(await json(notFound)).toMatchObject({ error: { type: 'invalid_request_error', code: 'unknown_url', param: null } });
     const cases: [FormData | string, string][] = [
@@ -287,14 +277,14 @@ describe('OpenAI audio REST surface through the proxy', () => {
       ['{"file": "x"}', 'file'],
     ];
     for (const [body, param] of cases) {
-      const r = await fetch(`${proxy.url}/v1/audio/transcriptions`, { method: 'POST', body, ...(typeof body === 'string' ? { headers: { 'content-type': 'application/json' } } : {}) });
+      const r = await fetch(`${stack.proxy.url}/v1/audio/transcriptions`, { method: 'POST', body, ...(typeof body === 'string' ? { headers: { 'content-type': 'application/json' } } : {}) });
       expect(r.status, param).toBe(400);
       expect(await json(r), param).toMatchObject({ ...shape, error: { ...shape.error, param } });
     }
   });
 
   it('works with the official openai SDK', async () => {
-    const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'not-checked' });
+    const client = new OpenAI({ baseURL: `${stack.proxy.url}/v1`, apiKey: 'not-checked' });
     const mp3 = make(SHORT, 'mp3');
     const plain = await client.audio.transcriptions.create({ file: createReadStream(mp3), model: 'whisper-1', language: 'en' });
     expect(plain.text).toBe(WORDS);

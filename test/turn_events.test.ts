@@ -1,9 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeS16le, SAMPLE_RATE, type RunningService } from '@vtuber-stt/core';
-import type { RunningProxy } from '@vtuber-stt/proxy';
+import { describe, expect, it } from 'vitest';
+import { encodeS16le, SAMPLE_RATE } from '@vtuber-stt/core';
 import { fixtureModel, loadClip } from './helpers/fixtures.js';
-import { startTestProxy } from './helpers/proxy.js';
-import { startTestService } from './helpers/service.js';
+import { serviceBehindProxy } from './helpers/proxy.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
 
@@ -21,17 +19,8 @@ const LONG_WAIT = { type: 'config', end_of_turn_ms: 1500, sentence_end_ms: 1500 
  * first half has arrived, so the pause is a pause whatever the machine's speed.
  */
 describe('turn events on /ws/transcribe (turns=server)', () => {
-  let service: RunningService & { ws: string };
-  let proxy: RunningProxy & { ws: string };
+  const stack = serviceBehindProxy();
 
-  beforeAll(async () => {
-    service = await startTestService();
-    proxy = await startTestProxy({ cpu: service.url });
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await service?.close();
-  });
 
   /** Until a message matching `want` arrives; everything read on the way is kept in `seen`. */
   async function until(c: TestClient, seen: Message[], want: (m: Message) => boolean): Promise<Message> {
@@ -73,7 +62,7 @@ describe('turn events on /ws/transcribe (turns=server)', () => {
   }
 
   it('start, eager_end (with the text so far), resumed when speech comes back, end with the final text', async () => {
-    const c = await TestClient.connect(`${service.ws}?turns=server&turn_events=1`);
+    const c = await TestClient.connect(`${stack.service.ws}?turns=server&turn_events=1`);
     c.ws.send(JSON.stringify(LONG_WAIT));
     expect(await c.next<Message>()).toMatchObject({ type: 'config', turn_events: true, end_of_turn_ms: 1500 });
     expectTurn(await converse(c));
@@ -81,7 +70,7 @@ describe('turn events on /ws/transcribe (turns=server)', () => {
   });
 
   it('the same through the proxy, asked for by a config message, renumbered onto the client', async () => {
-    const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
+    const c = await TestClient.connect(`${stack.proxy.ws}/ws/transcribe?turns=server`);
     c.ws.send(JSON.stringify({ ...LONG_WAIT, turn_events: true }));
     expect(await c.next<Message>()).toMatchObject({ type: 'config', turn_events: true });
     expectTurn(await converse(c));
@@ -89,7 +78,7 @@ describe('turn events on /ws/transcribe (turns=server)', () => {
   });
 
   it('a reset ends the turn in progress: end, dropped "reset"', async () => {
-    const c = await TestClient.connect(`${service.ws}?turns=server&turn_events=1`);
+    const c = await TestClient.connect(`${stack.service.ws}?turns=server&turn_events=1`);
     c.ws.send(JSON.stringify(LONG_WAIT));
     await c.next<Message>();
     const seen: Message[] = [];
@@ -101,7 +90,7 @@ describe('turn events on /ws/transcribe (turns=server)', () => {
   });
 
   it('none without asking, and refused where the client ends the turns', async () => {
-    const quiet = await TestClient.connect(`${service.ws}?turns=server`);
+    const quiet = await TestClient.connect(`${stack.service.ws}?turns=server`);
     quiet.sendAudio(Buffer.concat([silence(300), speech, silence(1500)]));
     const seen: Message[] = [];
     await until(quiet, seen, (m) => m.type === 'transcript' && m.final !== false);
@@ -110,7 +99,7 @@ describe('turn events on /ws/transcribe (turns=server)', () => {
     expect(seen.some((m) => m.type === 'turn')).toBe(false);
     await quiet.close();
 
-    const flush = await TestClient.connect(`${service.ws}`);
+    const flush = await TestClient.connect(`${stack.service.ws}`);
     flush.ws.send(JSON.stringify({ type: 'config', turn_events: true }));
     const refused = await flush.next<Message>();
     expect(refused).toMatchObject({ type: 'error', code: 'bad_message' });
@@ -121,7 +110,7 @@ describe('turn events on /ws/transcribe (turns=server)', () => {
     expect(await flush.next<Message>()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS });
     await flush.close();
 
-    const byQuery = await TestClient.connect(`${proxy.ws}/ws/transcribe?turn_events=1`);
+    const byQuery = await TestClient.connect(`${stack.proxy.ws}/ws/transcribe?turn_events=1`);
     const closed = await byQuery.closed;
     expect(closed.code).toBe(1008);
     expect(closed.reason).toContain('turns=server');
