@@ -7,6 +7,7 @@ import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { RealtimeClient, to24k } from './helpers/realtime_client.js';
+import { untilAsync } from './helpers/wait.js';
 import { TestClient } from './helpers/ws_client.js';
 
 type Reply = { type: string; seq?: number; text?: string; code?: string; error?: string };
@@ -20,7 +21,7 @@ const short = encodeS16le(clip.subarray(0, 24_000));
 const LIMIT = 4;
 /** What the proxy's sessions may hold of it: one slot stays free for REST. */
 const SLOTS = LIMIT - 1;
-/** STT_PROXY_UPSTREAM_IDLE_MS: under the retry policy's third wait (at least 1.2 s in), so a waiting wave gets in on its attempts. */
+/** STT_PROXY_UPSTREAM_IDLE_MS: well under the third retry (STT_PROXY_RETRY_MS 400 doubling, jittered: at least 1.96 s in), so a waiting wave gets in on its attempts. */
 const IDLE_MS = 600;
 
 /**
@@ -58,7 +59,7 @@ describe('bad input: idle sessions do not hold the backends', () => {
     const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
     // Long enough that each wave below starts while the last still holds its connections, even on a
     // loaded machine (at 150 ms a slow /metrics read let the last wave go first, and nothing waited).
-    proxy = await startTestProxy({ cpu: service.url }, { upstreamIdleMs: IDLE_MS }, { logger });
+    proxy = await startTestProxy({ cpu: service.url }, { upstreamIdleMs: IDLE_MS, retry: { retryDelayMs: 400, exhaustedDelayMs: 2000 } }, { logger });
   });
 
   afterAll(async () => {
@@ -70,6 +71,9 @@ describe('bad input: idle sessions do not hold the backends', () => {
     // The proxy knows what the member admits (its /ready's max_connections).
     const status = (await fetch(`${proxy.url}/api/status`).then((r) => r.json())) as { backends: { cpu: { max_connections?: number } } };
     expect(status.backends.cpu.max_connections).toBe(LIMIT);
+    // Whatever ran before in this file has let go of the service: every slot is free for the waves.
+    await untilAsync(async () => ((await fetch(`${proxy.url}/api/status`).then((r) => r.json())) as { backends: { cpu: { sessions: number } } }).backends.cpu.sessions === 0);
+    expect(await allReleased()).toBe(0);
     const idle = await Promise.all(Array.from({ length: 2 * LIMIT }, () => TestClient.connect(`${proxy.ws}/ws/transcribe`)));
     // Connected and silent: no backend connection is held for them.
     expect(await upstreams()).toBe(0);
