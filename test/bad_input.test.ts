@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS16le, encodeWav, statusOf, type ErrorCode } from '@vtuber-stt/core';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
@@ -302,6 +303,83 @@ describe('bad input, directly and through the proxy', () => {
       expect(closed.code).toBe(1008);
       expect(closed.reason).toMatch(/replies are not being read/);
       await stillServing('after a client that never reads');
+    });
+  });
+
+  describe('named sessions, listeners and remote mute (a web page on loopback, a leaked overlay key, a mute storm)', () => {
+    /** How the handshake to `url` is answered: its status, or 101 when it opens. */
+    const handshake = (url: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(url, { headers });
+        ws.once('open', () => (ws.close(), resolve(101)));
+        ws.once('unexpected-response', (_req, res) => (res.resume(), resolve(res.statusCode ?? 0)));
+        ws.once('error', (e) => (e.message.includes('Unexpected server response') ? undefined : reject(e)));
+      });
+
+    it("another site's page can neither listen nor mute: 403 before the upgrade, and the session serves on", async () => {
+      const evil = { origin: 'https://evil.example' };
+      expect(await handshake(`${proxy.ws}/ws/events?session=main`, evil)).toBe(403);
+      expect(await handshake(`${proxy.ws}/ws/transcribe?session=main`, evil)).toBe(403);
+      const speaker = await TestClient.connect(`${proxy.ws}/ws/transcribe?session=main`);
+      const mute = await fetch(`${proxy.url}/api/sessions/main/mute`, { method: 'POST', headers: evil });
+      expect(mute.status).toBe(403);
+      expect(((await mute.json()) as Reply).code).toBe('forbidden_origin');
+      expect((await fetch(`${proxy.url}/api/sessions`, { headers: evil })).status).toBe(403);
+      speaker.sendAudio(speech);
+      speaker.flush();
+      expect(await speaker.next<Reply>(60_000)).toMatchObject({ type: 'transcript', text: WORDS });
+      await speaker.close();
+    });
+
+    it('too many session names, or a name that is a path, are refused at connect (1008, why)', async () => {
+      const names = Array.from({ length: 17 }, (_, i) => `s${i}`).join(',');
+      for (const [url, why] of [
+        [`${proxy.ws}/ws/events?session=${names}`, /at most 16 sessions/],
+        [`${proxy.ws}/ws/events?session=${'x'.repeat(5000)}`, /session must be/],
+        [`${proxy.ws}/ws/transcribe?session=..%2F..%2Fetc%2Fpasswd`, /session must be/],
+      ] as const) {
+        const closed = await new TestClient(url).closed;
+        expect(closed.code, url.slice(0, 80)).toBe(1008);
+        expect(closed.reason).toMatch(why);
+      }
+    });
+
+    it('listeners have their own limit (STT_PROXY_MAX_LISTENERS): past it one is closed 1013, and the microphone still gets in', async () => {
+      const small = await startTestProxy({ cpu: service.url, detect: service.url }, { maxConnections: 2, maxListeners: 2 });
+      try {
+        const listeners = await Promise.all([0, 1].map(() => TestClient.connect(`${small.ws}/ws/events?session=main`)));
+        const third = await new TestClient(`${small.ws}/ws/events?session=main`).closed;
+        expect(third.code).toBe(1013);
+        expect(third.reason).toMatch(/STT_PROXY_MAX_LISTENERS/);
+        const mic = await TestClient.connect(`${small.ws}/ws/transcribe?session=main`);
+        mic.sendAudio(speech);
+        mic.flush();
+        expect(await mic.next<Reply>(60_000)).toMatchObject({ type: 'transcript', text: WORDS });
+        await Promise.all([mic.close(), ...listeners.map((l) => l.close())]);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('a mute storm (2000 toggles from the speaker, 200 POSTs) is answered toggle by toggle and leaves the session serving', async () => {
+      const speaker = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server&session=storm`);
+      for (let i = 0; i < 2000; i++) speaker.ws.send(JSON.stringify({ type: i % 2 === 0 ? 'mute' : 'unmute' }));
+      let acks = 0;
+      while (acks < 2000) if ((await speaker.next<Reply>()).type === 'config') acks++;
+      const posts = await Promise.all(Array.from({ length: 200 }, (_, i) => fetch(`${proxy.url}/api/sessions/storm/${i % 2 === 0 ? 'mute' : 'unmute'}`, { method: 'POST' }).then((r) => r.status)));
+      expect(posts.every((status) => status === 200)).toBe(true);
+      speaker.ws.send(JSON.stringify({ type: 'unmute' }));
+      speaker.sendAudio(speech);
+      speaker.flush();
+      for (;;) {
+        const m = await speaker.next<Reply>(60_000);
+        if (m.type === 'transcript' && (m as { final?: boolean }).final !== false && m.text) {
+          expect(m.text).toBe(WORDS);
+          break;
+        }
+      }
+      await speaker.close();
+      await stillServing('after a mute storm');
     });
   });
 

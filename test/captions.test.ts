@@ -108,6 +108,14 @@ describe('captions at /captions for an OBS browser source', () => {
     await page.close();
   });
 
+  it('says why when its session name is refused, instead of reconnecting for ever', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${proxy.url}/captions?session=${encodeURIComponent('no spaces')}`);
+    await page.waitForFunction(() => document.body.dataset.state === 'refused');
+    expect(await page.textContent('#captions')).toMatch(/captions: .*session must be/);
+    await page.close();
+  });
+
   it('serves the page without a key, and refuses none of its own files', async () => {
     for (const path of ['/captions', '/captions/captions.js', '/captions/captions.css']) {
       const r = await fetch(`${proxy.url}${path}`);

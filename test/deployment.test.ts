@@ -15,7 +15,7 @@ import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
-import { RealtimeClient, to24k } from './helpers/realtime_client.js';
+import { commitOnce, RealtimeClient } from './helpers/realtime_client.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const WORDS = syntheticText(fixtureModel('base'), 20);
@@ -194,12 +194,7 @@ describe('nginx with the repository nginx.conf, in front of the real stack', () 
 
   it('carries OpenAI Realtime transcription sessions at /v1/realtime', async () => {
     const c = await RealtimeClient.connect(`${base.replace('http', 'ws')}/v1/realtime?intent=transcription`);
-    await c.next('session.created');
-    c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null } } } });
-    await c.next('session.updated');
-    c.append(to24k(encodeS16le(loadClip('speechbrain/spk1_snt1.wav'))));
-    c.send({ type: 'input_audio_buffer.commit' });
-    expect(await c.next('conversation.item.input_audio_transcription.completed')).toMatchObject({ transcript: WORDS });
+    expect(await commitOnce(c, encodeS16le(loadClip('speechbrain/spk1_snt1.wav')))).toMatchObject({ transcript: WORDS });
     await c.close();
   });
 

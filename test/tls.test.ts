@@ -11,7 +11,7 @@ import { parseProxyConfig } from '@vtuber-stt/proxy';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { httpsRequest, makeTestCertificate, multipart } from './helpers/https.js';
 import { startTestProxy } from './helpers/proxy.js';
-import { RealtimeClient, to24k } from './helpers/realtime_client.js';
+import { commitOnce, RealtimeClient } from './helpers/realtime_client.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
@@ -89,12 +89,7 @@ describe('the proxy over HTTPS and WSS', () => {
 
   it('carries an OpenAI Realtime transcription session over wss://', async () => {
     const c = await RealtimeClient.connect(`${proxy.ws}/v1/realtime?intent=transcription`, { ca: tls.ca });
-    await c.next('session.created');
-    c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null } } } });
-    await c.next('session.updated');
-    c.append(to24k(encodeS16le(loadClip('speechbrain/spk1_snt1.wav'))));
-    c.send({ type: 'input_audio_buffer.commit' });
-    expect(await c.next('conversation.item.input_audio_transcription.completed')).toMatchObject({ transcript: WORDS });
+    expect(await commitOnce(c, encodeS16le(loadClip('speechbrain/spk1_snt1.wav')))).toMatchObject({ transcript: WORDS });
     await c.close();
   });
 

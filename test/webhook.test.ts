@@ -111,4 +111,34 @@ describe('webhook: committed turns of named sessions POSTed to STT_WEBHOOK_URL',
     expect(first).toMatchObject({ type: 'turn.committed', session: 'hook', seq: 1, text: WORDS });
     await speaker.close();
   });
+
+  it('drops a delivery the receiver refuses for good (410): no retry, and the next turn is still delivered', async () => {
+    const seen: string[] = [];
+    const gone = createServer((req, res) => {
+      seen.push(String(req.headers['idempotency-key']));
+      req.resume();
+      res.writeHead(seen.length === 1 ? 410 : 200).end();
+    });
+    gone.listen(0, '127.0.0.1');
+    await new Promise((r) => gone.once('listening', r));
+    const url = `http://127.0.0.1:${(gone.address() as AddressInfo).port}/hook`;
+    const other = await startTestProxy({ cpu: service.url }, { webhook: { url, timeoutMs: 200, maxQueue: 100, retryDelayMs: 50 } });
+    try {
+      const speaker = await TestClient.connect(`${other.ws}/ws/transcribe?session=gone`);
+      for (let seq = 1; seq <= 2; seq++) {
+        speaker.sendAudio(speech);
+        speaker.flush();
+        await speaker.next();
+      }
+      const deadline = Date.now() + 10_000;
+      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // One attempt each: the 410 was not retried, and it did not hold up the second turn.
+      expect(seen.map((k) => k.split('-').at(-1))).toEqual(['1', '2']);
+      await speaker.close();
+    } finally {
+      await other.close();
+      gone.closeAllConnections();
+      await new Promise<void>((r) => gone.close(() => r()));
+    }
+  });
 });

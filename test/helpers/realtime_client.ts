@@ -99,3 +99,16 @@ export class RealtimeClient {
 export function to24k(pcm16k: Buffer): Buffer {
   return encodeS16le(resample(decodePcm(pcm16k, { sampleRate: 16000, encoding: 's16le', channels: 1 }), 16000, 24000));
 }
+
+/**
+ * One manual-commit round trip on a session just opened: `session.created`, then turn detection
+ * off, `pcm` (16 kHz s16le) appended at 24 kHz and committed; resolves with the `completed` event.
+ */
+export async function commitOnce(c: RealtimeClient, pcm: Buffer): Promise<RealtimeEvent> {
+  await c.next('session.created');
+  c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null } } } });
+  await c.next('session.updated');
+  c.append(to24k(pcm));
+  c.send({ type: 'input_audio_buffer.commit' });
+  return c.next('conversation.item.input_audio_transcription.completed');
+}

@@ -1,10 +1,8 @@
-import { isFinalAnswer, SAMPLE_RATE, SampleLog, Segmenter, type SegmentAction } from '@vtuber-stt/core/client';
+import { isFinalAnswer, msOfSamples as toMs, SampleLog, samplesOfMs as toSamples, Segmenter, type SegmentAction } from '@vtuber-stt/core/client';
 import { DetectLink, type DetectEvent } from './detect_link.js';
 import type { StreamerOptions, TurnFlow } from './turn_flow.js';
 import { openTranscription, type Transcription } from './transcription.js';
 
-const toMs = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
-const toSamples = (ms: number) => Math.round((ms / 1000) * SAMPLE_RATE);
 /** Chunks the detector may be behind (1 s) before input waits for it. */
 const MAX_DETECT_LAG = 32;
 

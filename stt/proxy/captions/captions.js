@@ -97,10 +97,17 @@ function connect() {
     document.body.dataset.state = 'connected';
   };
   ws.onmessage = (e) => onEvent(JSON.parse(e.data));
-  ws.onclose = () => {
+  ws.onclose = (e) => {
+    // Refused for good (a bad session name): asking again would be refused again; say why instead.
+    if (e.code === 1008) {
+      document.body.dataset.state = 'refused';
+      root.replaceChildren(Object.assign(document.createElement('div'), { className: 'line', textContent: `captions: ${e.reason}` }));
+      return;
+    }
     document.body.dataset.state = 'reconnecting';
-    setTimeout(connect, wait);
-    wait = Math.min(wait * 2, 5000);
+    // Jittered: overlays that lost the stack together do not all come back in one wave.
+    setTimeout(connect, wait * (0.7 + 0.3 * Math.random()));
+    wait = Math.min(wait * 2, 10000);
   };
 }
 connect();

@@ -26,6 +26,8 @@ export interface ProxyConfig {
   retry: { retryDelayMs: number; exhaustedDelayMs: number };
   /** WebSocket sessions at once, all routes together. */
   maxConnections: number;
+  /** /ws/events listeners at once: their own limit, so listeners never take the microphone's slots. */
+  maxListeners: number;
   /** Largest audio frame a session may send (larger ones are refused with an error, the session goes on). */
   maxFrameBytes: number;
   /** Pings to every WebSocket client, and how long its pong may take. */
@@ -86,6 +88,7 @@ export const PROXY_SETTINGS = {
   retryMs: setting('STT_PROXY_RETRY_MS', '--retry-ms <ms>', 'a relayed session that lost its backend waits this long before trying again, doubling per attempt', integer(1).default(DEFAULT_RETRY_POLICY.retryDelayMs)),
   retryRoundMs: setting('STT_PROXY_RETRY_ROUND_MS', '--retry-round-ms <ms>', 'a relayed session out of attempts waits this long before its next round', integer(1).default(DEFAULT_RETRY_POLICY.exhaustedDelayMs)),
   maxConnections: setting('STT_PROXY_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket sessions at once (all routes)', integer(1).default(256)),
+  maxListeners: setting('STT_PROXY_MAX_LISTENERS', '--max-listeners <n>', '/ws/events listeners at once, counted apart from STT_PROXY_MAX_CONNECTIONS', integer(1).default(64)),
   maxFrameBytes: setting('STT_PROXY_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', integer(2).default(1024 * 1024)),
   ...heartbeatSettings(),
   maxAudioSeconds: setting('STT_PROXY_MAX_AUDIO_SECONDS', '--max-audio-seconds <n>', 'longest REST upload, in seconds of audio', integer(1).default(600)),
@@ -135,6 +138,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     upstreamIdleMs: o.upstreamIdleMs,
     retry: { retryDelayMs: o.retryMs, exhaustedDelayMs: o.retryRoundMs },
     maxConnections: o.maxConnections,
+    maxListeners: o.maxListeners,
     maxFrameBytes: o.maxFrameBytes,
     heartbeat: { intervalMs: o.pingIntervalMs, timeoutMs: o.pingTimeoutMs },
     maxAudioSeconds: o.maxAudioSeconds,

@@ -40,14 +40,21 @@ function sessionOf(query: string): { format: PcmFormat; turns: TurnMode } {
   return { format, turns: params.turns === 'server' ? 'server' : 'flush' };
 }
 
-/** A config message's `heard`, if `text` is one that says. */
-function heardAsked(text: string): boolean | undefined {
-  if (!text.startsWith('{')) return undefined;
+/**
+ * A client's `heard` is the relay's to honour, not the backend's: the relay asks its backends for
+ * `heard` itself (its own replay depends on it), so the field is taken out of a config message on
+ * its way up and handed to `set`. Anything else passes as it is.
+ */
+function takeHeard(text: string, set: (heard: boolean) => void): string {
+  if (!text.startsWith('{') || !text.includes('"heard"')) return text;
   try {
-    const m = JSON.parse(text) as { type?: unknown; heard?: unknown };
-    return m.type === 'config' && typeof m.heard === 'boolean' ? m.heard : undefined;
+    const m = JSON.parse(text) as Record<string, unknown>;
+    if (m.type !== 'config' || typeof m.heard !== 'boolean') return text;
+    set(m.heard);
+    delete m.heard;
+    return JSON.stringify(m);
   } catch {
-    return undefined;
+    return text;
   }
 }
 
@@ -65,6 +72,8 @@ export interface RelaySession {
   audio(frame: Buffer): boolean;
   /** A text frame: `<flush>` or a JSON control message. */
   text(text: string): void;
+  /** The proxy's own control message for this session (a remote mute): kept across failovers, answered to nobody. */
+  command(text: string): void;
   /** Resolves once every flush and utterance so far has its answer. */
   idle(): Promise<void>;
   /** Who ends utterances now, and the audio held for replay. */
@@ -184,12 +193,12 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       if (refused) toClient({ type: 'error', code: 'buffer_full', error: `proxy ${refused} (STT_PROXY_MAX_REPLAY_BYTES)` });
       return !refused;
     },
-    text(text) {
-      const heard = heardAsked(text);
-      if (heard !== undefined) clientHeard = heard;
+    text(raw) {
+      const text = takeHeard(raw, (heard) => (clientHeard = heard));
       if (text === FLUSH_COMMAND) upstream.flush();
       else if (!upstream.control(text)) toClient({ type: 'error', code: 'engine_unavailable', error: 'transcription backend is reconnecting; send the message again' });
     },
+    command: (text) => void upstream.control(text, true),
     idle: () => upstream.idle(),
     get turns() {
       return upstream.turns;

@@ -1,6 +1,12 @@
 /** Whisper and Silero both want 16 kHz mono float32; everything is converted to this once. */
 export const SAMPLE_RATE = 16_000;
 
+/** Whole ms of `samples` at SAMPLE_RATE. */
+export const msOfSamples = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
+
+/** Whole samples at SAMPLE_RATE in `ms`. */
+export const samplesOfMs = (ms: number) => Math.round((ms / 1000) * SAMPLE_RATE);
+
 /** The sample rates every surface accepts (query strings, config messages, WAV headers): telephone to studio. */
 export const MIN_RATE = 8000;
 export const MAX_RATE = 192_000;

@@ -30,6 +30,8 @@ export interface ControlEntry {
   message?: Record<string, unknown>;
   /** The service acknowledged it (a rejected one leaves the log at once). */
   acked: boolean;
+  /** Sent by the transcriber's owner (a relay's own command), not its caller: the answer is not passed on. */
+  own?: boolean;
 }
 
 export type LogEntry = AudioEntry | FlushEntry | ControlEntry;
@@ -72,7 +74,7 @@ export class ReplayLog {
     return entry;
   }
 
-  addControl(text: string): ControlEntry {
+  addControl(text: string, own = false): ControlEntry {
     let message: Record<string, unknown> | undefined;
     try {
       const parsed: unknown = JSON.parse(text);
@@ -83,7 +85,7 @@ export class ReplayLog {
     // mute/unmute are config's `muted` (answered with a config ack): kept as such, so the state
     // a replacement connection is given includes them.
     if (message?.type === 'mute' || message?.type === 'unmute') message = { type: 'config', muted: message.type === 'mute' };
-    const entry: ControlEntry = { kind: 'control', at: this.clock, text, message, acked: false };
+    const entry: ControlEntry = { kind: 'control', at: this.clock, text, message, acked: false, own };
     this.items.push(entry);
     return entry;
   }
@@ -140,6 +142,15 @@ export class ReplayLog {
       n++;
     }
     for (const e of this.items.splice(0, n)) this.forget(e);
+  }
+
+  /**
+   * Acknowledged control messages at the head of the log, with nothing unsettled before them,
+   * become settled config at once: a storm of them (mute, unmute, ...) with no audio between
+   * keeps one merged config, not a growing list.
+   */
+  foldAckedControls(): void {
+    while (this.items[0]?.kind === 'control' && this.items[0].acked) this.forget(this.items.shift()!);
   }
 
   /** Ms of the audio kept that lies after `point` on the caller's clock. */

@@ -248,12 +248,13 @@ export class ResilientTranscriber {
    * A JSON control message (config, reset). Acknowledged settings are sent again on a replacement
    * connection; a message not yet answered when a connection drops is sent again and answered
    * once; one sent while no connection is open opens one (or waits for the one being retried).
-   * False once the session is closed (nothing is kept then).
+   * False once the session is closed (nothing is kept then). `own`: the owner's command, not the
+   * caller's (a relay's remote mute): kept and replayed the same, its answer passed to nobody.
    */
-  control(text: string): boolean {
+  control(text: string, own = false): boolean {
     if (this.closed) return false;
     this.input();
-    const entry = this.log.addControl(text);
+    const entry = this.log.addControl(text, own);
     if (this.mode === 'flush' && entry.message?.type === 'reset') this.log.dropAudioSinceLastFlush();
     if (this.live()) {
       this.replies.expect(entry, false);
@@ -468,8 +469,10 @@ export class ResilientTranscriber {
         if (message.turns === 'flush' || message.turns === 'server') this.mode = message.turns;
       }
       if (message.type === 'reset' && this.mode === 'flush') this.log.remove(entry);
+      this.log.foldAckedControls();
     }
-    this.options.onMessage?.(message);
+    // The owner's own commands (a relay's remote mute) are answered to nobody: the caller never asked.
+    if (!entry.own) this.options.onMessage?.(message);
   }
 
   private async connect(failed?: Endpoint): Promise<void> {

@@ -1,4 +1,4 @@
-import { SAMPLE_RATE } from '../audio/format.js';
+import { msOfSamples as ms, SAMPLE_RATE } from '../audio/format.js';
 import { audioCtxFor, type AudioCtxPolicy } from '../engine/audio_ctx.js';
 import { tokenBudgetFor } from '../engine/token_budget.js';
 import { windowsOf } from '../engine/long_audio.js';
@@ -97,7 +97,6 @@ const RETRY_TEMPERATURE = 0.2;
 /** Tokens a warm-up may decode: enough to run the decoder, too few for a loop to cost anything. */
 const WARM_UP_TOKENS = 8;
 
-const ms = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
 
 /**
  * whisper.cpp stops when no more than 1 s of audio remains ahead of its read position, so an

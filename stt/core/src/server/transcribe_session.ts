@@ -1,4 +1,4 @@
-import { SAMPLE_RATE, type Encoding, type PcmFormat } from '../audio/format.js';
+import { msOfSamples as ms, SAMPLE_RATE, type Encoding, type PcmFormat } from '../audio/format.js';
 import { StreamingResampler } from '../audio/resample.js';
 import type { RequestOptions, Transcriber } from '../decode/transcriber.js';
 import type { Metrics } from '../metrics.js';
@@ -7,7 +7,7 @@ import { AudioLog } from '../turns/audio_log.js';
 import { FlushTurns } from '../turns/flush_turns.js';
 import { ServerTurns } from '../turns/server_turns.js';
 import { applyTurnFields, turnFieldsOf, type TurnSettings } from '../turns/settings.js';
-import { errorOf, FinalQueue, ms, type TurnContext, type TurnTaking } from '../turns/turn_taking.js';
+import { errorOf, FinalQueue, type TurnContext, type TurnTaking } from '../turns/turn_taking.js';
 import type { SileroStream } from '../vad/silero.js';
 import { decodeFrame } from './frame.js';
 import type { Limits } from './limits.js';

@@ -6,7 +6,8 @@ import { WindowLog } from './audio_log.js';
 import { EndOfTurnPolicy } from './end_of_turn.js';
 import { LocalAgreement } from './local_agreement.js';
 import { Segmenter, type SegmentAction } from './segmenter.js';
-import { ms, samplesOf, TurnTaker, type TurnContext, type TurnTaking } from './turn_taking.js';
+import { msOfSamples as ms, samplesOfMs as samplesOf } from '../audio/format.js';
+import { TurnTaker, type TurnContext, type TurnTaking } from './turn_taking.js';
 import type { Transcript } from '../decode/transcriber.js';
 import type { Utterance } from './utterance.js';
 

@@ -1,4 +1,3 @@
-import { SAMPLE_RATE } from '../audio/format.js';
 import type { RequestOptions, Transcript, Transcriber } from '../decode/transcriber.js';
 import type { Metrics } from '../metrics.js';
 import { codeOf } from '../protocol/errors.js';
@@ -8,8 +7,6 @@ import type { AudioLog } from './audio_log.js';
 import type { TurnSettings } from './settings.js';
 import { Utterance } from './utterance.js';
 
-export const ms = (samples: number) => Math.round((samples / SAMPLE_RATE) * 1000);
-export const samplesOf = (milliseconds: number) => Math.round((milliseconds / 1000) * SAMPLE_RATE);
 
 export function errorOf(error: unknown): ErrorMessage {
   return { type: 'error', error: error instanceof Error ? error.message : String(error), code: codeOf(error) };

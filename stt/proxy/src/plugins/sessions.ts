@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { registerSocketRoute, type SocketPeer } from '@vtuber-stt/core';
+import { ConnectionGate, registerSocketRoute, type SocketPeer } from '@vtuber-stt/core';
 import { sessionName, sessionNames } from '../sessions/session_names.js';
 import type { ProxyContext } from './context.js';
 import { proxyPayloadLimit } from './websocket.js';
@@ -7,7 +7,7 @@ import { proxyPayloadLimit } from './websocket.js';
 const LISTEN_ONLY = 'listeners only listen: audio and commands go to the session\'s own /ws/transcribe connection';
 
 /** What a listener may leave unread before it is closed: it never slows the speaker or another listener. */
-export const LISTENER_BACKLOG_BYTES = 1024 * 1024;
+const LISTENER_BACKLOG_BYTES = 1024 * 1024;
 
 /**
  * Named sessions. `GET /api/sessions`: each one, live or not, with its listener count.
@@ -50,7 +50,8 @@ export async function sessionsPlugin(app: FastifyInstance, ctx: ProxyContext): P
       },
     },
     {
-      gate: ctx.gate,
+      // Their own limit: listeners (a leaked overlay key, say) can never take the microphone's slots.
+      gate: new ConnectionGate(ctx.config.maxListeners, 'STT_PROXY_MAX_LISTENERS'),
       payloadLimit: proxyPayloadLimit(ctx.config),
       maxUnsentBytes: LISTENER_BACKLOG_BYTES,
       heartbeat: ctx.config.heartbeat,

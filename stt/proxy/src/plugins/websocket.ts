@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ConnectionGate, formatFromQuery, registerSocketRoute, turnsFromQuery, type SocketRouteOptions } from '@vtuber-stt/core';
 import { pipeDetect, type DetectPipe } from '../detect_relay.js';
-import { speakOn, upstreamQuery } from '../sessions/speaker.js';
+import { openedOrReleased, speakOn, upstreamQuery } from '../sessions/speaker.js';
 import { relaySession, type RelayOptions, type RelaySession } from '../transcribe_relay.js';
 import type { ProxyContext } from './context.js';
 
@@ -52,8 +52,8 @@ export async function websocketPlugin(app: FastifyInstance, ctx: ProxyContext): 
         turnsFromQuery(query);
         // Named (?session=main): its listeners hear what this connection is sent.
         let relay: RelaySession | undefined;
-        const { client, release } = speakOn(ctx.hub, query.session, peer, (text) => relay?.text(text));
-        relay = relaySession(client, { ...relayOptions(ctx, 'ws'), query: upstreamQuery(request.url) });
+        const { wrap, release } = speakOn(ctx.hub, query.session, (text) => relay?.command(text));
+        relay = openedOrReleased(release, () => relaySession(wrap(peer), { ...relayOptions(ctx, 'ws'), query: upstreamQuery(request.url) }));
         metrics.sessions.inc({ route: 'transcribe' });
         return { relay, release };
       },

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { registerSocketRoute, type ConnectionGate, type ErrorMessage, type Heartbeat } from '@vtuber-stt/core';
 import type { Logger } from 'pino';
 import type { SessionHub } from '../sessions/session_hub.js';
-import { speakOn } from '../sessions/speaker.js';
+import { openedOrReleased, speakOn } from '../sessions/speaker.js';
 import { relaySession, type RelayOptions } from '../transcribe_relay.js';
 import { clientEventSchema, errorType } from './events.js';
 import { RealtimeSession } from './session.js';
@@ -32,32 +32,26 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
           throw new Error('only transcription sessions are served here: connect to /v1/realtime?intent=transcription');
         }
         let session: RealtimeSession | undefined;
-        const named = speakOn(options.hub, query.session, { send: () => {}, close: () => {} }, (text) => session?.command(text));
-        session = new RealtimeSession({
-          // What the relay sends reaches the adapter, and the session's listeners as it is.
-          relay: (client, q) =>
-            relaySession(
-              {
-                send: (message) => {
-                  client.send(message);
-                  named.client.send(message);
-                },
-                close: (code, reason) => client.close(code, reason),
-              },
-              { ...options.relay, query: q },
-            ),
-          send: (event) => peer.send(event),
-          close: (code, reason) => peer.close(code, reason),
-        });
-        return Object.assign(session, { release: named.release });
+        const { wrap, release } = speakOn(options.hub, query.session, (text) => session?.command(text));
+        session = openedOrReleased(
+          release,
+          () =>
+            new RealtimeSession({
+              // What the relay sends reaches the adapter, and (named) the session's listeners as it is.
+              relay: (client, q) => relaySession(wrap(client), { ...options.relay, query: q }),
+              send: (event) => peer.send(event),
+              close: (code, reason) => peer.close(code, reason),
+            }),
+        );
+        return { session, release };
       },
-      binary(session) {
+      binary({ session }) {
         session.error('invalid_value', 'binary frames are not part of this protocol: send audio as input_audio_buffer.append events (base64)');
       },
-      control: { schema: clientEventSchema, usage: USAGE, handle: (session, event) => session.handle(event) },
-      close: (session) => {
+      control: { schema: clientEventSchema, usage: USAGE, handle: ({ session }, event) => session.handle(event) },
+      close: ({ session, release }) => {
         session.close();
-        session.release();
+        release();
       },
       errorShape: (e: ErrorMessage) => ({
         type: 'error',

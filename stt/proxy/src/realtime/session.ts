@@ -86,9 +86,9 @@ export class RealtimeSession {
     }
   }
 
-  /** A control message of our own protocol for the upstream (the proxy's remote mute of a named session). */
+  /** The proxy's own control message for the upstream (a remote mute of a named session): answered to nobody. */
   command(text: string): void {
-    this.input().text(text);
+    this.input().command(text);
   }
 
   /** An error event: anything malformed, or a failure that belongs to no item. The session goes on. */

@@ -142,9 +142,10 @@ export class SessionHub {
 
   /** Mutes or unmutes a live session (its speaking connection is told); false when `name` has none. */
   mute(name: string, muted: boolean): boolean {
-    const command = this.sessions.get(name)?.command;
-    if (!command) return false;
-    command(JSON.stringify({ type: muted ? 'mute' : 'unmute' }));
+    const session = this.sessions.get(name);
+    if (!session?.command) return false;
+    // Already so: nothing to send (a held key repeating its POST costs nothing upstream).
+    if (session.muted !== muted) session.command(JSON.stringify({ type: muted ? 'mute' : 'unmute' }));
     return true;
   }
 

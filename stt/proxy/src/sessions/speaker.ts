@@ -4,25 +4,36 @@ import type { SessionHub } from './session_hub.js';
 import { sessionName } from './session_names.js';
 
 /**
- * A transcription connection's side of a named session (`?session=main`): everything the
- * connection is sent also reaches the session's listeners. Unnamed, the connection stays private
- * and `client` is returned as it is. Another connection already speaking on the name refuses this
- * one (1013: it may be on its way out).
+ * A transcription connection's side of a named session (`?session=main`): `wrap` gives a relay
+ * client whose every message also reaches the session's listeners, `release` ends the claim.
+ * Unnamed, the connection stays private and `wrap` changes nothing. Another connection already
+ * speaking on the name refuses this one (1013: it may be on its way out). `command` sends the
+ * proxy's own control message on the connection (a remote mute).
  */
-export function speakOn(hub: SessionHub, name: unknown, client: RelayClient, command: (text: string) => void): { client: RelayClient; release(): void } {
-  if (name === undefined) return { client, release: () => {} };
+export function speakOn(hub: SessionHub, name: unknown, command: (text: string) => void): { wrap(client: RelayClient): RelayClient; release(): void } {
+  if (name === undefined) return { wrap: (client) => client, release: () => {} };
   const speaker = hub.speak(sessionName(name), command);
   if (typeof speaker === 'string') throw new ServiceError('session_in_use', speaker);
   return {
-    client: {
+    wrap: (client) => ({
       send(message) {
         client.send(message);
         speaker.publish(message);
       },
       close: (code, reason) => client.close(code, reason),
-    },
+    }),
     release: () => speaker.release(),
   };
+}
+
+/** Runs `open` for a connection that has claimed a name, letting the name go if opening fails. */
+export function openedOrReleased<T>(release: () => void, open: () => T): T {
+  try {
+    return open();
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 /** The query string a backend is given: the client's, less what only the proxy reads (the session name, the key). */

@@ -1,4 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff, retryPolicy } from '@vtuber-stt/core';
 import type { Logger } from 'pino';
 
 export interface WebhookOptions {
@@ -10,12 +12,14 @@ export interface WebhookOptions {
   timeoutMs: number;
   /** Deliveries waiting at most (STT_WEBHOOK_QUEUE): past it the oldest is dropped, logged and counted. */
   maxQueue: number;
-  /** The first wait after a failed attempt; each further one doubles, up to maxDelayMs. */
+  /** The first wait after a failed attempt; each further one doubles (jittered), up to 30 s. */
   retryDelayMs?: number;
-  maxDelayMs?: number;
   logger: Logger;
   onDropped?: () => void;
 }
+
+/** Answers that another attempt would get again: the delivery is dropped (logged, counted), not retried. */
+const permanent = (status: number) => (status >= 300 && status < 500 && status !== 408 && status !== 429);
 
 interface Delivery {
   /** The same for every attempt of one turn: a receiver that got it twice keeps one. */
@@ -50,11 +54,6 @@ export class WebhookSender {
     if (!this.running) void this.run();
   }
 
-  /** Deliveries waiting (the one being attempted included). */
-  get pending(): number {
-    return this.queue.length;
-  }
-
   close(): void {
     this.closed = true;
     this.abort.abort();
@@ -62,29 +61,29 @@ export class WebhookSender {
 
   private async run(): Promise<void> {
     this.running = true;
-    let wait = this.options.retryDelayMs ?? 500;
+    const backoff = new Backoff(retryPolicy({ retryDelayMs: this.options.retryDelayMs ?? 500, maxDelayMs: 30_000 }));
     while (this.queue.length > 0 && !this.closed) {
       const delivery = this.queue[0]!;
-      const failure = await this.attempt(delivery);
+      const outcome = await this.attempt(delivery);
       if (this.closed) break;
-      if (failure === undefined) {
+      if (outcome.done) {
+        if (outcome.failure) {
+          this.options.onDropped?.();
+          this.options.logger.warn({ key: delivery.key }, `webhook delivery dropped: ${outcome.failure}, which another attempt would get again`);
+        }
         if (this.queue[0] === delivery) this.queue.shift();
-        wait = this.options.retryDelayMs ?? 500;
+        backoff.reset();
         continue;
       }
-      this.options.logger.warn({ key: delivery.key, retry_in_ms: wait }, `webhook delivery failed: ${failure}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        timer.unref();
-        this.abort.signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-      wait = Math.min(wait * 2, this.options.maxDelayMs ?? 30_000);
+      const wait = backoff.next();
+      this.options.logger.warn({ key: delivery.key, retry_in_ms: wait }, `webhook delivery failed: ${outcome.failure}`);
+      await sleep(wait, undefined, { signal: this.abort.signal, ref: false }).catch(() => {});
     }
     this.running = false;
   }
 
-  /** undefined when delivered, else why not. */
-  private async attempt({ key, body }: Delivery): Promise<string | undefined> {
+  /** Delivered (done, no failure), refused for good (done, why), or failed for now (why). */
+  private async attempt({ key, body }: Delivery): Promise<{ done: boolean; failure?: string }> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': key, 'user-agent': 'vtuber-stt-webhook' };
     if (this.options.secret) {
       const t = Math.floor(Date.now() / 1000);
@@ -100,9 +99,10 @@ export class WebhookSender {
       });
       // The answer's body is not wanted: drained so the connection is free for the next one.
       await response.body?.cancel().catch(() => {});
-      return response.status >= 200 && response.status < 300 ? undefined : `answered ${response.status}`;
+      if (response.status >= 200 && response.status < 300) return { done: true };
+      return { done: permanent(response.status), failure: `answered ${response.status}` };
     } catch (error) {
-      return (error as Error).name === 'TimeoutError' ? `no answer in ${this.options.timeoutMs} ms (STT_WEBHOOK_TIMEOUT_MS)` : (error as Error).message;
+      return { done: false, failure: (error as Error).name === 'TimeoutError' ? `no answer in ${this.options.timeoutMs} ms (STT_WEBHOOK_TIMEOUT_MS)` : (error as Error).message };
     }
   }
 }
