@@ -65,7 +65,7 @@ describe('webhook: committed turns of named sessions POSTed to STT_WEBHOOK_URL',
   beforeAll(async () => {
     hook = await receiver();
     service = await startTestService();
-    proxy = await startTestProxy({ cpu: service.url }, { webhook: { url: hook.url, secret: SECRET, timeoutMs: 200, maxQueue: 100, retryDelayMs: 50 } });
+    proxy = await startTestProxy({ cpu: service.url }, { webhook: { url: hook.url, secret: SECRET, timeoutMs: 200, maxQueue: 100, retryDelayMs: 50, maxDelayMs: 200 } });
   });
   afterAll(async () => {
     await proxy?.close();
@@ -122,7 +122,7 @@ describe('webhook: committed turns of named sessions POSTed to STT_WEBHOOK_URL',
     gone.listen(0, '127.0.0.1');
     await new Promise((r) => gone.once('listening', r));
     const url = `http://127.0.0.1:${(gone.address() as AddressInfo).port}/hook`;
-    const other = await startTestProxy({ cpu: service.url }, { webhook: { url, timeoutMs: 200, maxQueue: 100, retryDelayMs: 50 } });
+    const other = await startTestProxy({ cpu: service.url }, { webhook: { url, timeoutMs: 200, maxQueue: 100, retryDelayMs: 50, maxDelayMs: 200 } });
     try {
       const speaker = await TestClient.connect(`${other.ws}/ws/transcribe?session=gone`);
       for (let seq = 1; seq <= 2; seq++) {

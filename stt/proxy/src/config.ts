@@ -43,7 +43,7 @@ export interface ProxyConfig {
   /** The key this proxy presents to backends that ask for one. */
   backendApiKey?: string;
   /** Where committed turns of named sessions are POSTed, and how. */
-  webhook?: { url: string; secret?: string; timeoutMs: number; maxQueue: number; retryDelayMs?: number };
+  webhook?: { url: string; secret?: string; timeoutMs: number; maxQueue: number; retryDelayMs: number; maxDelayMs: number };
   /** Keys that may only listen to sessions (/ws/events, /captions). */
   listenKeys: string[];
   /** Wrong keys one address may present per minute before it is answered 429 (0: no limit). */
@@ -105,6 +105,8 @@ export const PROXY_SETTINGS = {
   webhookUrl: setting('STT_WEBHOOK_URL', '--webhook-url <url>', 'each committed turn of a named session is POSTed here as JSON (retried until answered 2xx)', httpUrl.optional()),
   webhookSecret: setting('STT_WEBHOOK_SECRET', '--webhook-secret <secret>', 'signs each webhook delivery: X-STT-Signature t=<unix>,v1=<hex HMAC-SHA256 of "t.body">', z.string().min(16, 'must have at least 16 characters').optional()),
   webhookTimeoutMs: setting('STT_WEBHOOK_TIMEOUT_MS', '--webhook-timeout-ms <ms>', 'one webhook attempt waits this long for an answer', integer(50).default(5000)),
+  webhookRetryMs: setting('STT_WEBHOOK_RETRY_MS', '--webhook-retry-ms <ms>', 'the wait after a failed webhook attempt, doubling (jittered) per failure', integer(1).default(500)),
+  webhookRetryMaxMs: setting('STT_WEBHOOK_RETRY_MAX_MS', '--webhook-retry-max-ms <ms>', 'the longest wait between two webhook attempts', integer(1).default(30_000)),
   webhookQueue: setting('STT_WEBHOOK_QUEUE', '--webhook-queue <n>', 'webhook deliveries kept waiting at most (past it the oldest is dropped and logged)', integer(1).default(1000)),
   logLevel: setting('LOG_LEVEL', '--log-level <level>', 'pino log level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info')),
 };
@@ -148,7 +150,9 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     apiKeys,
     backendApiKey: o.backendApiKey || apiKeys[0],
     listenKeys,
-    webhook: o.webhookUrl ? { url: o.webhookUrl, secret: o.webhookSecret, timeoutMs: o.webhookTimeoutMs, maxQueue: o.webhookQueue } : undefined,
+    webhook: o.webhookUrl
+      ? { url: o.webhookUrl, secret: o.webhookSecret, timeoutMs: o.webhookTimeoutMs, maxQueue: o.webhookQueue, retryDelayMs: o.webhookRetryMs, maxDelayMs: o.webhookRetryMaxMs }
+      : undefined,
     maxKeyFailures: o.maxKeyFailures,
     allowedHosts: o.allowedHosts,
     allowedOrigins: o.allowedOrigins,

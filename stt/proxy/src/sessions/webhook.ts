@@ -12,8 +12,9 @@ export interface WebhookOptions {
   timeoutMs: number;
   /** Deliveries waiting at most (STT_WEBHOOK_QUEUE): past it the oldest is dropped, logged and counted. */
   maxQueue: number;
-  /** The first wait after a failed attempt; each further one doubles (jittered), up to 30 s. */
-  retryDelayMs?: number;
+  /** The first wait after a failed attempt (STT_WEBHOOK_RETRY_MS); each further one doubles (jittered), up to maxDelayMs (STT_WEBHOOK_RETRY_MAX_MS). */
+  retryDelayMs: number;
+  maxDelayMs: number;
   logger: Logger;
   onDropped?: () => void;
 }
@@ -61,7 +62,7 @@ export class WebhookSender {
 
   private async run(): Promise<void> {
     this.running = true;
-    const backoff = new Backoff(retryPolicy({ retryDelayMs: this.options.retryDelayMs ?? 500, maxDelayMs: 30_000 }));
+    const backoff = new Backoff(retryPolicy({ retryDelayMs: this.options.retryDelayMs, maxDelayMs: this.options.maxDelayMs }));
     while (this.queue.length > 0 && !this.closed) {
       const delivery = this.queue[0]!;
       const outcome = await this.attempt(delivery);
