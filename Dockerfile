@@ -30,8 +30,9 @@ RUN npm run build:panel
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 STT_MODEL_DIR=/models
-# ffmpeg decodes compressed REST uploads (mp3, m4a, webm, ogg, flac, ...) in a subprocess on the proxy.
-RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
+# ffmpeg decodes compressed REST uploads (mp3, m4a, webm, ogg, flac, ...) in a subprocess on the proxy;
+# libspeexdsp1 is the acoustic echo canceller (the VTuber's own voice), loaded through koffi.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg libspeexdsp1 && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
 COPY package.json .npmrc ./
@@ -54,6 +55,8 @@ FROM ${NODE_IMAGE} AS node
 FROM ${CUDA_IMAGE} AS gpu
 ENV NODE_ENV=production HOST=0.0.0.0 STT_MODEL_DIR=/models STT_DEVICE=gpu
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
+# libspeexdsp1: the acoustic echo canceller (the VTuber's own voice), loaded through koffi.
+RUN apt-get update && apt-get install -y --no-install-recommends libspeexdsp1 && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid 1000 --create-home app && mkdir -p /models && chown app:app /models
 WORKDIR /app
 COPY --from=gpudeps /app/node_modules node_modules

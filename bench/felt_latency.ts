@@ -13,6 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { SAMPLE_RATE } from '@vtuber-stt/core';
+import { benchStart } from './felt/preamble.js';
 import { analyse } from './felt/analysis.js';
 import { parseArgs } from './felt/args.js';
 import { buildConversation } from './felt/conversation.js';
@@ -25,18 +26,7 @@ import { startStack } from './felt/stack.js';
 
 const QUICK_TURNS = 4;
 
-const args = (() => {
-  try {
-    return parseArgs(process.argv.slice(2));
-  } catch (error) {
-    console.error((error as Error).message);
-    process.exit(2);
-  }
-})();
-const log = (line: string) => console.error(`[felt] ${line}`);
-// Whisper saturates the cores: anything else running skews both the floor and the stack.
-const loadBefore = loadavg()[0]!;
-if (loadBefore > availableParallelism() / 2) log(`warning: load average ${loadBefore.toFixed(2)} on ${availableParallelism()} cores: other work will skew the timings`);
+const { args, log, loadBefore } = benchStart('felt', parseArgs);
 
 const conv = buildConversation(args.quick ? QUICK_TURNS : undefined);
 const seconds = conv.samples.length / SAMPLE_RATE;

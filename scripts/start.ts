@@ -12,6 +12,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The constant alone, from its module: the stack's own process loads no engine.
+import { CONFIGURATION_EXIT_CODE } from '../stt/core/src/settings.js';
 import { backendPort } from './ports.js';
 import { Supervisor, type MemberSpec } from './supervisor.js';
 
@@ -64,7 +66,7 @@ const members = [
   ),
 ];
 
-const stack = new Supervisor(members);
+const stack = new Supervisor(members, { permanentExitCodes: [CONFIGURATION_EXIT_CODE] });
 stack.start();
 console.error(
   `starting the stack: control panel ${scheme}://${host}:${publicPort}/; stt_cpu_ws on port ${cpuPort}` +

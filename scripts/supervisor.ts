@@ -1,7 +1,9 @@
 /**
  * Keeps a set of child processes running for `npm start`: a member that exits is started again
  * after a backoff, and one that keeps exiting is given up (its last output lines say why) while
- * the rest stays up. Stopping (Ctrl-C) ends every member and starts none again.
+ * the rest stays up. A member that stops on its own configuration (an exit status in
+ * `permanentExitCodes`) is not restarted at all: the stack stops at once with its message.
+ * Stopping (Ctrl-C) ends every member and starts none again.
  *
  * Restarting is enough to heal the stack because every member comes back on the port it had
  * (the ports are chosen before the first start) and the proxy replays the sessions of a backend
@@ -30,6 +32,11 @@ export interface SupervisorOptions {
   graceMs?: number;
   /** Output lines of a member's last run quoted when it is given up. */
   tailLines?: number;
+  /**
+   * Exit statuses that say a restart would meet the same error (a wrong setting: EX_CONFIG, 78):
+   * such a member is given up at its first exit, and the whole stack stops with its message.
+   */
+  permanentExitCodes?: number[];
   /** The supervisor's own messages (default: stderr). */
   log?: (line: string) => void;
   /** Where members' output goes (default: this process's stdout and stderr). */
@@ -40,7 +47,7 @@ export interface SupervisorOptions {
 export type SupervisorEvent =
   | { type: 'started'; name: string; pid: number; run: number }
   | { type: 'exited'; name: string; code: number | null; signal: NodeJS.Signals | null; restartInMs?: number }
-  | { type: 'gave_up'; name: string; exits: number; tail: string[] }
+  | { type: 'gave_up'; name: string; exits: number; tail: string[]; permanent?: boolean }
   | { type: 'stopped'; code: number };
 
 interface Member {
@@ -74,6 +81,7 @@ export class Supervisor {
       windowMs: 60_000,
       graceMs: 5000,
       tailLines: 20,
+      permanentExitCodes: [],
       log: (line) => process.stderr.write(`${line}\n`),
       forward: (_name, stream, chunk) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk),
       ...options,
@@ -132,6 +140,11 @@ export class Supervisor {
     }
   }
 
+  /** The member's last output lines, with an unfinished last line. */
+  private tailOf(m: Member): string[] {
+    return m.partial.trim() ? [...m.tail, m.partial] : m.tail;
+  }
+
   private remember(m: Member, text: string): void {
     const lines = (m.partial + text).split('\n');
     m.partial = lines.pop() ?? '';
@@ -144,10 +157,22 @@ export class Supervisor {
     // Ctrl-C reaches the members too (one process group): their exits are the stop, not a crash.
     if (this.stopping) return;
     const how = signal ?? `code ${code}`;
+    if (code !== null && this.options.permanentExitCodes.includes(code)) {
+      const tail = this.tailOf(m);
+      m.gaveUp = true;
+      this.options.onEvent?.({ type: 'exited', name: m.spec.name, code, signal });
+      this.options.log(
+        `${m.spec.name} stopped on its configuration (${how}), which a restart would meet again; stopping the stack. ` +
+          `Its last output:\n${tail.map((l) => `  | ${l}`).join('\n') || '  (none)'}`,
+      );
+      this.options.onEvent?.({ type: 'gave_up', name: m.spec.name, exits: 1, tail, permanent: true });
+      void this.stop(code);
+      return;
+    }
     const now = Date.now();
     m.exits = [...m.exits.filter((t) => now - t < this.options.windowMs), now];
     if (m.exits.length >= this.options.maxExits) {
-      const tail = m.partial.trim() ? [...m.tail, m.partial] : m.tail;
+      const tail = this.tailOf(m);
       m.gaveUp = true;
       this.options.onEvent?.({ type: 'exited', name: m.spec.name, code, signal });
       this.options.log(

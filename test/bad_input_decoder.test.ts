@@ -80,7 +80,7 @@ describe('the decoder reads the upload and nothing else (issue 18)', () => {
   const postBody = (bytes: Buffer) => fetch(`${proxy.url}/api/transcribe`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
   const stillServes = async () => {
     const r = await postForm(readFileSync(make('ok.mp3', ['-c:a', 'libmp3lame', '-b:a', '32k'], BRIEF)));
-    expect(await json(r)).toEqual({ text: WORDS });
+    expect(await json(r)).toEqual({ text: WORDS, languages: [{ code: 'en' }] });
   };
 
   beforeAll(async () => {
@@ -169,7 +169,7 @@ describe('the decoder reads the upload and nothing else (issue 18)', () => {
   it('downmixes files of more than 8 channels (up to 64) to mono', async () => {
     // Through both routes: 32 channels of the fixture clip, transcribed (0.7 s of it).
     const wav32 = multichannelWav(32);
-    expect(await json(await postForm(wav32))).toEqual({ text: WORDS });
+    expect(await json(await postForm(wav32))).toEqual({ text: WORDS, languages: [{ code: 'en' }] });
     const rest = await fetch(`${proxy.url}/api/transcribe?language=en`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: wav32 });
     expect(await json(rest)).toMatchObject({ text: WORDS, audio_ms: 700 });
     // 64 channels, and a 32-channel Ogg Opus: the mix is the clip itself.

@@ -124,7 +124,7 @@ describe('bad HTTP input: bounded, answered clearly, and the proxy serves on', (
   async function stillServes(label: string): Promise<void> {
     const openai = await post('/v1/audio/transcriptions', form({ model: 'whisper-1', language: 'en' }));
     expect(openai.status, label).toBe(200);
-    expect(await openai.json(), label).toEqual({ text: WORDS });
+    expect(await openai.json(), label).toEqual({ text: WORDS, languages: [{ code: 'en' }] });
     const rest = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', body: SHORT, headers: { 'content-type': 'audio/wav' } });
     expect(rest.status, label).toBe(200);
     expect(((await rest.json()) as { text: string }).text, label).toBe(WORDS);
@@ -234,7 +234,7 @@ describe('bad HTTP input: bounded, answered clearly, and the proxy serves on', (
     }
     const ok = await post('/v1/audio/transcriptions', form({ model: 'whisper-1', language: 'en', temperature: '0.3' }));
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual({ text: WORDS });
+    expect(await ok.json()).toEqual({ text: WORDS, languages: [{ code: 'en' }] });
   });
 
   it('a language Whisper does not know is refused naming it, on both REST surfaces', async () => {
@@ -371,7 +371,7 @@ describe('bad HTTP input: bounded, answered clearly, and the proxy serves on', (
       await untilAsync(async () => (await fetch(`${url}/health`).then((r) => r.status, () => 0)) === 200);
       const served = await fetch(`${url}/v1/audio/transcriptions`, { method: 'POST', body: form({ model: 'whisper-1', language: 'en' }) });
       expect(served.status).toBe(200);
-      expect(await served.json()).toEqual({ text: WORDS });
+      expect(await served.json()).toEqual({ text: WORDS, languages: [{ code: 'en' }] });
     } finally {
       for (const s of idle) s.destroy();
       child.kill('SIGTERM');

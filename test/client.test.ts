@@ -1,4 +1,5 @@
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { PassThrough, type Writable } from 'node:stream';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,8 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav, SAMPLE_RATE, type RunningService } from '@vtuber-stt/core';
 import { serverTurnsUrl } from '../client/audio_streaming_input/src/server_turns.js';
+import { runCli } from '../client/audio_streaming_input/src/cli.js';
+import { readStdinCommands, type StdinCommand } from '../client/audio_streaming_input/src/stdin_commands.js';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
@@ -48,41 +51,70 @@ interface ClientRun {
   lines: Line[];
 }
 
-/** A client process while it runs: what it has printed so far. */
+/** A client while it runs: what it has printed so far, its stdin, and Ctrl-C. */
 interface Running {
-  child: ChildProcessWithoutNullStreams;
+  stdin: Writable;
   stdout: string;
   stderr: string;
+  interrupt(): void;
 }
 
 /** Resolves once the client has reported `pattern` (on stderr, or stdout): the protocol event a test acts on. */
 const reported = (run: Running, pattern: RegExp, stream: 'stdout' | 'stderr' = 'stderr') => until(() => pattern.test(run[stream]), 20_000, () => run[stream].slice(-2000));
 
+const linesOf = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Line);
+
 /**
- * Runs the real client CLI; `during` may act on the running process (signals, killing servers,
- * writing stdin when `stdin` is 'open': the test then ends it).
+ * Runs the real client, in this process (its `runCli`, the command's whole body, on streams of
+ * the test's own; a subprocess would add only start-up). `during` may act on it while it runs
+ * (Ctrl-C, killing servers, writing stdin when `stdin` is 'open': the test then ends it).
  */
 function runClient(args: string[], options: { env?: Record<string, string>; stdin?: Buffer | 'open'; during?: (run: Running) => Promise<void> } = {}): Promise<ClientRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const run: Running = { child, stdout: '', stderr: '' };
+    const [stdin, stdout, stderr] = [new PassThrough(), new PassThrough(), new PassThrough()];
+    const stops: (() => void)[] = [];
+    const run: Running = { stdin, stdout: '', stderr: '', interrupt: () => stops.splice(0).forEach((stop) => stop()) };
+    stdout.on('data', (d: Buffer) => (run.stdout += d.toString()));
+    stderr.on('data', (d: Buffer) => (run.stderr += d.toString()));
+    const drained = Promise.all([stdout, stderr].map((s) => new Promise((r) => s.once('end', r))));
+    if (options.stdin instanceof Buffer) stdin.end(options.stdin);
+    else if (options.stdin !== 'open') stdin.end();
+    const exited = runCli(args, { stdin, stdout, stderr, env: { ...process.env, ...options.env }, onInterrupt: (stop) => stops.push(stop) });
+    const during = options.during?.(run).catch((error: Error) => {
+      run.interrupt();
+      reject(error);
+    });
+    void exited.then(async (code) => {
+      stdout.end();
+      stderr.end();
+      await drained;
+      // Whatever `during` does after the exit (restoring a server) is done before the assertions.
+      await during;
+      resolve({ code, stdout: run.stdout, stderr: run.stderr, lines: linesOf(run.stdout) });
+    });
+  });
+}
+
+/** The client as its own process, as a user runs it: for what only a process shows (a real Ctrl-C, the exit status). */
+function spawnClient(args: string[], during: (run: Running) => Promise<void>): Promise<ClientRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLIENT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const run: Running = { stdin: child.stdin, stdout: '', stderr: '', interrupt: () => child.kill('SIGINT') };
     child.stdout.on('data', (d: Buffer) => (run.stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (run.stderr += d.toString()));
-    if (options.stdin instanceof Buffer) child.stdin.end(options.stdin);
-    else if (options.stdin !== 'open') child.stdin.end();
+    child.stdin.end();
     const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    const during = options.during?.(run).catch((error: Error) => {
+    const acting = during(run).catch((error: Error) => {
       child.kill('SIGKILL');
       reject(error);
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      const lines = run.stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Line);
-      // Whatever `during` does after the exit (restoring a server) is done before the assertions.
-      void Promise.resolve(during).then(() => resolve({ code, stdout: run.stdout, stderr: run.stderr, lines }));
+      void acting.then(() => resolve({ code, stdout: run.stdout, stderr: run.stderr, lines: linesOf(run.stdout) }));
     });
   });
 }
@@ -205,9 +237,9 @@ describe('microphone client against the real stack', () => {
     runClient(['--server', proxy.ws, ...F32, '--hangover-ms', '3000', ...args], {
       stdin: 'open',
       during: async (run) => {
-        run.child.stdin.write(f32(withSilence('picovoice-leopard/test_en.wav', 1000)));
+        run.stdin.write(f32(withSilence('picovoice-leopard/test_en.wav', 1000)));
         await hold(run);
-        run.child.stdin.end(f32(silence(3500)));
+        run.stdin.end(f32(silence(3500)));
       },
     });
   const earlyLine = (run: Running) => reported(run, /"final":false|^\(early\) /m, 'stdout');
@@ -284,6 +316,30 @@ describe('microphone client against the real stack', () => {
     }
   });
 
+  it('--turn-events prints the turn events as lines; "mute" / "unmute" on stdin mute and unmute the session', async () => {
+    // Twice real time: the mute goes out at the turn's start, long before the clip's speech ends.
+    const clip = wavFile(withSilence('speechbrain/spk1_snt1.wav', 1000));
+    const run = await runClient(['--server', proxy.ws, '--input', clip, '--speed', '2', '--turn-events'], {
+      stdin: 'open',
+      during: async (r) => {
+        await reported(r, /"event":"start"/, 'stdout');
+        r.stdin.write('shout\n MUTE \n');
+        await reported(r, /"msg":"muted"/);
+        r.stdin.end('unmute\n');
+      },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const events = run.stdout
+      .split('\n')
+      .filter((l) => l.includes('"type":"turn"'))
+      .map((l) => JSON.parse(l) as { event: string; seq: number; ended_by?: string });
+    expect(events[0]).toMatchObject({ event: 'start', seq: 1 });
+    // Muting ended the turn in progress at once, with what was said before.
+    expect(events.find((e) => e.event === 'end' && e.seq === 1)).toMatchObject({ ended_by: 'mute' });
+    expect(run.stderr).toContain('"msg":"unmuted"');
+    expect(run.stderr).toContain('stdin: unknown command \\"shout\\"');
+  });
+
   it.each(['speechbrain/noise1.wav', 'generated/pinknoise_10s.wav', 'generated/silence_10s.wav'])('prints nothing for %s', async (clip) => {
     const run = await runClient(['--server', proxy.ws, '--input', audioPath(clip), '--fast']);
     expect(run.code, run.stderr).toBe(0);
@@ -299,13 +355,20 @@ describe('microphone client against the real stack', () => {
   });
 
   it.each(MODES)('finishes the utterance in progress on Ctrl-C and waits for its text (%s turns)', async (mode) => {
-    const run = await runClient(['--server', proxy.ws, '--input', audioPath('whisper.cpp/jfk.wav'), '--realtime', ...turns(mode)], {
-      during: async ({ child }) => {
-        await new Promise((r) => setTimeout(r, 3500));
-        child.kill('SIGINT');
-      },
-    });
+    // A tap between the client and the stack counts what the client has sent.
+    const tap = await startTcpTap(proxy.url);
+    const args = ['--server', tap.url.replace(/^http/, 'ws'), '--input', audioPath('whisper.cpp/jfk.wav'), '--realtime', '-v', ...turns(mode)];
+    // Ctrl-C in the first utterance, once 2 s of audio went out after it began (detect turns: to both
+    // sockets): server turns as a real signal to the client's process, detect turns in-process.
+    const interrupt = async (run: Running) => {
+      await reported(run, /started at \d+ ms/);
+      const from = tap.bytesUp;
+      await until(() => tap.bytesUp - from >= 2 * 32000, 20_000, () => tap.bytesUp - from);
+      run.interrupt();
+    };
+    const run = await (mode === 'server' ? spawnClient(args, interrupt) : runClient(args, { during: interrupt })).finally(() => tap.close());
     expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('stopping: finishing the utterance in progress');
     expect(run.lines).toHaveLength(1);
     expect(run.lines[0]).toMatchObject({ text: WORDS, final: true });
     expect(run.lines[0]!.end_ms).toBeLessThan(5000);
@@ -440,7 +503,7 @@ describe('client errors', () => {
 
   it('documents every option in --help', async () => {
     const run = await runClient(['--help']);
-    for (const option of ['--server', '--turns', '--early', '--input', '--realtime', '--fast', '--device', '--list-devices', '--pre-roll-ms', '--hangover-ms', '--max-utterance-s', '--api-key', '--text']) {
+    for (const option of ['--server', '--turns', '--early', '--turn-events', '--input', '--realtime', '--fast', '--device', '--list-devices', '--pre-roll-ms', '--hangover-ms', '--max-utterance-s', '--api-key', '--text']) {
       expect(run.stdout).toContain(option);
     }
   });
@@ -532,3 +595,21 @@ describe('what each entry point loads', () => {
     expect(Object.fromEntries(url.searchParams)).toEqual({ sample_rate: '48000', turns: 'server', early: '1' });
   });
 });
+
+describe('push-to-talk commands on stdin', () => {
+  it('reads "mute" and "unmute" one a line (case and blanks ignored), reports anything else and skips blank lines', async () => {
+    const input = new PassThrough();
+    const commands: StdinCommand[] = [];
+    const unknown: string[] = [];
+    const stop = readStdinCommands(input, (c) => commands.push(c), (l) => unknown.push(l));
+    input.write('mute\r\n\n  UnMute  \nmute please\n');
+    input.write(`${'x'.repeat(100)}\nmu`);
+    input.end('te\n');
+    await new Promise((r) => input.once('end', r));
+    await new Promise((r) => setImmediate(r));
+    expect(commands).toEqual(['mute', 'unmute', 'mute']);
+    expect(unknown).toEqual(['mute please', `${'x'.repeat(64)}...`]);
+    stop();
+  });
+});
+

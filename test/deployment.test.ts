@@ -174,6 +174,15 @@ describe('nginx with the repository nginx.conf, in front of the real stack', () 
     expect(worklet.headers.get('content-type')).toMatch(/javascript/);
   });
 
+  it('passes the OBS caption overlay (/captions?session=) and its files to the proxy', async () => {
+    const page = await fetch(`${base}/captions?session=main`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<main id="captions"');
+    const script = await fetch(`${base}/captions/captions.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+  });
+
   it('passes /api to the proxy', async () => {
     const status = (await fetch(`${base}/api/status`).then((r) => r.json())) as Doc;
     expect(status.backends.cpu.state).toBe('ready');

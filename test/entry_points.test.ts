@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { encodeS16le } from '@vtuber-stt/core';
+import { CONFIGURATION_EXIT_CODE, encodeS16le } from '@vtuber-stt/core';
 import { fixtureModel, loadClip } from './helpers/fixtures.js';
 import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
@@ -42,20 +42,30 @@ function runEntry(entry: string, env: Record<string, string>, until?: RegExp, on
 describe('entry points', () => {
   it('cpu_ws exits at once when its model is missing, saying how to get it', async () => {
     const r = await runEntry('stt/cpu_ws/src/main.ts', { STT_MODEL: 'base' });
-    expect(r.code).toBe(1);
+    // EX_CONFIG: npm start's supervisor does not restart it.
+    expect(r.code).toBe(CONFIGURATION_EXIT_CODE);
     expect(r.output).toContain('npm run models -- pull base');
   });
 
   it('gpu_ws refuses to start without a GPU, saying why', async () => {
     const r = await runEntry('stt/gpu_ws/src/main.ts', { STT_MODEL: fixtureModel('base') });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(CONFIGURATION_EXIT_CODE);
     expect(r.output).toMatch(/STT_DEVICE=gpu but no NVIDIA GPU is visible/);
   });
 
   it('rejects invalid settings before loading anything', async () => {
     const r = await runEntry('stt/cpu_ws/src/main.ts', { STT_MODEL: fixtureModel('base'), STT_THREADS: 'many' });
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(CONFIGURATION_EXIT_CODE);
     expect(r.output).toContain('STT_THREADS (--threads): must be a number (got "many")');
+  });
+
+  it('npm start stops at once on a setting that is wrong, naming it, instead of restarting its services', async () => {
+    const r = await runEntry('scripts/start.ts', { STT_API_KEYS: 'secret1' });
+    expect(r.code).toBe(CONFIGURATION_EXIT_CODE);
+    expect(r.output).toContain('STT_API_KEYS: every API key must have at least 16 characters');
+    expect(r.output).toMatch(/(stt_cpu_ws|stt_proxy) stopped on its configuration \(code 78\), which a restart would meet again; stopping the stack/);
+    expect(r.output).not.toContain('restarting it in');
+    expect(r.output).not.toMatch(/pid \d+ \(restart/);
   });
 
   it('gpu_ws with STT_DEVICE=auto falls back to CPU, logs it, serves, and stops cleanly', async () => {
@@ -116,7 +126,7 @@ describe('entry points', () => {
 
   it('tiny_ws in hybrid mode exits when the tiny model is missing, saying how to get it', async () => {
     const r = await runEntry('stt/tiny_ws/src/main.ts', { STT_DETECTOR: 'hybrid' });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(CONFIGURATION_EXIT_CODE);
     expect(r.output).toContain('npm run models -- pull tiny');
   });
 });

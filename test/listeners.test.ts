@@ -69,10 +69,10 @@ describe('named sessions and listeners on the proxy', () => {
 
   it('every listener hears what the speaker hears, in order, labelled; one that joins mid-turn gets the turn in progress', async () => {
     const early = await Promise.all([0, 1].map(() => TestClient.connect(`${proxy.ws}/ws/events?session=main`)));
-    for (const l of early) expect(await l.next<Message>()).toEqual({ type: 'session', session: 'main', live: false, muted: false });
+    for (const l of early) expect(await l.next<Message>()).toEqual({ type: 'session', session: 'main', live: false, muted: false, assistant_speaking: false });
 
     const speaker = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server&turn_events=1&session=main`);
-    for (const l of early) expect(await l.next<Message>()).toEqual({ type: 'session', session: 'main', live: true, muted: false });
+    for (const l of early) expect(await l.next<Message>()).toEqual({ type: 'session', session: 'main', live: true, muted: false, assistant_speaking: false });
     const spoken: Message[] = [];
     // Speech with no pause after it: the turn stays open while a listener joins.
     speaker.sendAudio(Buffer.concat([silence(300), speech]));
@@ -81,7 +81,7 @@ describe('named sessions and listeners on the proxy', () => {
     expect(listed.sessions).toContainEqual({ name: 'main', live: true, muted: false, listeners: 2 });
     const late = await TestClient.connect(`${proxy.ws}/ws/events?session=main`);
     const lateHeard: Message[] = [];
-    expect(await late.next<Message>()).toEqual({ type: 'session', session: 'main', live: true, muted: false });
+    expect(await late.next<Message>()).toEqual({ type: 'session', session: 'main', live: true, muted: false, assistant_speaking: false });
     await until(late, lateHeard, (m) => m.type === 'turn' && m.event === 'start');
     expect(lateHeard.map((m) => m.type)).toEqual(['speech_start', 'turn']);
 
@@ -98,7 +98,7 @@ describe('named sessions and listeners on the proxy', () => {
     expect(lateHeard.find(isFinal)).toMatchObject({ seq: 1, text: WORDS, session: 'main' });
 
     await speaker.close();
-    for (const l of [...early, late]) expect(await l.next<Message>()).toEqual({ type: 'session', session: 'main', live: false, muted: false });
+    for (const l of [...early, late]) expect(await l.next<Message>()).toEqual({ type: 'session', session: 'main', live: false, muted: false, assistant_speaking: false });
     await Promise.all([...early, late].map((l) => l.close()));
   });
 
@@ -106,8 +106,8 @@ describe('named sessions and listeners on the proxy', () => {
     const listener = await TestClient.connect(`${proxy.ws}/ws/events?session=alice,bob`);
     const greeting = [await listener.next<Message>(), await listener.next<Message>()];
     expect(greeting).toEqual([
-      { type: 'session', session: 'alice', live: false, muted: false },
-      { type: 'session', session: 'bob', live: false, muted: false },
+      { type: 'session', session: 'alice', live: false, muted: false, assistant_speaking: false },
+      { type: 'session', session: 'bob', live: false, muted: false, assistant_speaking: false },
     ]);
     const bob = await TestClient.connect(`${proxy.ws}/ws/transcribe?session=bob`);
     expect(await listener.next<Message>()).toMatchObject({ type: 'session', session: 'bob', live: true });
@@ -201,6 +201,45 @@ describe('named sessions and listeners on the proxy', () => {
     await Promise.all([speaker.close(), listener.close()]);
   });
 
+  it("the VTuber's speech: POST /api/sessions/:name/assistant and a listener's assistant_speech reach the session, everyone sees it; bad ones are refused and the session goes on", async () => {
+    const speaker = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server&session=vt`);
+    const listener = await TestClient.connect(`${proxy.ws}/ws/events?session=vt`);
+    expect(await listener.next<Message>()).toMatchObject({ type: 'session', live: true, assistant_speaking: false });
+    const post = (name: string, body: string) => fetch(`${proxy.url}/api/sessions/${name}/assistant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+    const started = await post('vt', JSON.stringify({ state: 'start', text: 'Hello everyone!' }));
+    expect(started.status).toBe(200);
+    expect(await started.json()).toEqual({ session: 'vt', state: 'start' });
+    const start = { type: 'assistant', state: 'start', text: 'Hello everyone!' };
+    expect(await listener.next<Message>()).toMatchObject({ ...start, session: 'vt' });
+    // The speaker sees the event, never the ack of the proxy's own command.
+    expect(await speaker.next<Message>()).toMatchObject(start);
+    // The brain, listening, says it stopped: over the events socket; and streams what it plays.
+    listener.ws.send(JSON.stringify({ type: 'assistant_audio', audio: Buffer.alloc(960).toString('base64'), sample_rate: 24000 }));
+    listener.ws.send(JSON.stringify({ type: 'assistant_speech', state: 'end' }));
+    expect(await listener.next<Message>()).toMatchObject({ type: 'assistant', state: 'end', session: 'vt' });
+    expect(await speaker.next<Message>()).toMatchObject({ type: 'assistant', state: 'end' });
+
+    // 1 MB of text, on every way in: a clear error, and everything goes on.
+    const huge = 'x'.repeat(1_000_000);
+    const tooLarge = await post('vt', JSON.stringify({ state: 'start', text: huge }));
+    expect(tooLarge.status).toBe(413);
+    expect(await tooLarge.json()).toMatchObject({ code: 'body_too_large' });
+    listener.ws.send(JSON.stringify({ type: 'assistant_speech', state: 'start', text: huge }));
+    expect(await listener.next<Message>()).toMatchObject({ type: 'error', code: 'bad_message', error: expect.stringContaining('4000 characters') });
+    speaker.ws.send(JSON.stringify({ type: 'assistant_speech', state: 'start', text: huge }));
+    expect(await speaker.next<Message>()).toMatchObject({ type: 'error', code: 'bad_message', error: expect.stringContaining('4000 characters') });
+    speaker.ws.send(JSON.stringify({ type: 'assistant_audio', audio: 'AA==', sample_rate: 24000 }));
+    expect(await speaker.next<Message>()).toMatchObject({ type: 'error', code: 'bad_message', error: expect.stringContaining('whole 16-bit samples') });
+    expect((await post('nobody', JSON.stringify({ state: 'end' }))).status).toBe(404);
+    expect(await (await post('vt', '{"state":"loud"}')).json()).toMatchObject({ code: 'bad_message' });
+    speaker.sendAudio(Buffer.concat([silence(300), speech, silence(1500)]));
+    const spoken: Message[] = [];
+    expect(await until(speaker, spoken, isFinal)).toMatchObject({ seq: 1, text: WORDS });
+    expect(spoken.some((m) => m.type === 'error')).toBe(false);
+    await Promise.all([speaker.close(), listener.close()]);
+  });
+
   it('a realtime session names its session the same way: its listeners hear our protocol, turn by turn', async () => {
     const listener = await TestClient.connect(`${proxy.ws}/ws/events?session=rt`);
     await listener.next<Message>();
@@ -208,6 +247,13 @@ describe('named sessions and listeners on the proxy', () => {
     expect((await commitOnce(rt, speech)).transcript).toBe(WORDS);
     expect(await listener.next<Message>()).toMatchObject({ type: 'session', session: 'rt', live: true });
     expect(await listener.next<Message>()).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, session: 'rt' });
+    // A new audio format opens a new upstream, which numbers from 1 again: listeners count on.
+    rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { format: { type: 'audio/pcm', rate: 16000 } } } } });
+    await rt.next('session.updated');
+    rt.append(speech);
+    rt.send({ type: 'input_audio_buffer.commit' });
+    expect((await rt.next('conversation.item.input_audio_transcription.completed')).transcript).toBe(WORDS);
+    expect(await listener.next<Message>()).toMatchObject({ type: 'transcript', seq: 2, text: WORDS, session: 'rt' });
     await rt.close();
     expect(await listener.next<Message>()).toMatchObject({ type: 'session', session: 'rt', live: false });
     await listener.close();
@@ -225,6 +271,14 @@ describe('named sessions and listeners on the proxy', () => {
       expect(r.status, path).toBe(403);
       expect(((await r.json()) as Message).code).toBe('listen_only');
     }
+    // Nor may it say the VTuber speaks.
+    const overlay = await TestClient.connect(`${keyed.ws}/ws/events?session=main`, { headers: auth(LISTEN) });
+    await overlay.next<Message>();
+    overlay.ws.send(JSON.stringify({ type: 'assistant_speech', state: 'end' }));
+    expect(await overlay.next<Message>()).toMatchObject({ type: 'error', code: 'listen_only' });
+    await overlay.close();
+    const post = await fetch(`${keyed.url}/api/sessions/main/assistant`, { method: 'POST', headers: { ...auth(LISTEN), 'content-type': 'application/json' }, body: '{"state":"end"}' });
+    expect(post.status).toBe(403);
     // The full key still does everything.
     expect((await fetch(`${keyed.url}/api/status`, { headers: auth(KEY) })).status).toBe(200);
   });

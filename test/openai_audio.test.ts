@@ -13,6 +13,8 @@ import { TestClient } from './helpers/ws_client.js';
 
 const json = (r: Response): Promise<any> => r.json();
 const WORDS = syntheticText(fixtureModel('base'), 20);
+/** OpenAI's json transcription: the text and the languages detected (the synthetic model hears English). */
+const ANSWER = { text: WORDS, languages: [{ code: 'en' }] };
 const SHORT = audioPath('speechbrain/spk1_snt1.wav');
 const JFK = audioPath('whisper.cpp/jfk.wav');
 
@@ -62,7 +64,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
   /** The service still answers a normal request after whatever came before. */
   const stillServes = async () => {
     expect((await fetch(`${stack.proxy.url}/ready`)).status).toBe(200);
-    expect(await json(await post('/v1/audio/transcriptions', form(SHORT, { model: 'whisper-1', language: 'en' })))).toEqual({ text: WORDS });
+    expect(await json(await post('/v1/audio/transcriptions', form(SHORT, { model: 'whisper-1', language: 'en' })))).toEqual(ANSWER);
   };
 
 
@@ -73,7 +75,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
     const answers = await Promise.all(files.map((file) => post('/v1/audio/transcriptions', form(file, { model: 'whisper-1', language: 'en' }))));
     for (const [i, r] of answers.entries()) {
       expect(r.status, types[i]).toBe(200);
-      expect(await json(r), types[i]).toEqual({ text: WORDS });
+      expect(await json(r), types[i]).toEqual(ANSWER);
     }
     // /api/transcribe takes the same files as a plain body, whatever content type they are sent under.
     const mp3 = readFileSync(join(dir, 'brief.mp3'));
@@ -162,7 +164,7 @@ describe('OpenAI audio REST surface through the proxy', () => {
       expect(missing.status).toBe(501);
       expect((await json(missing)).error.message).toMatch(/needs ffmpeg.*apt-get install ffmpeg/);
       // WAV needs no decoder.
-      expect(await json(await fetch(`${bare.url}/v1/audio/transcriptions`, { method: 'POST', body: form(SHORT) }))).toEqual({ text: WORDS });
+      expect(await json(await fetch(`${bare.url}/v1/audio/transcriptions`, { method: 'POST', body: form(SHORT) }))).toEqual(ANSWER);
     } finally {
       await Promise.all([small.close(), slow.close(), bare.close()]);
     }
@@ -178,33 +180,66 @@ describe('OpenAI audio REST surface through the proxy', () => {
     expect(deltas.length).toBeGreaterThanOrEqual(1);
     // The synthetic model says the same words for every utterance the service hears.
     for (const d of deltas) expect(d.delta.trim()).toBe(WORDS);
-    expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', text: deltas.map((d) => d.delta).join(''), usage: { type: 'duration', seconds: 11 } });
+    expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', text: deltas.map((d) => d.delta).join(''), languages: [{ code: 'en' }], usage: { type: 'duration', seconds: 11 } });
     expect(events.filter((e) => e.type === 'transcript.text.done')).toHaveLength(1);
     // Errors before streaming starts are plain HTTP errors in OpenAI's shape.
     const bad = await post('/v1/audio/transcriptions', form(new Blob([Buffer.from('nope')]), { stream: 'true' }, 'x.mp3'));
     expect(bad.status).toBe(400);
   });
 
+  it('stream=true sends the first utterance of a long file while the rest is still being decoded', async () => {
+    // 52 s, several utterances, language auto (each utterance's language is checked first).
+    const r = await post('/v1/audio/transcriptions', form(audioPath('mfa/LONG_michaelandsickmichael.wav'), { model: 'whisper-1', stream: 'true' }));
+    const events: any[] = [];
+    let owed: number | undefined;
+    const parser = createParser({ onEvent: (e: EventSourceMessage) => events.push(JSON.parse(e.data)) });
+    const decoder = new TextDecoder();
+    for await (const chunk of r.body!) {
+      parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+      if (owed === undefined && events.some((e) => e.type === 'transcript.text.delta')) {
+        // The first delta is out: the service's engine still has the other utterances to decode.
+        const metrics = await fetch(`${stack.service.url}/metrics`).then((m) => m.text());
+        owed = Number(/^stt_queue_depth(?:\{[^}]*\})? (\d+)/m.exec(metrics)![1]);
+        expect(events.some((e) => e.type === 'transcript.text.done')).toBe(false);
+      }
+    }
+    expect(owed).toBeGreaterThan(0);
+    const deltas = events.filter((e) => e.type === 'transcript.text.delta');
+    expect(deltas.length).toBeGreaterThanOrEqual(3);
+    expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', text: deltas.map((d) => d.delta).join('') });
+  });
+
   it('translates (/v1/audio/translations) in every response format', async () => {
     const file = make(BRIEF, 'mp3');
     const verbose = await json(await post('/v1/audio/translations', form(file, { model: 'whisper-1', response_format: 'verbose_json' })));
-    expect(verbose).toMatchObject({ task: 'translate', text: WORDS });
+    expect(verbose).toMatchObject({ task: 'translate', language: 'english', text: WORDS });
     expect(await (await post('/v1/audio/translations', form(file, { response_format: 'text' }))).text()).toBe(`${WORDS}\n`);
     expect(await json(await post('/v1/audio/translations', form(file)))).toEqual({ text: WORDS });
   });
 
-  it('lists the loaded models and accepts any model name', async () => {
+  it('lists the loaded model and OpenAI\'s transcription model names as its aliases, and accepts any name', async () => {
     const list = await json(await fetch(`${stack.proxy.url}/v1/models`));
     const loaded = (await json(await fetch(`${stack.service.url}/ready`))).model as string;
     const id = basename(loaded).replace(/^ggml-/, '').replace(/\.bin$/, '');
-    expect(list).toEqual({ object: 'list', data: [{ id, object: 'model', created: expect.any(Number), owned_by: 'vtuber-stt' }] });
-    expect(await json(await fetch(`${stack.proxy.url}/v1/models/${id}`))).toMatchObject({ id, object: 'model' });
+    const aliases = ['whisper-1', 'gpt-transcribe', 'gpt-live-transcribe', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe', 'gpt-4o-mini-transcribe-2025-12-15', 'gpt-4o-transcribe-diarize', 'gpt-realtime-whisper'];
+    const alias = (name: string) => ({ id: name, object: 'model', created: expect.any(Number), owned_by: 'vtuber-stt', alias_of: id });
+    expect(list).toEqual({ object: 'list', data: [{ id, object: 'model', created: expect.any(Number), owned_by: 'vtuber-stt' }, ...aliases.map(alias)] });
+    // Each listed name answers GET /v1/models/{id} (what models.retrieve calls) as its own entry.
+    for (const entry of list.data) expect(await json(await fetch(`${stack.proxy.url}/v1/models/${entry.id}`))).toEqual(entry);
     const missing = await fetch(`${stack.proxy.url}/v1/models/whisper-9`);
     expect(missing.status).toBe(404);
-    expect((await json(missing)).error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'invalid_request_error' });
+    expect((await json(missing)).error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'invalid_request_error', message: expect.stringContaining('"whisper-9"') });
     for (const model of [id, 'whisper-1', 'gpt-4o-transcribe', 'anything']) {
-      expect(await json(await post('/v1/audio/transcriptions', form(BRIEF, { model })))).toEqual({ text: WORDS });
+      expect(await json(await post('/v1/audio/transcriptions', form(BRIEF, { model })))).toEqual(ANSWER);
     }
+  });
+
+  it('names the language as OpenAI does: json `languages: [{ code }]`, verbose_json its English name', async () => {
+    // Told (ko) or detected (auto: English): the answer names the language the decode used.
+    const ko = { language: 'ko', model: 'whisper-1' };
+    expect(await json(await post('/v1/audio/transcriptions', form(BRIEF, ko)))).toEqual({ text: WORDS, languages: [{ code: 'ko' }] });
+    expect(await json(await post('/v1/audio/transcriptions', form(BRIEF, { ...ko, response_format: 'verbose_json' })))).toMatchObject({ task: 'transcribe', language: 'korean', text: WORDS });
+    expect(await json(await post('/v1/audio/transcriptions', form(BRIEF, { response_format: 'verbose_json' })))).toMatchObject({ language: 'english', text: WORDS });
   });
 
   it('gives word times from whisper.cpp token timestamps (timestamp_granularities[]=word)', async () => {
@@ -283,11 +318,26 @@ describe('OpenAI audio REST surface through the proxy', () => {
     }
   });
 
+  it('refuses the combinations OpenAI refuses (400, OpenAI\'s error naming the parameter)', async () => {
+    const cases: [string, Record<string, string | string[]>, string, RegExp][] = [
+      ['/v1/audio/transcriptions', { 'timestamp_granularities[]': 'word' }, 'timestamp_granularities', /timestamp_granularities\[\] needs response_format "verbose_json" \(got "json"\)/],
+      ['/v1/audio/transcriptions', { 'timestamp_granularities[]': ['segment', 'word'], response_format: 'srt' }, 'timestamp_granularities', /\(got "srt"\)/],
+      ['/v1/audio/translations', { 'timestamp_granularities[]': 'segment', response_format: 'text' }, 'timestamp_granularities', /\(got "text"\)/],
+      ...['text', 'srt', 'vtt', 'verbose_json'].map((format): [string, Record<string, string>, string, RegExp] => ['/v1/audio/transcriptions', { stream: 'true', response_format: format }, 'response_format', new RegExp(`stream=true .*response_format must be "json" or left out \\(got "${format}"\\)`)]),
+    ];
+    for (const [path, fields, param, message] of cases) {
+      const r = await post(path, form(SHORT, { model: 'whisper-1', ...fields }));
+      const label = `${path} ${JSON.stringify(fields)}`;
+      expect(r.status, label).toBe(400);
+      expect((await json(r)).error, label).toEqual({ type: 'invalid_request_error', code: 'invalid_value', param, message: expect.stringMatching(message) });
+    }
+  });
+
   it('works with the official openai SDK', async () => {
     const client = new OpenAI({ baseURL: `${stack.proxy.url}/v1`, apiKey: 'not-checked' });
     const mp3 = make(SHORT, 'mp3');
     const plain = await client.audio.transcriptions.create({ file: createReadStream(mp3), model: 'whisper-1', language: 'en' });
-    expect(plain.text).toBe(WORDS);
+    expect(plain).toEqual(ANSWER);
     const verbose = await client.audio.transcriptions.create({ file: createReadStream(SHORT), model: 'whisper-1', response_format: 'verbose_json', timestamp_granularities: ['word'] });
     expect(verbose.words?.map((w) => w.word).join(' ')).toBe(WORDS);
     const stream = await client.audio.transcriptions.create({ file: createReadStream(make(BRIEF, 'ogg')), model: 'gpt-4o-transcribe', stream: true });
@@ -299,7 +349,15 @@ describe('OpenAI audio REST surface through the proxy', () => {
     const translated = await client.audio.translations.create({ file: createReadStream(mp3), model: 'whisper-1' });
     expect(translated.text).toBe(WORDS);
     const models = await client.models.list();
-    expect(models.data.length).toBe(1);
+    expect(models.data.map((m) => m.id)).toContain('whisper-1');
+    // What a client checks first: the name it will send is known here, as an alias of the loaded model.
+    expect(await client.models.retrieve('whisper-1')).toMatchObject({ id: 'whisper-1', object: 'model', alias_of: models.data[0]!.id });
+    const unknown = await client.models.retrieve('no-such-model').catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+    // A combination OpenAI refuses is refused here too, as the SDK's BadRequestError.
+    const combo = await client.audio.transcriptions.create({ file: createReadStream(SHORT), model: 'whisper-1', response_format: 'text', timestamp_granularities: ['word'] }).catch((e: unknown) => e);
+    expect(combo).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((combo as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('timestamp_granularities');
     const error = await client.audio.transcriptions.create({ file: new File([Buffer.from('garbage!')], 'x.mp3'), model: 'whisper-1' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/not a recognised audio file/);

@@ -184,6 +184,10 @@ describe('server-side turns when a backend dies', () => {
       const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
       c.ws.send(TURNS);
       expect(await c.next()).toMatchObject({ type: 'config', turns: 'server' });
+      // The VTuber speaks all along: the backend that takes over is told so (each utterance interrupts it).
+      c.ws.send(JSON.stringify({ type: 'assistant_speech', state: 'start', text: 'A long story about the weekend.' }));
+      expect(await c.next()).toMatchObject({ type: 'assistant', state: 'start', at_ms: 0 });
+      expect(await c.next()).toMatchObject({ type: 'config', assistant_speaking: true });
       const feed = feeder(recording.pcm, (chunk) => c.ws.send(chunk), 64);
       // Mid-turn: a second into the second sentence, its speech_start sent (and the first answered).
       feed.to(second.startMs + 1000);
@@ -196,6 +200,9 @@ describe('server-side turns when a backend dies', () => {
       // The second utterance's start reached the client before the kill, from the first backend, and only then.
       const starts = messages.filter((m) => m.type === 'speech_start').map((m) => m.seq);
       expect(starts).toEqual([1, 2, 3]);
+      // Once each, the one after the failover too; the VTuber's start is not said again.
+      expect(messages.filter((m) => m.type === 'interruption').map((m) => m.seq)).toEqual([1, 2, 3]);
+      expect(messages.filter((m) => m.type === 'assistant')).toEqual([]);
       await c.close();
     } finally {
       await proxy.close();
@@ -203,17 +210,28 @@ describe('server-side turns when a backend dies', () => {
     }
   });
 
-  it('answers the open utterance with engine_unavailable once when no backend is left', async () => {
+  it('answers the open utterance with engine_unavailable once when no backend is left, and ends its turn for the speaker and listeners', async () => {
     const way = await switchableWay(service.url);
     const proxy = await startTestProxy({ cpu: way.url }, { retry: FAST_RETRY });
     try {
-      const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server`);
+      const listener = await TestClient.connect(`${proxy.ws}/ws/events?session=no-backend`);
+      expect(await listener.next()).toMatchObject({ type: 'session', live: false });
+      const c = await TestClient.connect(`${proxy.ws}/ws/transcribe?turns=server&turn_events=1&session=no-backend`);
       feeder(recording.pcm, (chunk) => c.ws.send(chunk)).to(first.startMs + 1000);
       expect(await c.next()).toMatchObject({ type: 'speech_start', seq: 1 });
+      expect(await c.next()).toMatchObject({ type: 'turn', event: 'start', seq: 1 });
       await way.down();
       c.flush(); // ends the open utterance: still one answer for seq 1
       expect(await c.next(20_000)).toMatchObject({ type: 'error', code: 'engine_unavailable', seq: 1 });
-      // Nothing came with it (no answer of the flush's own, no second error): the next message is
+      // The turn that started is ended, with the error: nobody waits on it for ever.
+      const end = { type: 'turn', event: 'end', seq: 1, text: '', error: 'engine_unavailable' };
+      expect(await c.next()).toMatchObject(end);
+      const heard: Message[] = [];
+      await collect(listener, (seen) => seen.some((m) => m.type === 'turn' && (m as { event?: string }).event === 'end'), heard);
+      expect(heard.at(-1)).toMatchObject({ ...end, session: 'no-backend' });
+      expect(heard.filter((m) => m.type === 'turn').map((m) => (m as { event?: string }).event)).toEqual(['start', 'end']);
+      await listener.close();
+      // Nothing else came with it (no answer of the flush's own, no second error): the next message is
       // the proxy's own answer to a probe sent now, a frame of half a sample.
       c.ws.send(Buffer.alloc(3));
       const probe = await c.next<Message>();

@@ -65,10 +65,10 @@ const EXPECTED: Record<string, (output: string) => void> = {
   },
   curl: (out) => {
     // Four commands, their outputs back to back (JSON answers end without a newline).
-    expect(out.startsWith(`{"text":"${WORDS}"}`)).toBe(true);
+    expect(out.startsWith(`{"text":"${WORDS}","languages":[{"code":"en"}]}`)).toBe(true);
     expect(out).toMatch(/data: \{"type":"transcript\.text\.delta","delta":"/);
     expect(out).toMatch(/data: \{"type":"transcript\.text\.done","text":"/);
-    expect(out.split(`{"text":"${WORDS}"}`).length - 1).toBe(2); // the first command and the translation
+    expect(out.split(`{"text":"${WORDS}"}`).length - 1).toBe(1); // the translation (OpenAI's names no language)
     expect(out).toMatch(new RegExp(`\\{"type":"transcript","seq":1,[^{]*"text":"${WORDS}"`));
   },
 };

@@ -60,14 +60,18 @@ describe('OpenAI Realtime transcription sessions at /v1/realtime through the pro
     const first = await c.next('input_audio_buffer.committed');
     expect(first.previous_item_id).toBeNull();
     const done1 = await c.next('conversation.item.input_audio_transcription.completed');
-    expect(done1).toMatchObject({ item_id: first.item_id, content_index: 0, transcript: WORDS });
+    // The detected language in OpenAI's shape (what LiveKit's plugin reads), ours beside it.
+    expect(done1).toMatchObject({ item_id: first.item_id, content_index: 0, transcript: WORDS, languages: [{ code: 'en' }], language: 'en' });
 
+    // A language the client names is the one the next item reports.
+    c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { transcription: { language: 'ko' } } } } });
+    await c.next('session.updated');
     c.append(clip('speechbrain/spk1_snt2.wav'));
     c.send({ type: 'input_audio_buffer.commit' });
     const second = await c.next('input_audio_buffer.committed');
     expect(second.previous_item_id).toBe(first.item_id);
     const done2 = await c.next('conversation.item.input_audio_transcription.completed');
-    expect(done2).toMatchObject({ item_id: second.item_id, transcript: WORDS });
+    expect(done2).toMatchObject({ item_id: second.item_id, transcript: WORDS, languages: [{ code: 'ko' }] });
     expect(c.events.some((e) => e.type === 'error')).toBe(false);
     await c.close();
   });

@@ -77,6 +77,17 @@ describe('supervisor', () => {
     expect(of('stopped')).toEqual([{ type: 'stopped', code: 1 }]);
   });
 
+  it('stops the stack at the first exit that says a restart would not help (a configuration error), quoting it', async () => {
+    const { s, of, log } = supervise([node('steady', STAYS), node('misconfigured', EXITS(78))], { maxExits: 5, permanentExitCodes: [78] });
+    const pid = of('started', 'steady')[0]!.pid;
+    expect(await s.done).toBe(78);
+    expect(of('started', 'misconfigured')).toHaveLength(1);
+    expect(of('gave_up')).toMatchObject([{ name: 'misconfigured', exits: 1, permanent: true }]);
+    const message = log.find((l) => l.startsWith('misconfigured stopped on its configuration (code 78)'))!;
+    expect(message).toContain('  | boom: disk on fire');
+    expect(isAlive(pid)).toBe(false);
+  });
+
   it('counts only the exits inside the window: a member whose exits are far apart is restarted every time at the first delay', async () => {
     // A 1 ms window: each exit is alone in it (a node process takes longer than that to start).
     const { of } = supervise([node('rare', EXITS(0))], { maxExits: 2, windowMs: 1 });

@@ -77,6 +77,29 @@ describe('turn events on /ws/transcribe (turns=server)', () => {
     await c.close();
   });
 
+  it('eager_end waits for a pause of eager_end_ms: a short pause gives no eager_end/resumed pair, a long one its eager end', async () => {
+    const c = await TestClient.connect(`${stack.service.ws}?turns=server&turn_events=1&early=1`);
+    c.ws.send(JSON.stringify({ ...LONG_WAIT, eager_end_ms: 900 }));
+    expect(await c.next<Message>()).toMatchObject({ type: 'config', eager_end_ms: 900 });
+    const seen: Message[] = [];
+    const early = (m: Message) => m.type === 'transcript' && m.final === false;
+    const events = () => seen.filter((m) => m.type === 'turn').map((m) => m.event);
+    // A short pause: its early text comes, and speech resumes before the pause reaches 900 ms.
+    c.sendAudio(Buffer.concat([silence(300), speech, silence(200)]));
+    await until(c, seen, early);
+    // A long pause, sent in two steps: its early text comes before 900 ms of silence were heard...
+    c.sendAudio(Buffer.concat([speech, silence(400)]));
+    await until(c, seen, early);
+    expect(events()).toEqual(['start']);
+    // ...and the eager end once the silence heard reaches it, with no more text needed.
+    c.sendAudio(silence(700));
+    expect(await until(c, seen, (m) => m.type === 'turn' && m.event !== 'start')).toMatchObject({ event: 'eager_end', seq: 1, text: WORDS });
+    c.sendAudio(silence(1000));
+    await until(c, seen, (m) => m.type === 'turn' && m.event === 'end');
+    expect(events()).toEqual(['start', 'eager_end', 'end']);
+    await c.close();
+  });
+
   it('a reset ends the turn in progress: end, dropped "reset"', async () => {
     const c = await TestClient.connect(`${stack.service.ws}?turns=server&turn_events=1`);
     c.ws.send(JSON.stringify(LONG_WAIT));

@@ -33,15 +33,17 @@ export interface PlayOptions {
   turns: 'server' | 'detect';
   /** Server turns: ask for live partials (their messages are recorded, never counted as held text). */
   partials?: boolean;
+  /** Speak on this named session (`?session=`), so that listeners can hear it (bench:listeners). */
+  session?: string;
 }
 
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
 
-export async function play(conv: Conversation, { port, turns, partials = false }: PlayOptions): Promise<Playback> {
+export async function play(conv: Conversation, { port, turns, partials = false, session }: PlayOptions): Promise<Playback> {
   const receipts: Receipt[] = [];
   const options = {
     detectUrl: `ws://127.0.0.1:${port}/ws/detect`,
-    transcribeUrl: `ws://127.0.0.1:${port}/ws/transcribe`,
+    transcribeUrl: `ws://127.0.0.1:${port}/ws/transcribe${session ? `?session=${encodeURIComponent(session)}` : ''}`,
     turns,
     // Speculative text sent at once: felt latency is about the first text the client can act on.
     early: true,

@@ -45,6 +45,20 @@ export const setGpu = (enabled: boolean) =>
     json<{ enabled: boolean; transcribe_route: string }>(r),
   );
 
+/** A named session as `GET /api/sessions` lists it. */
+export interface SessionInfo {
+  name: string;
+  live: boolean;
+  muted: boolean;
+  listeners: number;
+}
+
+export const getSessions = () => authFetch('api/sessions').then((r) => json<{ sessions: SessionInfo[] }>(r));
+
+/** Mutes or unmutes a session's microphone connection (404 when nothing speaks on it). */
+export const setMuted = (session: string, muted: boolean) =>
+  authFetch(`api/sessions/${encodeURIComponent(session)}/${muted ? 'mute' : 'unmute'}`, { method: 'POST' }).then((r) => json<{ session: string; muted: boolean }>(r));
+
 /** ws:// URL of a path on the page's own origin (the proxy, or nginx in compose). */
 export function wsUrl(path: string): string {
   const u = new URL(path, location.href);

@@ -1,4 +1,5 @@
-import { FinalClock, FLUSH_COMMAND, isFinalAnswer, SampleLog, Segmenter, type DetectReply, type ErrorMessage, type SegmentAction, type TranscriptMessage } from '@vtuber-stt/core/turns';
+import { FinalClock, FLUSH_COMMAND, isFinalAnswer, SampleLog, Segmenter, type ConfigAck, type DetectReply, type ErrorMessage, type SegmentAction, type TranscriptMessage } from '@vtuber-stt/core/turns';
+import { AudioClock } from './audio_clock.js';
 import { openTurnSocket, settled, type MicEvents, type TurnFlow } from './turn_socket.js';
 
 const PRE_ROLL_MS = 300;
@@ -16,7 +17,11 @@ export class DetectTurns implements TurnFlow {
   /** The last seconds of microphone audio, to send an utterance from before its reported start. */
   private readonly ring: SampleLog<Float32Array>;
   private readonly clock = new FinalClock();
+  /** When each position was captured: an utterance's latency runs from its speech's end as the detector placed it. */
+  private readonly audio: AudioClock;
   private position = 0;
+  /** Settings to apply once the transcription socket opens. */
+  private pendingConfig?: string;
   /** Where the detector's offset 0 lies: the first chunk it was sent. */
   private detectBase = -1;
   /** End positions of the chunks sent to the detector, answered one reply each, in order. */
@@ -35,11 +40,17 @@ export class DetectTurns implements TurnFlow {
     const query = `?sample_rate=${rate}&encoding=f32le`;
     this.detect = openTurnSocket(`ws/detect${query}`, 'detect', events, (m) => this.onDetect(m as unknown as DetectReply));
     this.transcribe = openTurnSocket(`ws/transcribe${query}`, 'transcribe', events, (m) => this.onAnswer(m));
+    this.transcribe.ws.addEventListener('open', () => {
+      if (this.pendingConfig) this.transcribe.ws.send(this.pendingConfig);
+      this.pendingConfig = undefined;
+    });
+    this.audio = new AudioClock(rate);
   }
 
-  push(chunk: Float32Array): void {
+  push(chunk: Float32Array, at: number): void {
     const start = this.position;
     this.position += chunk.length;
+    this.audio.mark(start, this.position, at);
     this.ring.push(chunk);
     if (this.detect.ws.readyState === WebSocket.OPEN) {
       if (this.detectBase < 0) this.detectBase = start;
@@ -48,6 +59,12 @@ export class DetectTurns implements TurnFlow {
     } else {
       this.apply(this.segmenter.update({ to: this.position }));
     }
+  }
+
+  configure(message: Record<string, unknown>): void {
+    const text = JSON.stringify(message);
+    if (this.transcribe.ws.readyState === WebSocket.OPEN) this.transcribe.ws.send(text);
+    else this.pendingConfig = text;
   }
 
   async stop(): Promise<void> {
@@ -76,13 +93,14 @@ export class DetectTurns implements TurnFlow {
       else if (a.type === 'end') {
         ws.send(FLUSH_COMMAND);
         // The service numbers flushes 1, 2, 3, ... on this connection: the answer carries this seq.
-        this.clock.end(++this.flushes, performance.now());
+        this.clock.end(++this.flushes, this.audio.at(a.end) ?? performance.now());
       } else if (a.type === 'discard') ws.send(JSON.stringify({ type: 'reset' }));
     }
   }
 
   /** Answers are matched to flushes by seq: an error answering one flush settles that one only. */
   private onAnswer(m: Record<string, unknown>): void {
+    if (m.type === 'config') return this.events.applied(m as unknown as ConfigAck);
     if (!isFinalAnswer(m)) return;
     const seq = m.seq as number;
     const answer = m as unknown as TranscriptMessage | ErrorMessage;

@@ -4,7 +4,6 @@ const STRINGS = {
   title: { ko: '음성 입력 제어판', en: 'Speech input control panel' },
   apiKeyPrompt: { ko: '이 스택은 API 키가 필요합니다. 키를 입력하세요 (이 브라우저에 저장됩니다):', en: 'This stack needs an API key. Enter it (it is kept in this browser):' },
   apiKeyWrong: { ko: 'API 키가 맞지 않습니다. 다시 입력하세요:', en: 'That API key was refused. Enter it again:' },
-  gpuTitle: { ko: 'GPU 가속', en: 'GPU acceleration' },
   gpuLabel: { ko: 'GPU로 인식하기', en: 'Transcribe on the GPU' },
   statusTitle: { ko: '서비스 상태', en: 'Service status' },
   micTitle: { ko: '마이크 테스트', en: 'Microphone test' },
@@ -42,6 +41,63 @@ const STRINGS = {
   serverError: { ko: '서버 오류: {0}', en: 'Server error: {0}' },
   toggleFailed: { ko: 'GPU 설정을 바꾸지 못했습니다: {0}', en: 'Could not change the GPU setting: {0}' },
   ms: { ko: '{0} ms', en: '{0} ms' },
+  theme: { ko: '테마', en: 'Theme' },
+  themeAuto: { ko: '자동', en: 'Auto' },
+  themeLight: { ko: '밝게', en: 'Light' },
+  themeDark: { ko: '어둡게', en: 'Dark' },
+  sessionsTitle: { ko: '세션', en: 'Sessions' },
+  noSessions: { ko: '이름 있는 세션이 없습니다 (클라이언트에 ?session=main 을 붙이세요)', en: 'No named session yet (a client joins one with ?session=main)' },
+  sessionName: { ko: '세션 이름', en: 'Session name' },
+  watch: { ko: '보기', en: 'Watch' },
+  listeners: { ko: '청취 {0}', en: '{0} listening' },
+  live: { ko: '방송 중', en: 'live' },
+  notLive: { ko: '마이크 없음', en: 'no microphone' },
+  muted: { ko: '음소거됨', en: 'muted' },
+  unmuted: { ko: '듣는 중', en: 'listening' },
+  mute: { ko: '음소거', en: 'Mute' },
+  unmute: { ko: '음소거 해제', en: 'Unmute' },
+  muteFailed: { ko: '음소거를 바꾸지 못했습니다: {0}', en: 'Could not change the mute: {0}' },
+  vtuberSpeaking: { ko: 'VTuber 말하는 중: {0}', en: 'VTuber speaking: {0}' },
+  vtuberQuiet: { ko: 'VTuber 조용함', en: 'VTuber quiet' },
+  interrupted: { ko: '끼어들기!', en: 'interrupted!' },
+  captionsUrl: { ko: 'OBS 자막 URL (브라우저 소스)', en: 'Captions URL for OBS (browser source)' },
+  captionsKeyNote: { ko: 'API 키를 쓰면 끝에 &key=<청취 전용 키>(STT_LISTEN_KEYS)를 붙이세요', en: 'With API keys on, add &key=<a listen-only key> (STT_LISTEN_KEYS)' },
+  copy: { ko: '복사', en: 'Copy' },
+  copied: { ko: '복사됨', en: 'Copied' },
+  clear: { ko: '지우기', en: 'Clear' },
+  exportText: { ko: '텍스트로 저장', en: 'Export text' },
+  exportSrt: { ko: 'SRT로 저장', en: 'Export SRT' },
+  historyTitle: { ko: '기록', en: 'Transcript' },
+  historyEmpty: { ko: '아직 말한 내용이 없습니다', en: 'Nothing said yet' },
+  estimatedWait: { ko: '≈{0} ms', en: '≈{0} ms' },
+  estimatedWaitHint: {
+    ko: '말이 끝난 뒤 최종 문장까지 기다린 시간(추정): 세션 오디오 시간의 침묵 대기 + speech_end부터 최종까지',
+    en: 'Estimated wait from the end of speech to the final: the silence waited on the session\'s audio clock plus speech_end to final',
+  },
+  listenerLost: { ko: '세션 청취가 끊어졌습니다: {0}', en: 'Listening to the session stopped: {0}' },
+  settingsTitle: { ko: '설정 (이 페이지의 마이크)', en: 'Settings (this page\'s microphone)' },
+  language: { ko: '언어', en: 'Language' },
+  languageDefault: { ko: '서비스 기본값', en: 'service default' },
+  languageAuto: { ko: '자동 감지', en: 'detect' },
+  prompt: { ko: '프롬프트 (고유명사, 용어)', en: 'Prompt (names, terms)' },
+  endOfTurn: { ko: '턴 끝 침묵 (ms)', en: 'End-of-turn silence (ms)' },
+  sentenceEnd: { ko: '문장이 끝났을 때 (ms)', en: 'After a finished sentence (ms)' },
+  serviceDefault: { ko: '기본값', en: 'default' },
+  microphone: { ko: '마이크', en: 'Microphone' },
+  defaultMic: { ko: '기본 마이크', en: 'Default microphone' },
+  micSession: { ko: '세션 이름 (비우면 비공개)', en: 'Session name (empty: private)' },
+  nextStart: { ko: '마이크와 세션은 다음 시작부터 적용됩니다', en: 'Microphone and session apply from the next start' },
+  applied: { ko: '적용됨: 언어 {0} · 턴 끝 {1} ms · 문장 끝 {2} ms', en: 'In force: language {0} · end of turn {1} ms · after a sentence {2} ms' },
+  appliedFlush: { ko: '적용됨: 언어 {0} · 턴 끝은 이 페이지가 정합니다 (감지 + flush)', en: 'In force: language {0} · this page ends the turns (detect + flush)' },
+  level: { ko: '입력 레벨', en: 'Input level' },
+  peak: { ko: '최고 {0} dB', en: 'peak {0} dB' },
+  waitTitle: { ko: '말이 끝난 뒤 기다린 시간', en: 'Wait after you stop speaking' },
+  waitHint: {
+    ko: '서비스가 감지한 말의 끝(이 페이지가 보낸 오디오 시계)부터 최종 문장이 화면에 뜰 때까지: 턴 끝 침묵 대기를 포함합니다',
+    en: 'From the end of speech the service detected (on the clock of the audio this page sent) to the final on screen: includes the end-of-turn silence',
+  },
+  median: { ko: '중앙값 {0} ms', en: 'median {0} ms' },
+  alsoDetect: { ko: '+ 음성 감지', en: '+ speech detection' },
 } as const;
 
 export type Key = keyof typeof STRINGS;
@@ -56,6 +112,8 @@ export function setLang(next: Lang): void {
   lang = next;
   document.documentElement.lang = next;
   for (const el of document.querySelectorAll<HTMLElement>('[data-i18n]')) el.textContent = t(el.dataset.i18n as Key);
+  for (const el of document.querySelectorAll<HTMLElement>('[data-i18n-placeholder]')) el.setAttribute('placeholder', t(el.dataset.i18nPlaceholder as Key));
+  for (const el of document.querySelectorAll<HTMLElement>('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle as Key);
   for (const b of document.querySelectorAll<HTMLElement>('[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === next));
 }
 

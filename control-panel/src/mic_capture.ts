@@ -18,8 +18,8 @@ export class MicCapture {
   private ctx?: AudioContext;
   private stream?: MediaStream;
 
-  /** Starts capturing; resolves with the sample rate the chunks have. */
-  async start(onChunk: (chunk: Float32Array) => void): Promise<number> {
+  /** Starts capturing (from `deviceId`, or the browser's default microphone); resolves with the sample rate the chunks have. */
+  async start(onChunk: (chunk: Float32Array) => void, deviceId = ''): Promise<number> {
     // Browsers give pages the microphone only in a secure context (https, or localhost): opened
     // over plain http from another machine, navigator.mediaDevices is not there at all.
     if (!navigator.mediaDevices?.getUserMedia) {
@@ -28,7 +28,9 @@ export class MicCapture {
         : new MicError('missing', 'this browser gives pages no microphone (navigator.mediaDevices)');
     }
     try {
-      this.stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+      const audio: MediaTrackConstraints = { channelCount: 1, echoCancellation: true, noiseSuppression: true };
+      if (deviceId) audio.deviceId = { exact: deviceId };
+      this.stream = await navigator.mediaDevices.getUserMedia({ audio });
     } catch (error) {
       const name = (error as DOMException).name;
       throw new MicError(name === 'NotAllowedError' || name === 'SecurityError' ? 'denied' : 'missing', (error as Error).message);

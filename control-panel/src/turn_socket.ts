@@ -1,4 +1,4 @@
-import type { ErrorMessage, PartialMessage, TranscriptMessage } from '@vtuber-stt/core/turns';
+import type { ConfigAck, ErrorMessage, PartialMessage, TranscriptMessage } from '@vtuber-stt/core/turns';
 import { wsUrl } from './api.js';
 
 /** What the page hears from a microphone test, whichever side decides the turns. */
@@ -8,14 +8,22 @@ export interface MicEvents {
   early(seq: number, message: TranscriptMessage): void;
   /** Live partial text of utterance `seq` (server turns): `stable` stays, the rest may change until its final. */
   partial(seq: number, message: PartialMessage): void;
-  /** The answer for utterance `seq`; latency from the end of the turn (speech_end arrived, or `<flush>` sent) to now. */
+  /**
+   * The answer for utterance `seq`; `latencyMs`: what the streamer waited, from the end of their
+   * speech (where the service or the detector heard it end, on the clock of the audio sent) to now.
+   */
   final(seq: number, answer: TranscriptMessage | ErrorMessage, latencyMs: number): void;
+  /** The settings in force on the transcription connection (its config ack). */
+  applied(ack: ConfigAck): void;
   error(kind: 'denied' | 'missing' | 'insecure' | 'lost' | 'server', detail: string): void;
 }
 
 /** One flow of a microphone test: chunks in, events out. */
 export interface TurnFlow {
-  push(chunk: Float32Array): void;
+  /** A chunk of microphone audio, captured at `at` (performance.now()). */
+  push(chunk: Float32Array, at: number): void;
+  /** Applies settings (a config message) to the transcription connection, now or as soon as it opens. */
+  configure(message: Record<string, unknown>): void;
   /** Ends the utterance in progress, waits (a few seconds at most) for every answer, closes. */
   stop(): Promise<void>;
 }

@@ -68,7 +68,7 @@ export function listDevices(tool: CaptureTool, platform = process.platform): str
   }
 }
 
-export function startCapture(tool: CaptureTool, device: string | undefined): ChildProcessByStdio<null, Readable, Readable> {
+export function startCapture(tool: CaptureTool, device: string | undefined, base: NodeJS.ProcessEnv = process.env): ChildProcessByStdio<null, Readable, Readable> {
   const { command, args, env } = captureCommand(tool, device);
-  return spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  return spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
 }

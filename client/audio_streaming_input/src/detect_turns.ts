@@ -71,6 +71,11 @@ export class DetectTurns implements TurnFlow {
     }
   }
 
+  /** The transcription service discards the audio while muted: utterances the detector still cuts are answered empty. */
+  mute(muted: boolean): void {
+    this.link.transcriber.control(JSON.stringify({ type: muted ? 'mute' : 'unmute' }));
+  }
+
   async finish(): Promise<void> {
     await this.detect.drained(0, 5000);
     this.apply(this.segmenter.finish(this.clock));
@@ -82,6 +87,7 @@ export class DetectTurns implements TurnFlow {
 
   private onDetect({ reply, base, chunkStart, chunkSamples }: DetectEvent): void {
     const abs = (offsetMs: number | undefined) => (offsetMs === undefined ? undefined : base + toSamples(offsetMs));
+    if (reply.speech_start !== undefined) this.options.log.debug(`speech started at ${Math.round(toMs(base) + reply.speech_start)} ms (detector)`);
     this.apply(
       this.segmenter.update({
         to: chunkStart + chunkSamples,

@@ -70,6 +70,10 @@ export class ServerTurns implements TurnFlow {
     this.link.check();
   }
 
+  mute(muted: boolean): void {
+    this.link.transcriber.control(JSON.stringify({ type: muted ? 'mute' : 'unmute' }));
+  }
+
   private onEvent(m: Record<string, unknown>, at: number): void {
     this.options.onServerMessage?.(m, at);
     const { log } = this.options;

@@ -83,8 +83,8 @@ export async function* stdinSource(stdin: Readable, format: PcmFormat): AsyncGen
 }
 
 /** The microphone through an external capture tool; its failure is reported with the tool's own words. */
-export async function* micSource(tool: CaptureTool, device: string | undefined, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const child = startCapture(tool, device);
+export async function* micSource(tool: CaptureTool, device: string | undefined, signal?: AbortSignal, env?: NodeJS.ProcessEnv): AsyncGenerator<Buffer> {
+  const child = startCapture(tool, device, env);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));

@@ -31,4 +31,9 @@ export class UtteranceStreamer {
   finish(): Promise<void> {
     return this.flow.finish();
   }
+
+  /** Mutes or unmutes the session: the service discards the audio meanwhile (and ends the turn in progress). */
+  mute(muted: boolean): void {
+    this.flow.mute(muted);
+  }
 }

@@ -58,4 +58,6 @@ export interface TurnFlow {
   ready(): Promise<void>;
   push(chunk: Buffer): Promise<void>;
   finish(): Promise<void>;
+  /** Push-to-talk: the service discards the audio while muted (`{"type":"mute"}` / `{"type":"unmute"}`). */
+  mute(muted: boolean): void;
 }

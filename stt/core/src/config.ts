@@ -12,6 +12,8 @@ import { fraction, integer, onOff, readSettings, setting } from './settings.js';
 import { DEFAULT_SPEECH_GATE, type SpeechGate } from './vad/speech_span.js';
 import { DEFAULT_TRACKER, releaseFor, type TrackerSettings } from './vad/utterance_tracker.js';
 import { DEFAULT_TURNS, type TurnSettings } from './turns/settings.js';
+import { DEFAULT_ASSISTANT, type AssistantSettings } from './turns/assistant_voice.js';
+import { assistantPolicySchema } from './protocol/messages.js';
 
 export interface ServiceConfig {
   name: string;
@@ -26,6 +28,8 @@ export interface ServiceConfig {
   tinyModel: string;
   /** Server-side turn defaults for /ws/transcribe. */
   turns: TurnSettings;
+  /** What the VTuber's own voice does to new /ws/transcribe connections, until one says otherwise. */
+  assistant: AssistantSettings;
   /** Detect role: who decides (silero alone, whisper tiny alone, or silero checked by tiny). */
   detector: Detector;
   tracker: TrackerSettings;
@@ -95,6 +99,9 @@ export function serviceSettings(defaults: ServiceDefaults) {
     speculateMs: setting('STT_SPECULATE_MS', '--speculate-ms <ms>', 'silence before the speculative decode starts', integer(32, 5000).default(DEFAULT_TURNS.speculateMs)),
     endOfTurnMs: setting('STT_END_OF_TURN_MS', '--end-of-turn-ms <ms>', 'server turns: silence that ends a turn', integer(64, 10000).default(DEFAULT_TURNS.endOfTurnMs)),
     sentenceEndMs: setting('STT_SENTENCE_END_MS', '--sentence-end-ms <ms>', 'server turns: silence that ends a turn whose text ends a sentence', integer(64, 10000).default(DEFAULT_TURNS.sentenceEndMs)),
+    assistantPolicy: setting('STT_ASSISTANT_POLICY', '--assistant-policy <policy>', "what the VTuber's own voice does to a connection (assistant_speech): barge_in, ignore or off", assistantPolicySchema.default(DEFAULT_ASSISTANT.policy)),
+    assistantTailMs: setting('STT_ASSISTANT_TAIL_MS', '--assistant-tail-ms <ms>', 'assistant policy ignore: how long after the VTuber stops the microphone is still not transcribed', integer(0, 10000).default(DEFAULT_ASSISTANT.tailMs)),
+    eagerEndMs: setting('STT_EAGER_END_MS', '--eager-end-ms <ms>', 'turn events: silence a pause must last before its early text is announced as eager_end', integer(0, 10000).default(DEFAULT_TURNS.eagerEndMs)),
     preRollMs: setting('STT_PRE_ROLL_MS', '--pre-roll-ms <ms>', 'server turns: audio kept before the detected start', integer(0, 2000).default(DEFAULT_TURNS.preRollMs)),
     maxUtteranceMs: setting('STT_MAX_UTTERANCE_MS', '--max-utterance-ms <ms>', 'server turns: longest utterance before it is cut', integer(1000, 600_000).default(DEFAULT_TURNS.maxUtteranceMs)),
     languageAfterMs: setting('STT_LANGUAGE_AFTER_MS', '--language-after-ms <ms>', 'auto language: speech heard before the language is identified on its own', ms().default(DEFAULT_TURNS.languageAfterMs)),
@@ -160,6 +167,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
       speculateMs: o.speculateMs,
       endOfTurnMs: o.endOfTurnMs,
       sentenceEndMs: o.sentenceEndMs,
+      eagerEndMs: o.eagerEndMs,
       preRollMs: o.preRollMs,
       maxUtteranceMs: o.maxUtteranceMs,
       languageAfterMs: o.languageAfterMs,
@@ -167,6 +175,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
       threshold: o.detectThreshold,
       minSpeechMs: o.minSpeechMs,
     },
+    assistant: { policy: o.assistantPolicy, tailMs: o.assistantTailMs },
     detector: o.detector,
     tracker: {
       threshold: o.detectThreshold,

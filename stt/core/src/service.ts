@@ -1,12 +1,13 @@
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { ServiceConfig } from './config.js';
-import { chooseDevice, systemProbe, type DeviceProbe } from './engine/device.js';
+import { chooseDevice, DeviceError, systemProbe, type DeviceProbe } from './engine/device.js';
 import { CudaWhisperEngine, loadGpuBinding } from './engine/fugood_engine.js';
 import { NapiWhisperEngine } from './engine/napi_engine.js';
 import { InferenceQueue } from './engine/queue.js';
 import type { Device, SpeechEngine } from './engine/types.js';
-import { resolveModel, type ResolvedModel } from './models/store.js';
+import { ModelNotFoundError, resolveModel, type ResolvedModel } from './models/store.js';
+import { CONFIGURATION_EXIT_CODE } from './settings.js';
 import { buildApp } from './server/app.js';
 import { ApiKeys, warnIfOpen } from './server/api_keys.js';
 import { listensOnLoopback, OriginGuard } from './server/origin_guard.js';
@@ -81,6 +82,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   const state: ServiceState = {
     status: 'loading',
     turns: config.turns,
+    assistant: config.assistant,
     detail: {
       role: config.role,
       roles: config.roles,
@@ -166,14 +168,19 @@ export async function startService(config: ServiceConfig, options: StartOptions 
 /** Entry-point main: one line on start, a clear message and non-zero exit on failure, clean stop on signals. */
 export async function runServiceMain(config: () => ServiceConfig): Promise<void> {
   let service: RunningService | undefined;
+  let configured = false;
   try {
-    service = await startService(config());
+    const settings = config();
+    configured = true;
+    service = await startService(settings);
     await service.ready;
   } catch (error) {
     if ((error as { code?: string }).code?.startsWith('commander.')) process.exit((error as { exitCode?: number }).exitCode ?? 1);
     process.stderr.write(`error: ${(error as Error).message}\n`);
     await service?.close().catch(() => undefined);
-    process.exit(1);
+    // Settings that do not parse, a model or a device that is not there: a restart would meet them again.
+    const permanent = !configured || error instanceof ModelNotFoundError || error instanceof DeviceError;
+    process.exit(permanent ? CONFIGURATION_EXIT_CODE : 1);
   }
   const stop = () => {
     void service!.close().finally(() => process.exit(0));

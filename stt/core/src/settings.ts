@@ -41,6 +41,13 @@ export const list = <T extends z.ZodType<unknown, string>>(item: T) =>
 export class SettingsError extends Error {}
 
 /**
+ * The exit status of a process stopped by its own configuration (sysexits' EX_CONFIG): a wrong
+ * setting, a model that is not there, a device that is not there. A restart would meet the same
+ * error, so `npm start`'s supervisor stops the stack with the message instead of restarting.
+ */
+export const CONFIGURATION_EXIT_CODE = 78;
+
+/**
  * Reads a table from `env` (standing in for process.env, so tests pass their own) and argv: the
  * flag wins over the variable, an empty variable (compose's `${X:-}`) counts as unset. Every
  * value is checked by its schema at once; the error names each variable that is wrong.

@@ -20,6 +20,12 @@ describe('service configuration', () => {
     expect(parseServiceConfig(detect, ['node', 'x'], { STT_TINY_MODEL: 'tiny.en', STT_MODEL: 'base' }).model).toBe('tiny.en');
   });
 
+  it("reads the VTuber's-own-voice defaults, and refuses a policy that does not exist", () => {
+    expect(parseServiceConfig(transcribe, ['node', 'x'], {}).assistant).toEqual({ policy: 'barge_in', tailMs: 300 });
+    expect(parseServiceConfig(transcribe, ['node', 'x'], { STT_ASSISTANT_POLICY: 'ignore', STT_ASSISTANT_TAIL_MS: '800' }).assistant).toEqual({ policy: 'ignore', tailMs: 800 });
+    expect(() => parseServiceConfig(transcribe, ['node', 'x'], { STT_ASSISTANT_POLICY: 'mute' })).toThrow(/STT_ASSISTANT_POLICY \(--assistant-policy\)/);
+  });
+
   it('keeps the tuned hysteresis gap when only the start threshold is set', () => {
     const c = parseServiceConfig(detect, ['node', 'x'], { STT_DETECT_THRESHOLD: '0.6' });
     expect(c.tracker.threshold).toBe(0.6);

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChecksumError, downloadFile, DownloadError, MODELS, ModelNotFoundError, partialPath, resolveModel } from '../src/index.js';
 
@@ -105,6 +107,34 @@ describe('model download', () => {
     expect(result.stderr).toMatch(/sha256 mismatch/);
     expect(seen.some((s) => s.path === '/ggml-tiny.bin')).toBe(true);
     expect(existsSync(join(dir, 'ggml-tiny.bin'))).toBe(false);
+  });
+});
+
+describe('`npm run models -- pull` without a network', () => {
+  const tmp = () => mkdtempSync(join(tmpdir(), 'stt-models-'));
+
+  it('names the host and the cause, and says the offline ways (STT_MODEL, STT_MODEL_BASE_URL)', async () => {
+    // A loopback port nothing listens on: the connection is refused at once.
+    const closed = createServer().listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const cli = join(process.cwd(), 'stt/core/src/models/cli.ts');
+    const result = await run(process.execPath, ['--import', 'tsx', cli, '--dir', tmp(), '--base-url', `http://127.0.0.1:${port}/models`, 'pull', 'tiny']).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot reach 127.0.0.1:${port} for http://127.0.0.1:${port}/models/ggml-tiny.bin: the connection was refused (ECONNREFUSED)`);
+    expect(result.stderr).toContain('STT_MODEL=/path/to/ggml-tiny.bin');
+    expect(result.stderr).toContain('STT_MODEL_BASE_URL=');
+    expect(result.stderr).not.toContain('fetch failed');
+  });
+
+  it('says a name that does not resolve in words', async () => {
+    const noDns = Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('getaddrinfo ENOTFOUND huggingface.co'), { code: 'ENOTFOUND' }) });
+    const attempt = downloadFile({ url: 'https://huggingface.co/x/ggml-tiny.bin', dest: join(tmp(), 'x.bin'), checksums: { sha256 }, fetchImpl: () => Promise.reject(noDns) });
+    await expect(attempt).rejects.toThrow('cannot reach huggingface.co for https://huggingface.co/x/ggml-tiny.bin: the name does not resolve (no network, or no DNS) (ENOTFOUND)');
   });
 });
 

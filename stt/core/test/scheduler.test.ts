@@ -29,6 +29,21 @@ describe('the one scheduler', () => {
     expect(log).toEqual(['running', 'final1', 'final2', 'spec1', 'spec2', 'bg']);
   });
 
+  it('keeps a place taken before a job could be queued: a final that first waited for its language check is not overtaken by later finals', async () => {
+    const q = new InferenceQueue(8);
+    const log: string[] = [];
+    const gated = gate(log, 'language check of utterance 1');
+    const check = { open: gated.open, result: q.schedule(gated.run, { priority: 'background' }).result };
+    const place = q.takePlace(); // utterance 1 ends while its check runs
+    const later = [q.schedule(async () => (log.push('final 2'), 2)), q.schedule(async () => (log.push('final 3'), 3))];
+    check.open();
+    // As the final does: it queues once the check's answer has reached it.
+    await check.result;
+    const first = q.schedule(async () => (log.push('final 1'), 1), { place });
+    await Promise.all([first.result, ...later.map((j) => j.result)]);
+    expect(log).toEqual(['language check of utterance 1', 'final 1', 'final 2', 'final 3']);
+  });
+
   it('drops a waiting job that is cancelled, and promotes one that became a final', async () => {
     const q = new InferenceQueue(8);
     const log: string[] = [];

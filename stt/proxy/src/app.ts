@@ -101,7 +101,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     await guarded.register(restPlugin, ctx); //      POST /api/transcribe
     await guarded.register(openaiPlugin, { ...ctx, prefix: '/v1' }); // /v1/audio/*, /v1/models
     await guarded.register(websocketPlugin, ctx); // /ws/transcribe, /ws/detect
-    await guarded.register(sessionsPlugin, ctx); //  /ws/events, /api/sessions: named sessions and their listeners
+    await guarded.register(sessionsPlugin, { ...ctx, keys }); //  /ws/events, /api/sessions: named sessions and their listeners
     // OpenAI Realtime transcription sessions: /v1/realtime?intent=transcription.
     await guarded.register(realtimePlugin, {
       relay: relayOptions(ctx, 'realtime'),

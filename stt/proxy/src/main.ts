@@ -1,13 +1,17 @@
-import { parseProxyConfig } from './config.js';
+import { CONFIGURATION_EXIT_CODE } from '@vtuber-stt/core';
+import { parseProxyConfig, type ProxyConfig } from './config.js';
 import { startProxy, type RunningProxy } from './service.js';
 
 let proxy: RunningProxy | undefined;
+let config: ProxyConfig | undefined;
 try {
-  proxy = await startProxy(parseProxyConfig());
+  config = parseProxyConfig();
+  proxy = await startProxy(config);
 } catch (error) {
   if ((error as { code?: string }).code?.startsWith('commander.')) process.exit((error as { exitCode?: number }).exitCode ?? 1);
   process.stderr.write(`error: ${(error as Error).message}\n`);
-  process.exit(1);
+  // Settings that do not parse stay wrong however often the proxy is started again.
+  process.exit(config ? 1 : CONFIGURATION_EXIT_CODE);
 }
 const stop = () => void proxy!.close().finally(() => process.exit(0));
 process.once('SIGINT', stop);

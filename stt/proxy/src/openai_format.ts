@@ -1,4 +1,4 @@
-import type { TranscriptMessage } from '@vtuber-stt/core';
+import { languageName, type TranscriptMessage } from '@vtuber-stt/core';
 
 export const RESPONSE_FORMATS = ['json', 'text', 'verbose_json', 'srt', 'vtt'] as const;
 export type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
@@ -9,6 +9,14 @@ function clock(ms: number, separator: ',' | '.'): string {
   const s = Math.floor((ms % 60_000) / 1000);
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${pad(h)}:${pad(m)}:${pad(s)}${separator}${pad(Math.round(ms % 1000), 3)}`;
+}
+
+/**
+ * OpenAI's `languages` (json, `transcript.text.done`, the realtime `completed` event): the codes
+ * detected, as `[{ code }]`; empty when none was. LiveKit's plugin reads the language from here.
+ */
+export function languagesOf(...codes: (string | undefined)[]): { code: string }[] {
+  return [...new Set(codes.filter((c): c is string => !!c))].map((code) => ({ code }));
 }
 
 /**
@@ -33,7 +41,8 @@ export function formatTranscript(t: TranscriptMessage, format: ResponseFormat, t
       return {
         body: {
           task,
-          language: t.language,
+          // As OpenAI (and Whisper's tokenizer) names it: "english", not "en".
+          language: languageName(t.language),
           duration: t.audio_ms / 1000,
           text: t.text,
           segments: t.segments.map((s, id) => ({
@@ -49,6 +58,7 @@ export function formatTranscript(t: TranscriptMessage, format: ResponseFormat, t
         type: 'application/json; charset=utf-8',
       };
     default:
-      return { body: { text: t.text }, type: 'application/json; charset=utf-8' };
+      // OpenAI's Translation is the text alone; its Transcription names the languages too.
+      return { body: task === 'translate' ? { text: t.text } : { text: t.text, languages: languagesOf(t.language) }, type: 'application/json; charset=utf-8' };
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { closeCodeOf, DEFAULT_FORMAT, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type RetryPolicy, type TurnMode } from '@vtuber-stt/core';
+import { assistantAudioMessageSchema, closeCodeOf, DEFAULT_FORMAT, describeIssues, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type RetryPolicy, type TurnMode } from '@vtuber-stt/core';
 import type { Backend } from './backend.js';
 
 export interface RelayOptions {
@@ -58,6 +58,17 @@ function takeHeard(text: string, set: (heard: boolean) => void): string {
   }
 }
 
+/** A text frame that is an `assistant_audio` message, parsed (its schema judges it further); else undefined. */
+function referenceAudio(text: string): object | undefined {
+  if (!text.startsWith('{') || !text.includes('"assistant_audio"')) return undefined;
+  try {
+    const m: unknown = JSON.parse(text);
+    return m && typeof m === 'object' && (m as { type?: unknown }).type === 'assistant_audio' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whoever drives a relayed session: a client's socket, or an adapter speaking another protocol to it. */
 export interface RelayClient {
   /** A message of the /ws/transcribe protocol, renumbered onto the client's view. */
@@ -72,7 +83,10 @@ export interface RelaySession {
   audio(frame: Buffer): boolean;
   /** A text frame: `<flush>` or a JSON control message. */
   text(text: string): void;
-  /** The proxy's own control message for this session (a remote mute): kept across failovers, answered to nobody. */
+  /**
+   * The proxy's own control message for this session (a remote mute, the VTuber's speech): kept
+   * across failovers, answered to nobody. Reference audio (`assistant_audio`) is neither kept nor answered.
+   */
   command(text: string): void;
   /** Resolves once every flush and utterance so far has its answer. */
   idle(): Promise<void>;
@@ -175,6 +189,17 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     },
   });
 
+  /**
+   * The VTuber's reference audio goes to the backend connection open now and nowhere else: it
+   * matters only as it plays. Judged here, so the backend never answers it (its answers to
+   * control messages are matched by order) and a refusal reaches whoever sent it.
+   */
+  const reference = (text: string, message: object, refuse?: (error: Record<string, unknown>) => void): void => {
+    const checked = assistantAudioMessageSchema.safeParse(message);
+    if (!checked.success) return refuse?.({ type: 'error', code: 'bad_message', error: describeIssues(checked.error) });
+    upstream.ephemeral(text);
+  };
+
   return {
     audio(data) {
       const max = options.maxFrameBytes;
@@ -195,10 +220,16 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     },
     text(raw) {
       const text = takeHeard(raw, (heard) => (clientHeard = heard));
+      const audio = referenceAudio(text);
+      if (audio) return reference(text, audio, toClient);
       if (text === FLUSH_COMMAND) upstream.flush();
       else if (!upstream.control(text)) toClient({ type: 'error', code: 'engine_unavailable', error: 'transcription backend is reconnecting; send the message again' });
     },
-    command: (text) => void upstream.control(text, true),
+    command(text) {
+      const audio = referenceAudio(text);
+      if (audio) reference(text, audio);
+      else upstream.control(text, true);
+    },
     idle: () => upstream.idle(),
     get turns() {
       return upstream.turns;

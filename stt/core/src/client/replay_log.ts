@@ -40,6 +40,8 @@ export class ReplayLog {
   private items: LogEntry[] = [];
   /** Acknowledged config of settled control messages, merged in order. */
   settledConfig: Record<string, unknown> = {};
+  /** The settled `assistant_speech` start (as sent) while no end has settled after it: the VTuber still speaks. */
+  settledAssistant?: string;
   /** Where the next audio starts on the caller's clock. */
   clock = 0;
   /** Audio bytes kept. */
@@ -167,6 +169,7 @@ export class ReplayLog {
   }
 
   private forget(e: LogEntry): void {
+    if (e.kind === 'control' && e.message?.type === 'assistant_speech') this.settledAssistant = e.message.state === 'start' ? e.text : undefined;
     if (e.kind === 'audio') this.bytes -= e.data.length;
     else if (e.kind === 'control' && e.message?.type === 'config') {
       const { type: _type, ...fields } = e.message;

@@ -168,6 +168,13 @@ export class ResilientTranscriber {
    * service listens is ahead of it, and what lies between was never judged silence.
    */
   private heardMs = -Infinity;
+  /**
+   * `assistant` events a replacement connection repeats for the VTuber's speech it was given
+   * again (the caller had them from the lost one): not passed on.
+   */
+  private assistantRepeats = 0;
+  /** The last seq whose `interruption` the caller has (a replacement connection may say it again). */
+  private interrupted = 0;
 
   constructor(private readonly options: ResilientOptions) {
     this.mode = options.turns ?? 'flush';
@@ -260,6 +267,17 @@ export class ResilientTranscriber {
       this.replies.expect(entry, false);
       this.socket!.send(text);
     }
+    return true;
+  }
+
+  /**
+   * A message that matters only now (the VTuber's reference audio, `assistant_audio`): sent on
+   * the open connection, never kept, replayed or answered; dropped while none is open. False
+   * when it was dropped.
+   */
+  ephemeral(text: string): boolean {
+    if (!this.live()) return false;
+    this.socket!.send(text);
     return true;
   }
 
@@ -377,6 +395,12 @@ export class ResilientTranscriber {
     if (isFinalAnswer(message)) return this.onFinal(message);
     if (typeof message.seq === 'number') return this.onEvent(message);
     if (message.type === 'heard') return this.onHeard(message);
+    if (message.type === 'assistant' && this.assistantRepeats > 0) {
+      this.assistantRepeats--;
+      return;
+    }
+    // State changes at a point of the audio (no seq): on the caller's clock too.
+    if ((message.type === 'assistant' || message.type === 'mute') && this.mode === 'server') shiftTimes(message, this.origin);
     const owed = this.replies.match(message);
     if (owed) return this.onControlReply(owed, message);
     if (this.replaying && message.type === 'error') return;
@@ -428,6 +452,10 @@ export class ResilientTranscriber {
     if (message.type === 'transcript' && seq <= this.ledger.answered) return;
     if (message.type === 'partial' && !this.keepsStable(seq, message)) return;
     if (message.type === 'turn' && !this.ledger.turnEvent(seq, message.event)) return;
+    if (message.type === 'interruption') {
+      if (seq <= this.interrupted) return;
+      this.interrupted = seq;
+    }
     this.options.onMessage?.(message);
   }
 
@@ -589,6 +617,8 @@ export class ResilientTranscriber {
     const what = this.mode === 'flush' ? 'flush' : 'utterance';
     const covered = Math.max(-Infinity, ...flushes.map((f) => f.at), ...(this.mode === 'server' ? this.ledger.decisionPoints() : []));
     const droppedMs = this.log.audioMsAfter(covered);
+    // A started turn's end is at its decided end when known, else where the audio received ends.
+    const turnEnds = new Map(this.ledger.abandonTurns().map((seq) => [seq, this.ledger.takeDecision(seq)?.atMs ?? this.log.clock]));
     const seqs = this.ledger.abandon(flushes);
     this.stableSent.clear();
     for (const control of this.log.unansweredControls()) {
@@ -602,6 +632,8 @@ export class ResilientTranscriber {
         this.endpoint ?? { url: '' },
         since !== undefined ? performance.now() - since : 0,
       );
+      const at = turnEnds.get(seq);
+      if (at !== undefined) this.options.onMessage?.({ type: 'turn', event: 'end', seq, at_ms: Math.round(at), text: '', error: 'engine_unavailable' });
     }
     this.wakeIdle();
     return droppedMs;
@@ -658,6 +690,14 @@ export class ResilientTranscriber {
       this.replies.expect(undefined, true);
       socket.send(JSON.stringify({ ...settled, type: 'config' }));
     }
+    // The VTuber still speaking (replayed like mute): the new service knows what it says.
+    const speaking = this.log.settledAssistant;
+    this.assistantRepeats = speaking ? 1 : 0;
+    if (speaking) {
+      this.replies.expect(undefined, true);
+      socket.send(speaking);
+    }
+    for (const e of this.log.entries) if (e.kind === 'control' && e.acked && e.message?.type === 'assistant_speech') this.assistantRepeats++;
     for (const e of this.log.entries) {
       if (e.kind === 'audio') socket.send(e.data);
       else if (e.kind === 'flush') socket.send(FLUSH_COMMAND);

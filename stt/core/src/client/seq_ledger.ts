@@ -86,6 +86,18 @@ export class SeqLedger {
     return seq > this.answered;
   }
 
+  /**
+   * No service is left: the seqs whose `turn` start the caller has and whose end it does not, to
+   * be ended by the caller's own `end` (a listener never waits on a started turn); from here on
+   * their ends count as sent. Call before abandon.
+   */
+  abandonTurns(): number[] {
+    const seqs: number[] = [];
+    for (let s = Math.max(this.turnClosed, this.answered) + 1; s <= this.turnOpened; s++) seqs.push(s);
+    this.turnClosed = Math.max(this.turnClosed, this.turnOpened);
+    return seqs;
+  }
+
   /** A final: true when it is the caller's next one (a replay's repeat of an answered seq is not). */
   finished(seq: number): boolean {
     if (seq <= this.answered) return false;

@@ -155,10 +155,10 @@ export class Transcriber {
   }
 
   /** Puts a planned decode of `pcm` (the utterance's audio) on the scheduler. */
-  submit(pcm: Float32Array, plan: DecodePlan, priority: Priority = 'final', signal?: AbortSignal): ScheduledDecode {
+  submit(pcm: Float32Array, plan: DecodePlan, priority: Priority = 'final', signal?: AbortSignal, place?: number): ScheduledDecode {
     const audio = pcm.subarray(plan.start, plan.end);
     const spans = windowsOf(audio);
-    const job = spans.length === 1 ? this.scheduleDecode(audio, plan.options, priority, signal) : this.scheduleWindows(audio, spans, plan.options, priority, signal);
+    const job = spans.length === 1 ? this.scheduleDecode(audio, plan.options, priority, signal, place) : this.scheduleWindows(audio, spans, plan.options, priority, signal, place);
     const transcript = job.result.then(({ output, audioCtx, inferenceMs, repetition }) => {
       this.metrics?.inference.observe(inferenceMs / 1000);
       if (repetition) this.metrics?.repetition.inc({ outcome: repetition });
@@ -169,14 +169,14 @@ export class Transcriber {
     return { plan, job, transcript };
   }
 
-  private scheduleDecode(audio: Float32Array, options: Required<RequestOptions>, priority: Priority, signal?: AbortSignal): JobHandle<Decoded> {
+  private scheduleDecode(audio: Float32Array, options: Required<RequestOptions>, priority: Priority, signal?: AbortSignal, place?: number): JobHandle<Decoded> {
     return this.queue.schedule(
       async () => {
         const began = performance.now();
         const decoded = await this.decode(audio, options, signal);
         return { ...decoded, inferenceMs: Math.round(performance.now() - began) };
       },
-      { priority, signal },
+      { priority, signal, place },
     );
   }
 
@@ -187,10 +187,10 @@ export class Transcriber {
    * than one window's mel and encoder state. The handle acts for the whole: started when the
    * first window is, promoted and cancelled as one.
    */
-  private scheduleWindows(audio: Float32Array, spans: [number, number][], options: Required<RequestOptions>, priority: Priority, signal?: AbortSignal): JobHandle<Decoded> {
+  private scheduleWindows(audio: Float32Array, spans: [number, number][], options: Required<RequestOptions>, priority: Priority, signal?: AbortSignal, place?: number): JobHandle<Decoded> {
     let rank = priority;
-    const run = ([from, to]: [number, number]) => this.scheduleDecode(audio.subarray(from, to), options, rank, signal);
-    const first = run(spans[0]!);
+    const run = ([from, to]: [number, number], at?: number) => this.scheduleDecode(audio.subarray(from, to), options, rank, signal, at);
+    const first = run(spans[0]!, place);
     let current = first;
     let cancelled = false;
     const result = (async () => {

@@ -26,6 +26,8 @@ export const higher = (a: Priority, b: Priority): Priority => (RANK[a] <= RANK[b
 export interface ScheduleOptions {
   priority?: Priority;
   signal?: AbortSignal;
+  /** A place in line taken earlier (`takePlace`): the job waits as if queued then. */
+  place?: number;
 }
 
 /** A scheduled job: its result, and what its owner may still change while it waits. */
@@ -85,6 +87,14 @@ export class InferenceQueue {
     return this.running > 0;
   }
 
+  /**
+   * A place in line for a job whose input is not settled yet (a final that waits for its
+   * utterance's language check first): jobs queued meanwhile in its class do not overtake it.
+   */
+  takePlace(): number {
+    return this.order++;
+  }
+
   /** Runs `run` when the engine is free; a final by default. */
   push<T>(run: () => Promise<T>, signal?: AbortSignal, priority: Priority = 'final'): Promise<T> {
     return this.schedule(run, { signal, priority }).result;
@@ -101,7 +111,7 @@ export class InferenceQueue {
       const rank = RANK[priority];
       const sameClass = rank === 0 ? this.waiting.filter((j) => j.rank === 0).length : this.waiting.filter((j) => j.rank > 0).length;
       if (sameClass >= (rank === 0 ? this.limit : this.optionalLimit)) return reject(new QueueFullError(rank === 0 ? this.limit : this.optionalLimit));
-      job = { run, resolve, reject, rank, order: this.order++, signal, handle: state };
+      job = { run, resolve, reject, rank, order: options.place ?? this.order++, signal, handle: state };
       if (signal) {
         const j = job;
         j.onAbort = () => this.remove(j as Job<unknown>);
@@ -156,10 +166,12 @@ export class InferenceQueue {
       this.running++;
       job.handle.started = true;
       job.handle.startedAt = performance.now();
-      // Settle the count before the caller hears back, so depth is exact when it looks.
+      // Settle the count before the caller hears back, so depth is exact when it looks. The next
+      // job is chosen only once the callers' promise chains have run: a final waiting on this
+      // job's answer (its utterance's language) then queues at its place before a later one starts.
       const settle = () => {
         this.running--;
-        this.pump();
+        setImmediate(() => this.pump());
       };
       job.run().then(
         (value) => {

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { downloadFile, verifyFile } from './download.js';
+import { downloadFile, DownloadError, verifyFile } from './download.js';
 import { progressPrinter } from './progress_bar.js';
 import { findModel, MODELS, modelUrl } from './registry.js';
 import { defaultModelDir } from './store.js';
@@ -40,7 +40,16 @@ program
       }
       const url = modelUrl(entry, baseUrl);
       console.error(`${name}: downloading ${url}`);
-      await downloadFile({ url, dest, checksums: entry, onProgress: progressPrinter(name) });
+      try {
+        await downloadFile({ url, dest, checksums: entry, onProgress: progressPrinter(name) });
+      } catch (error) {
+        if (!(error instanceof DownloadError)) throw error;
+        throw new Error(
+          `${name}: ${error.message}.\n` +
+            `Offline or behind a firewall: copy ${entry.file} from a machine that has it into ${dir}, or anywhere and run with STT_MODEL=/path/to/${entry.file}; ` +
+            `or download from a mirror you can reach: STT_MODEL_BASE_URL=https://your.mirror/path npm run models -- pull ${name} (or --base-url).`,
+        );
+      }
       console.error(`${name}: verified and saved to ${dest}`);
     }
   });

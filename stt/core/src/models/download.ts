@@ -36,6 +36,26 @@ export class DownloadError extends ServiceError {
   }
 }
 
+/**
+ * What fetch's bare "fetch failed" stands for: undici keeps the system's reason (no DNS answer,
+ * refused, timed out, a certificate) in `cause`.
+ */
+export function networkCause(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const known: Record<string, string> = {
+    ENOTFOUND: 'the name does not resolve (no network, or no DNS)',
+    EAI_AGAIN: 'the name does not resolve (no network, or no DNS)',
+    ECONNREFUSED: 'the connection was refused',
+    ECONNRESET: 'the connection was reset',
+    ETIMEDOUT: 'the connection timed out',
+    UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
+    ENETUNREACH: 'the network is unreachable',
+    EHOSTUNREACH: 'the host is unreachable',
+  };
+  if (cause?.code && known[cause.code]) return `${known[cause.code]} (${cause.code})`;
+  return cause?.message ?? (error as Error).message;
+}
+
 /** The partial file sits beside the destination so the final rename is atomic (same filesystem). */
 export const partialPath = (dest: string) => `${dest}.partial`;
 
@@ -79,7 +99,13 @@ export async function downloadFile(options: DownloadOptions): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   let offset = await sizeOf(partial);
 
-  const response = await fetchImpl(url, { headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, redirect: 'follow', signal });
+  let response: Response;
+  try {
+    response = await fetchImpl(url, { headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, redirect: 'follow', signal });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new DownloadError(`cannot reach ${new URL(url).host} for ${url}: ${networkCause(error)}`);
+  }
   if (offset > 0 && response.status === 416) {
     // Already complete on disk: the server has nothing past our offset.
     await response.body?.cancel();

@@ -28,6 +28,8 @@ export const turnFieldsSchema = z.object({
   end_of_turn_ms: z.number().int().min(64).max(10000).optional(),
   /** Silence that ends a turn when the speculative text ends a sentence (. ? ! 。 ？ ！ ...). */
   sentence_end_ms: z.number().int().min(64).max(10000).optional(),
+  /** Turn events: silence a pause must last before its early text is announced as `eager_end`. */
+  eager_end_ms: z.number().int().min(0).max(10000).optional(),
   /** Audio kept before the detected start of speech. */
   pre_roll_ms: z.number().int().min(0).max(2000).optional(),
   /** Speech probability that opens an utterance. */
@@ -38,6 +40,17 @@ export const turnFieldsSchema = z.object({
   max_utterance_ms: z.number().int().min(1000).max(600000).optional(),
 });
 export type TurnFields = z.infer<typeof turnFieldsSchema>;
+
+/**
+ * The VTuber's own voice, per connection. `barge_in` (default): the microphone is echo-cancelled
+ * against the reference audio (`assistant_audio`) when there is some, an `interruption` event
+ * fires when the streamer starts speaking over the VTuber, and without reference audio a final
+ * repeating the VTuber's recent words is dropped (`dropped: "echo"`). `ignore` (half duplex):
+ * what the microphone hears while the VTuber speaks, and `assistant_tail_ms` after, is not
+ * transcribed. `off`: the VTuber's speech changes nothing.
+ */
+export const assistantPolicySchema = z.enum(['barge_in', 'ignore', 'off']);
+export type AssistantPolicy = z.infer<typeof assistantPolicySchema>;
 
 export const configMessageSchema = z
   .object({
@@ -67,6 +80,10 @@ export const configMessageSchema = z
     muted: z.boolean().optional(),
     /** Word times in each segment's `words` (from whisper.cpp's token timestamps). */
     word_timestamps: z.boolean().optional(),
+    /** What the VTuber's own voice (`assistant_speech`) does to this connection: see assistantPolicySchema. */
+    assistant_policy: assistantPolicySchema.optional(),
+    /** `ignore`: how long after the VTuber stops speaking the microphone is still not transcribed (its echo dying away). */
+    assistant_tail_ms: z.number().int().min(0).max(5000).optional(),
     ...turnFieldsSchema.shape,
   })
   .strict();
@@ -77,7 +94,53 @@ export const resetMessageSchema = z.object({ type: z.literal('reset') }).strict(
 export const muteMessageSchema = z.object({ type: z.literal('mute') }).strict();
 export const unmuteMessageSchema = z.object({ type: z.literal('unmute') }).strict();
 
-export const clientMessageSchema = z.discriminatedUnion('type', [configMessageSchema, resetMessageSchema, muteMessageSchema, unmuteMessageSchema]);
+
+/** Longest `text` of one `assistant_speech` message (what the VTuber says in one go). */
+export const MAX_ASSISTANT_TEXT = 4000;
+/** Longest `audio` (base64) of one `assistant_audio` message: 256 KiB of base64, about 4 s of 24 kHz s16le. */
+export const MAX_ASSISTANT_AUDIO_BASE64 = 256 * 1024;
+
+/** The VTuber starts speaking (with what it says) or stops: its brain says so as it plays its TTS. */
+export const assistantSpeechMessageSchema = z
+  .object({
+    type: z.literal('assistant_speech'),
+    state: z.enum(['start', 'end']),
+    text: z.string().max(MAX_ASSISTANT_TEXT, `text is limited to ${MAX_ASSISTANT_TEXT} characters per assistant_speech message`).optional(),
+  })
+  .strict();
+export type AssistantSpeechMessage = z.infer<typeof assistantSpeechMessageSchema>;
+
+/**
+ * What the VTuber's speakers play, as it plays it: the echo canceller's reference. Base64 of
+ * s16le mono PCM at `sample_rate`, whole samples.
+ */
+export const assistantAudioMessageSchema = z
+  .object({
+    type: z.literal('assistant_audio'),
+    audio: z
+      .string()
+      .max(MAX_ASSISTANT_AUDIO_BASE64, `audio is limited to ${MAX_ASSISTANT_AUDIO_BASE64} base64 characters per assistant_audio message; send the TTS audio in smaller pieces as it plays`)
+      .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'audio must be base64 (s16le mono PCM)')
+      .refine((b64) => base64Bytes(b64) % 2 === 0, 'audio must hold whole 16-bit samples (s16le mono)'),
+    sample_rate: z.number().int().min(MIN_RATE).max(MAX_RATE),
+  })
+  .strict();
+export type AssistantAudioMessage = z.infer<typeof assistantAudioMessageSchema>;
+
+/** Bytes that base64 text decodes to. */
+function base64Bytes(b64: string): number {
+  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  return Math.floor((b64.length * 3) / 4) - pad;
+}
+
+export const clientMessageSchema = z.discriminatedUnion('type', [
+  configMessageSchema,
+  resetMessageSchema,
+  muteMessageSchema,
+  unmuteMessageSchema,
+  assistantSpeechMessageSchema,
+  assistantAudioMessageSchema,
+]);
 
 export type ConfigMessage = z.infer<typeof configMessageSchema>;
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
@@ -133,8 +196,11 @@ export interface TranscriptMessage {
   /** Speech the VAD found; 0 means the engine was not run. */
   speech_ms: number;
   segments: TranscriptSegment[];
-  /** Why text is empty although audio was sent: `no_speech` (VAD), `hallucination` (filtered), `reset` (the client discarded it). */
-  dropped?: 'no_speech' | 'hallucination' | 'reset';
+  /**
+   * Why text is empty although audio was sent: `no_speech` (VAD), `hallucination` (filtered),
+   * `reset` (the client discarded it), `echo` (it repeated what the VTuber was saying: `assistant_speech`).
+   */
+  dropped?: 'no_speech' | 'hallucination' | 'reset' | 'echo';
   /** The loop guard tripped: `redecoded` (a full-window decode fixed it) or `cut` (the repeated tail was removed from `text`). */
   repetition?: 'redecoded' | 'cut';
 }
@@ -163,9 +229,14 @@ export interface ConfigAck {
   heard: boolean;
   muted: boolean;
   word_timestamps: boolean;
+  assistant_policy: AssistantPolicy;
+  assistant_tail_ms: number;
+  /** Whether the VTuber speaks now (`assistant_speech` start, not ended yet). */
+  assistant_speaking: boolean;
   speculate_ms: number;
   end_of_turn_ms: number;
   sentence_end_ms: number;
+  eager_end_ms: number;
   pre_roll_ms: number;
   threshold: number;
   min_speech_ms: number;
@@ -251,14 +322,48 @@ export interface MuteEvent {
   at_ms: number;
 }
 
-export type TranscribeServerMessage = TranscriptMessage | PartialMessage | ErrorMessage | ConfigAck | ResetAck | SpeechStartEvent | SpeechEndEvent | TurnEvent | MuteEvent | HeardEvent;
+/** The VTuber started or stopped speaking (`assistant_speech`, from the speaker or the proxy for a named session). */
+export interface AssistantEvent {
+  type: 'assistant';
+  state: 'start' | 'end';
+  /** Audio received by then, on the connection's timeline. */
+  at_ms: number;
+  /** start: what the VTuber says. */
+  text?: string;
+}
+
+/**
+ * `barge_in`: the streamer started speaking while the VTuber speaks: stop the TTS. `seq` is the
+ * streamer's utterance; `at_ms` the audio heard when its speech was confirmed (its `start_ms` is
+ * the speech's start), on the connection's timeline.
+ */
+export interface InterruptionEvent {
+  type: 'interruption';
+  seq: number;
+  at_ms: number;
+  start_ms: number;
+}
+
+export type TranscribeServerMessage =
+  | TranscriptMessage
+  | PartialMessage
+  | ErrorMessage
+  | ConfigAck
+  | ResetAck
+  | SpeechStartEvent
+  | SpeechEndEvent
+  | TurnEvent
+  | MuteEvent
+  | HeardEvent
+  | AssistantEvent
+  | InterruptionEvent;
 
 /**
  * The events of a session, as every consumer other than the speaker hears them (listeners on
  * /ws/events, the webhook, the panel, captions): what happened to the streamer's speech, never
  * the replies to the speaker's own commands. An error that answers a seq is one too.
  */
-export const SESSION_EVENT_TYPES = ['speech_start', 'speech_end', 'partial', 'transcript', 'turn', 'mute'] as const;
+export const SESSION_EVENT_TYPES = ['speech_start', 'speech_end', 'partial', 'transcript', 'turn', 'mute', 'assistant', 'interruption'] as const;
 
 /** Whether `message` is a session event (see SESSION_EVENT_TYPES). */
 export function isSessionEvent(message: Record<string, unknown>): boolean {

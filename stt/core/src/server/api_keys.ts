@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {} from '@fastify/websocket'; // request.ws
 import { statusOf } from '../protocol/errors.js';
+import { SettingsError } from '../settings.js';
 import { KeyThrottle } from './key_throttle.js';
 import { listensOnLoopback } from './origin_guard.js';
 
@@ -18,15 +19,15 @@ export function loadApiKeys(list: string | undefined, file: string | undefined, 
     try {
       text = readFileSync(file, 'utf8');
     } catch (error) {
-      throw new Error(`STT_API_KEY_FILE ${file} cannot be read: ${(error as Error).message}`);
+      throw new SettingsError(`STT_API_KEY_FILE ${file} cannot be read: ${(error as Error).message}`);
     }
     keys.push(...text.split('\n').filter((line) => !line.trimStart().startsWith('#')).map((key) => ({ key, from: 'STT_API_KEY_FILE' })));
   }
   const clean = keys.map((k) => ({ ...k, key: k.key.trim() })).filter((k) => k.key);
   for (const { key, from } of clean) {
-    if (key.length < 16) throw new Error(`${from}: every API key must have at least 16 characters`);
+    if (key.length < 16) throw new SettingsError(`${from}: every API key must have at least 16 characters`);
     // The key itself is never echoed: the message says which kind of character is wrong.
-    if (!/^[\x21-\x7e]+$/.test(key)) throw new Error(`${from}: an API key may hold only printable ASCII characters without spaces (it is sent in an HTTP header)`);
+    if (!/^[\x21-\x7e]+$/.test(key)) throw new SettingsError(`${from}: an API key may hold only printable ASCII characters without spaces (it is sent in an HTTP header)`);
   }
   return [...new Set(clean.map((k) => k.key))];
 }

@@ -5,6 +5,7 @@ import type { Limits } from './limits.js';
 import type { Metrics } from '../metrics.js';
 import type { Transcriber } from '../decode/transcriber.js';
 import type { TurnSettings } from '../turns/settings.js';
+import type { AssistantSettings } from '../turns/assistant_voice.js';
 
 export type Role = 'transcribe' | 'detect';
 
@@ -15,6 +16,8 @@ export interface ServiceState {
   verifier?: Transcriber;
   /** Server-side turn defaults for new /ws/transcribe connections. */
   turns: TurnSettings;
+  /** The VTuber's-own-voice defaults for new /ws/transcribe connections. */
+  assistant: AssistantSettings;
   vad?: SileroModel;
   /** Set for the detect role once it can serve. */
   detect?: { settings: DetectSettings };

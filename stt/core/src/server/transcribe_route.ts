@@ -31,7 +31,7 @@ export function transcribeProtocol({ state, limits, metrics }: RouteContext): So
         formatFromQuery(query),
         state.vad ? () => state.vad!.createStream() : undefined,
         emit,
-        { ...turnsFromQuery(query), settings: state.turns },
+        { ...turnsFromQuery(query), settings: state.turns, assistant: state.assistant },
         metrics,
       );
       return { session, peer };
@@ -47,14 +47,18 @@ export function transcribeProtocol({ state, limits, metrics }: RouteContext): So
     },
     control: {
       schema: clientMessageSchema,
-      usage: `send binary PCM, "${FLUSH_COMMAND}", or a JSON message with type "config", "reset", "mute" or "unmute"`,
+      usage: `send binary PCM, "${FLUSH_COMMAND}", or a JSON message with type "config", "reset", "mute", "unmute", "assistant_speech" or "assistant_audio"`,
       handle({ session, peer }, message) {
+        // Reference audio streams as the VTuber plays it: not answered (an error only, once, if it cannot be used).
+        if (message.type === 'assistant_audio') return session.reference(message);
         const reply =
           message.type === 'config'
             ? session.configure(message)
             : message.type === 'reset'
               ? session.reset()
-              : session.configure({ type: 'config', muted: message.type === 'mute' });
+              : message.type === 'assistant_speech'
+                ? session.speak(message)
+                : session.configure({ type: 'config', muted: message.type === 'mute' });
         if (reply.type === 'error') peer.fail(reply);
         else peer.send(reply);
       },

@@ -2,7 +2,9 @@ import { msOfSamples as ms, SAMPLE_RATE, type Encoding, type PcmFormat } from '.
 import { StreamingResampler } from '../audio/resample.js';
 import type { RequestOptions, Transcriber } from '../decode/transcriber.js';
 import type { Metrics } from '../metrics.js';
-import type { ConfigAck, ConfigMessage, ErrorMessage, ResetAck, TranscribeServerMessage, TurnMode } from '../protocol/messages.js';
+import { concatFloat32, decodePcm } from '../audio/pcm.js';
+import type { AssistantAudioMessage, AssistantSpeechMessage, ConfigAck, ConfigMessage, ErrorMessage, ResetAck, TranscribeServerMessage, TurnMode } from '../protocol/messages.js';
+import { AssistantVoice, DEFAULT_ASSISTANT, type AssistantSettings } from '../turns/assistant_voice.js';
 import { AudioLog } from '../turns/audio_log.js';
 import { FlushTurns } from '../turns/flush_turns.js';
 import { ServerTurns } from '../turns/server_turns.js';
@@ -20,6 +22,8 @@ export interface SessionOptions {
   /** `turn` events (server turns only). */
   turnEvents?: boolean;
   settings: TurnSettings;
+  /** What the VTuber's own voice does here; `barge_in` with a 300 ms tail by default. */
+  assistant?: AssistantSettings;
 }
 
 /**
@@ -43,8 +47,11 @@ export class TranscribeSession {
   private early: boolean;
   private turn: TurnSettings;
   private muted = false;
+  /** 16 kHz microphone audio received (heard or not): the clock the VTuber's speech is placed on. */
+  private received = 0;
   private heard = false;
   private readonly abort = new AbortController();
+  private readonly assistant: AssistantVoice;
   private readonly context: TurnContext;
   private turns: TurnTaking;
 
@@ -61,12 +68,14 @@ export class TranscribeSession {
     this.options = transcriber.options();
     this.early = options.early;
     this.turn = options.settings;
+    this.assistant = new AssistantVoice(options.assistant ?? DEFAULT_ASSISTANT, emit);
     this.context = {
       log: this.log,
       transcriber,
       signal: this.abort.signal,
       metrics,
       finals: new FinalQueue(emit),
+      assistant: this.assistant,
       emit,
       enqueue: (step) => this.enqueue(step),
       newVad: () => (this.hearsTurns ? this.newVadStream!() : undefined),
@@ -99,14 +108,24 @@ export class TranscribeSession {
         error: `buffer limit of ${this.limits.maxBufferSeconds} s reached (STT_MAX_BUFFER_SECONDS): this frame was not added; send <flush> to transcribe what is buffered`,
       };
     }
-    const heard = this.resampler ? this.resampler.push(decoded) : decoded;
-    // Muted: accepted and discarded; what stands in for it keeps the timeline (or nothing does).
-    const pcm = this.muted ? this.turns.whileMuted(heard.length) : heard;
-    if (!pcm || pcm.length === 0) return undefined;
+    const heard = this.assistant.clean(this.resampler ? this.resampler.push(decoded) : decoded);
+    this.hear(heard);
+    return undefined;
+  }
+
+  /**
+   * 16 kHz microphone audio into the log and the turn taking. Muted, or while the VTuber speaks
+   * under `ignore`: accepted and discarded; what stands in for it keeps the timeline (or nothing does).
+   */
+  private hear(heard: Float32Array): void {
+    const ignored = this.muted ? heard.length : this.assistant.ignoredSamples(this.received, heard.length);
+    this.received += heard.length;
+    const unheard = ignored > 0 ? this.turns.whileMuted(ignored) : undefined;
+    const pcm = ignored === 0 ? heard : unheard ? concatFloat32([unheard, heard.subarray(ignored)]) : heard.subarray(ignored);
+    if (pcm.length === 0) return;
     this.log.push(pcm);
     this.metrics?.audioSeconds.inc(pcm.length / SAMPLE_RATE);
-    this.turns.push(pcm);
-    return undefined;
+    this.turns.push(pcm, unheard?.length ?? 0);
   }
 
   /** `<flush>`: ends the utterance in progress now; its final (one per flush) follows. */
@@ -134,6 +153,9 @@ export class TranscribeSession {
     if (message.word_timestamps !== undefined) this.options.word_timestamps = message.word_timestamps;
     if (message.early !== undefined) this.early = message.early;
     if (message.heard !== undefined) this.heard = message.heard;
+    if (message.assistant_policy !== undefined || message.assistant_tail_ms !== undefined) {
+      this.assistant.configure({ policy: message.assistant_policy ?? this.assistant.policy, tailMs: message.assistant_tail_ms ?? this.assistant.tailMs });
+    }
     this.turn = turn;
     if (message.muted !== undefined && message.muted !== this.muted) this.setMuted(message.muted);
     if (modeChange) {
@@ -149,6 +171,11 @@ export class TranscribeSession {
       this.format = { ...this.format, sampleRate: message.sample_rate ?? this.format.sampleRate, encoding: (message.encoding ?? this.format.encoding) as Encoding };
       this.turns.restart();
     }
+    return this.ack();
+  }
+
+  /** The connection's settings now: the answer to config, mute and assistant_speech alike. */
+  private ack(): ConfigAck {
     return {
       type: 'config',
       ...this.options,
@@ -161,8 +188,29 @@ export class TranscribeSession {
       heard: this.heard,
       muted: this.muted,
       word_timestamps: this.options.word_timestamps,
+      assistant_policy: this.assistant.policy,
+      assistant_tail_ms: this.assistant.tailMs,
+      assistant_speaking: this.assistant.speaking,
       ...turnFieldsOf(this.turn),
     };
+  }
+
+  /**
+   * The VTuber starts or stops speaking, at the audio received so far: whoever listens is told,
+   * and the connection's settings (with `assistant_speaking`) are the answer.
+   */
+  speak(message: AssistantSpeechMessage): ConfigAck {
+    const at = this.received;
+    if (message.state === 'start') this.assistant.start(message.text ?? '', at);
+    else this.assistant.end(at);
+    this.emit({ type: 'assistant', state: message.state, at_ms: ms(at), ...(message.state === 'start' ? { text: message.text ?? '' } : {}) });
+    return this.ack();
+  }
+
+  /** What the VTuber's speakers play now: the echo canceller's reference. Not answered. */
+  reference(message: AssistantAudioMessage): void {
+    const pcm = decodePcm(Buffer.from(message.audio, 'base64'), { sampleRate: message.sample_rate, encoding: 's16le', channels: 1 });
+    this.assistant.reference(pcm, message.sample_rate);
   }
 
   /** Muting ends the turn in progress at once; either way, whoever listens is told. */
@@ -183,6 +231,7 @@ export class TranscribeSession {
   close(): void {
     this.turns.cancel();
     this.abort.abort();
+    this.assistant.close();
   }
 
   private get hearsTurns(): boolean {
@@ -209,7 +258,13 @@ export class TranscribeSession {
 
   /** A new stretch of client audio: a fresh resampler; `drain`: what the last one holds joins the log first. */
   private newStretch(drain: boolean): void {
-    if (drain && this.resampler) this.log.push(this.resampler.end());
+    if (drain) {
+      // What the resampler and the echo canceller still hold joins the log first.
+      const tail = this.resampler ? this.assistant.clean(this.resampler.end()) : new Float32Array(0);
+      const held = concatFloat32([tail, this.assistant.drain()]);
+      this.received += held.length;
+      if (held.length > 0) this.log.push(held);
+    }
     this.resampler = this.format.sampleRate === SAMPLE_RATE ? undefined : new StreamingResampler(this.format.sampleRate, SAMPLE_RATE);
   }
 }

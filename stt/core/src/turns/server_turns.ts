@@ -34,6 +34,8 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
   turnEvents: boolean;
   /** The seq whose eager end went out, while neither resumed nor ended since. */
   private eager?: number;
+  /** Early text of the pause in progress, held until the pause has lasted `eager_end_ms`. */
+  private early?: { seq: number; text: string; language?: string };
   /** Where the last `heard` message said the service had listened (samples). */
   private heardAt = 0;
 
@@ -69,9 +71,12 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     return this.ctx.log.end > 0;
   }
 
-  push(pcm: Float32Array): void {
+  push(pcm: Float32Array, unheard = 0): void {
     const vad = this.vad;
-    if (vad) this.ctx.enqueue(async () => this.onWindows(await vad.push(pcm)));
+    if (!vad) return;
+    // Muted audio's windows are silence on the timeline; Silero never hears it (nor runs on it).
+    if (unheard > 0) this.ctx.enqueue(async () => this.onWindows(await vad.skip(unheard)));
+    if (unheard < pcm.length) this.ctx.enqueue(async () => this.onWindows(await vad.push(unheard > 0 ? pcm.subarray(unheard) : pcm)));
   }
 
   flush(receivedAt: number): void {
@@ -83,7 +88,7 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     this.endNow(receivedAt, 'mute');
   }
 
-  /** Silence: the timeline goes on, and the VAD hears no speech in it. */
+  /** Silence: the timeline goes on, and the VAD does not run on it (push skips it). */
   whileMuted(samples: number): Float32Array {
     return new Float32Array(samples);
   }
@@ -153,7 +158,7 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     return {
       intervalSamples: samplesOf(this.ctx.settings().partialIntervalMs),
       onText: (t) => {
-        if (!t.text.trim() || this.current !== u) return;
+        if (!t.text.trim() || this.current !== u || this.ctx.assistant.echoes(t.text, u.from, this.ctx.log.end)) return;
         const { stable, text } = agreement.push(t.text);
         if (last && last.stable === stable && last.text === text) return;
         last = { type: 'partial', seq: u.seq, text, stable, language: t.language, audio_ms: t.audio_ms, inference_ms: t.inference_ms };
@@ -183,9 +188,11 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     this.current?.probs.push(p);
     const event = this.tracker.push(p);
     if (this.tracker.silenceMs === 0) {
+      this.early = undefined;
       this.endOfTurn.speech();
       this.applyEndOfTurn();
-      if (this.eager !== undefined && this.eager === this.current?.seq) {
+      // Speech again, not the window that ends the utterance (where silenceMs is 0 too).
+      if (this.tracker.inSpeech && this.eager !== undefined && this.eager === this.current?.seq) {
         this.eager = undefined;
         this.turn({ event: 'resumed', seq: this.current.seq, at_ms: ms(w * WINDOW) });
       }
@@ -197,6 +204,7 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
       end: event?.type === 'speech_end' ? samplesOf(event.offset_ms) : undefined,
     });
     for (const a of actions) this.act(a, performance.now(), 'silence');
+    this.eagerEnd();
     if (this.current && this.tracker.inSpeech) this.current.step(this.ctx.log, to, this.tracker.silenceMs, this.ctx.settings());
   }
 
@@ -207,6 +215,7 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
       this.current = u;
       this.ctx.emit({ type: 'speech_start', seq: u.seq, start_ms: ms(a.at) });
       this.turn({ event: 'start', seq: u.seq, at_ms: ms(a.at) });
+      if (this.ctx.assistant.interrupts(a.at)) this.ctx.emit({ type: 'interruption', seq: u.seq, at_ms: ms(this.windows.end * WINDOW), start_ms: ms(a.at) });
     } else if (a.type === 'end' && this.current) {
       const u = this.current;
       this.current = undefined;
@@ -252,7 +261,8 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
 
   /**
    * Early text; and while the pause it was taken in lasts, the end-of-turn policy hears what it
-   * said and listeners get the eager end (a decode that heard words only: nothing to prepare else).
+   * said and, once the pause has lasted `eager_end_ms`, listeners get the eager end (a decode that
+   * heard words only: nothing to prepare else).
    */
   protected override onSpeculative(u: Utterance, t: Transcript): void {
     super.onSpeculative(u, t);
@@ -260,8 +270,21 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     this.endOfTurn.speculated(t.text);
     this.applyEndOfTurn();
     if (t.text.trim() && this.eager !== u.seq) {
-      this.eager = u.seq;
-      this.turn({ event: 'eager_end', seq: u.seq, at_ms: ms(this.windows.end * WINDOW), text: t.text, language: t.language });
+      this.early = { seq: u.seq, text: t.text, language: t.language };
+      this.eagerEnd();
     }
+  }
+
+  /**
+   * The eager end, once both exist: the pause's early text, and a pause of `eager_end_ms`. The
+   * short pauses inside a sentence then end in no eager end (and no `resumed`) however fast the
+   * decode; the early text itself (`final:false`) still goes out at once.
+   */
+  private eagerEnd(): void {
+    const early = this.early;
+    if (!early || this.current?.seq !== early.seq || this.tracker.silenceMs < this.ctx.settings().eagerEndMs) return;
+    this.early = undefined;
+    this.eager = early.seq;
+    this.turn({ event: 'eager_end', seq: early.seq, at_ms: ms(this.windows.end * WINDOW), text: early.text, language: early.language });
   }
 }

@@ -6,6 +6,8 @@ export interface TurnSettings {
   speculateMs: number;
   endOfTurnMs: number;
   sentenceEndMs: number;
+  /** Turn events: silence a pause must last before its early text is announced as `eager_end`. */
+  eagerEndMs: number;
   preRollMs: number;
   threshold: number;
   minSpeechMs: number;
@@ -17,6 +19,14 @@ export interface TurnSettings {
 }
 
 /**
+ * A pause shorter than this is not announced as an eager end (`turn` events): Silero's silence
+ * (from the last speech window) in the 0.2-0.4 s pauses inside a sentence stays below it, and the
+ * early text rarely exists sooner (a decode after `speculate_ms`). Chosen with `npm run bench:felt`
+ * (docs/measurements.md).
+ */
+export const EAGER_END_MS = 300;
+
+/**
  * Chosen with `npm run bench:felt` (see docs/measurements.md): speculation right after the speech gate's
  * trailing pad has arrived, a turn that ends a sentence ends sooner (RealtimeSTT's 0.45 s), one
  * that does not waits longer; both stay above the 0.2-0.4 s pauses inside a sentence.
@@ -25,6 +35,7 @@ export const DEFAULT_TURNS: TurnSettings = {
   speculateMs: 64,
   endOfTurnMs: 700,
   sentenceEndMs: 450,
+  eagerEndMs: EAGER_END_MS,
   preRollMs: 320,
   threshold: 0.4,
   minSpeechMs: 32,
@@ -39,6 +50,7 @@ export function applyTurnFields(current: TurnSettings, fields: TurnFields): Turn
   if (fields.speculate_ms !== undefined) next.speculateMs = fields.speculate_ms;
   if (fields.end_of_turn_ms !== undefined) next.endOfTurnMs = fields.end_of_turn_ms;
   if (fields.sentence_end_ms !== undefined) next.sentenceEndMs = fields.sentence_end_ms;
+  if (fields.eager_end_ms !== undefined) next.eagerEndMs = fields.eager_end_ms;
   if (fields.pre_roll_ms !== undefined) next.preRollMs = Math.round(fields.pre_roll_ms / WINDOW_MS) * WINDOW_MS;
   if (fields.threshold !== undefined) next.threshold = fields.threshold;
   if (fields.min_speech_ms !== undefined) next.minSpeechMs = fields.min_speech_ms;
@@ -51,6 +63,7 @@ export function turnFieldsOf(t: TurnSettings) {
     speculate_ms: t.speculateMs,
     end_of_turn_ms: t.endOfTurnMs,
     sentence_end_ms: t.sentenceEndMs,
+    eager_end_ms: t.eagerEndMs,
     pre_roll_ms: t.preRollMs,
     threshold: t.threshold,
     min_speech_ms: t.minSpeechMs,

@@ -3,6 +3,7 @@ import type { Metrics } from '../metrics.js';
 import { codeOf } from '../protocol/errors.js';
 import type { ErrorMessage, TranscribeServerMessage, TranscriptMessage, TurnMode } from '../protocol/messages.js';
 import type { SileroStream } from '../vad/silero.js';
+import type { AssistantVoice } from './assistant_voice.js';
 import type { AudioLog } from './audio_log.js';
 import type { TurnSettings } from './settings.js';
 import { Utterance } from './utterance.js';
@@ -46,6 +47,8 @@ export interface TurnContext {
   readonly signal: AbortSignal;
   readonly metrics?: Metrics;
   readonly finals: FinalQueue;
+  /** The VTuber's own voice on this connection: what its speech changes (interruptions, echo). */
+  readonly assistant: AssistantVoice;
   emit(message: TranscribeServerMessage): void;
   /** Runs after everything queued before it (VAD windows, flushes: the connection's order). */
   enqueue(step: () => Promise<void>): void;
@@ -74,8 +77,8 @@ export interface TurnTaking {
   readonly heldSamples: number;
   /** Whether any audio of the current stretch was heard (the format may change only before). */
   readonly heard: boolean;
-  /** 16 kHz audio just added to the log. */
-  push(pcm: Float32Array): void;
+  /** 16 kHz audio just added to the log; its first `unheard` samples stand in for audio nobody may hear (muted): no VAD runs on them. */
+  push(pcm: Float32Array, unheard?: number): void;
   /** `<flush>`: ends the utterance in progress now; one final follows. */
   flush(receivedAt: number): void;
   /** Discards the audio of the utterance in progress. */
@@ -117,7 +120,8 @@ export abstract class TurnTaker {
       ctx.transcriber,
       () => ctx.options(),
       ctx.signal,
-      (t) => this.onSpeculative(utterance, t),
+      // Early text that repeats the VTuber's words is its echo: no listener acts on it.
+      (t) => (ctx.assistant.echoes(t.text, utterance.from, ctx.log.end) ? undefined : this.onSpeculative(utterance, t)),
       ctx.metrics,
     );
     utterance.partials = this.partialHooks(utterance);
@@ -151,6 +155,8 @@ export abstract class TurnTaker {
         speculative: result?.speculative ?? 'none',
       };
       if (result) metrics?.queueWait.observe(transcript.queue_ms / 1000);
+      // The VTuber heard through the microphone, its words repeated: not the streamer's.
+      if (this.ctx.assistant.echoes(message.text, u.from, upTo)) Object.assign(message, { text: '', segments: [], dropped: 'echo' as const });
       shape(message);
       return message;
     }, sent);

@@ -152,6 +152,9 @@ export class Utterance {
     this.closed = true;
     // Copied before anything is awaited: the caller may drop older audio once this returns.
     const pcm = log.range(this.from, upTo);
+    // Its place among the finals is taken now: finals of later utterances queued while this one
+    // waits for its language must not overtake it (the finals leave in seq order, so all would wait).
+    const place = this.transcriber.queue.takePlace();
     if (this.lang) {
       // A check already on the engine is nearly done and saves the final a second encoder pass;
       // one still waiting is not worth waiting for.
@@ -180,7 +183,7 @@ export class Utterance {
       this.metrics?.speculative.inc({ outcome: 'miss' });
       this.dropSpeculation();
     }
-    const decode = this.transcriber.submit(pcm, plan, 'final', this.signal);
+    const decode = this.transcriber.submit(pcm, plan, 'final', this.signal, place);
     return { transcript: await decode.transcript, speculative: spec ? 'miss' : 'none' };
   }
 

@@ -59,12 +59,31 @@ export class SileroStream {
   private context: Float32Array = new Float32Array(CONTEXT);
   private remainder: Float32Array = new Float32Array(0);
   private chain: Promise<unknown> = Promise.resolve();
+  /** Windows the model has run on (skipped ones are not). */
+  windowsRun = 0;
 
   constructor(private readonly model: SileroModel) {}
 
   /** Probabilities of every window completed by these samples, in order. Calls are serialised. */
   push(samples: Float32Array): Promise<number[]> {
     const next = this.chain.then(() => this.process(samples));
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * `samples` nobody may hear (muted): they complete windows of probability 0 without the model
+   * running, and the stream hears what follows afresh, as after silence. The timeline is kept:
+   * the windows come where those samples lie. Serialised with push.
+   */
+  skip(samples: number): Promise<number[]> {
+    const next = this.chain.then(() => {
+      const total = this.remainder.length + samples;
+      const windows = Math.floor(total / WINDOW);
+      this.reset();
+      this.remainder = new Float32Array(total - windows * WINDOW);
+      return new Array<number>(windows).fill(0);
+    });
     this.chain = next.catch(() => undefined);
     return next;
   }
@@ -85,6 +104,7 @@ export class SileroStream {
       input.set(all.subarray(offset, offset + WINDOW), CONTEXT);
       const { probability, state } = await this.model.infer(input, this.state);
       this.state = state;
+      this.windowsRun++;
       this.context = input.slice(WINDOW); // the last 64 samples
       probabilities.push(probability);
     }

@@ -3,9 +3,9 @@ import multipart from '@fastify/multipart';
 import { isWhisperLanguage, ServiceError, unknownLanguageMessage, type TranscriptMessage } from '@vtuber-stt/core';
 import { audioFile, durationOf, type UpstreamAudio } from '../decode/audio_input.js';
 import { decodeSettings } from '../decode/request_audio.js';
-import { backendForModel, loadedModels, modelId } from '../models.js';
+import { backendForModel, listedModels, modelId } from '../models.js';
 import { openAIErrorBody, OpenAIParamError, toOpenAIError } from '../openai_errors.js';
-import { formatTranscript, RESPONSE_FORMATS, type ResponseFormat } from '../openai_format.js';
+import { formatTranscript, languagesOf, RESPONSE_FORMATS, type ResponseFormat } from '../openai_format.js';
 import { transcribeOnce, type OneShotOptions } from '../rest_transcribe.js';
 import { clientGone, clientLeft } from '../client_gone.js';
 import { SseStream } from '../sse.js';
@@ -107,6 +107,13 @@ async function readForm(request: FastifyRequest): Promise<AudioRequest> {
   const streamField = fields.get('stream');
   const stream = streamField === 'true' || streamField === '1';
   if (streamField !== undefined && !stream && streamField !== 'false' && streamField !== '0') throw new OpenAIParamError(`stream must be true or false (got ${quoted(streamField)})`, 'stream');
+  // Combinations OpenAI refuses are refused here too, rather than one of the two silently ignored.
+  if (granularities.length > 0 && format !== 'verbose_json') {
+    throw new OpenAIParamError(`timestamp_granularities[] needs response_format "verbose_json" (got ${quoted(format)})`, 'timestamp_granularities');
+  }
+  if (stream && format !== 'json') {
+    throw new OpenAIParamError(`stream=true answers with transcript.text events: response_format must be "json" or left out (got ${quoted(format)})`, 'response_format');
+  }
   return { file, fileType, model: fields.get('model'), language, prompt, temperature, format, stream, words: granularities.includes('word') && format === 'verbose_json' };
 }
 
@@ -141,11 +148,16 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
     reply.code(404).send(openAIErrorBody('unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}; this server serves POST /v1/audio/transcriptions, POST /v1/audio/translations, GET /v1/models`)),
   );
 
-  app.get('/models', async () => ({ object: 'list', data: loadedModels(backends, created) }));
+  /** The loaded models and OpenAI's names for them, aliases of the model the usual route has. */
+  const models = () => {
+    const usual = choose().status().model;
+    return listedModels(backends, created, usual ? modelId(usual) : undefined);
+  };
+  app.get('/models', async () => ({ object: 'list', data: models() }));
   app.get('/models/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
-    const model = loadedModels(backends, created).find((m) => m.id === id);
-    if (!model) return reply.code(404).send(openAIErrorBody('model_not_found', `the model "${id}" is not loaded here; GET /v1/models lists what is`, 'model'));
+    const model = models().find((m) => m.id === id);
+    if (!model) return reply.code(404).send(openAIErrorBody('model_not_found', `the model ${quoted(id)} is not listed here: GET /v1/models lists the loaded model and OpenAI's transcription model names, its aliases (a transcription request takes any name)`, 'model'));
     return model;
   });
 
@@ -176,11 +188,13 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
   async function streamEvents(reply: FastifyReply, audio: UpstreamAudio, options: OneShotOptions, route: string, first: ReturnType<typeof choose>, signal: AbortSignal) {
     let sse: SseStream | undefined;
     let text = '';
+    const languages: string[] = [];
     const pending: TranscriptMessage[] = [];
     const onFinal = (t: TranscriptMessage) => {
       if (!sse) return void pending.push(t);
       const words = t.text.trim();
       if (!words) return;
+      languages.push(t.language);
       // Deltas concatenate to the whole text, as clients build it: utterances joined by a space.
       const delta = text ? ` ${words}` : words;
       text += delta;
@@ -194,7 +208,7 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
     for (const t of pending.splice(0)) onFinal(t);
     try {
       await handle.done;
-      sse.send({ type: 'transcript.text.done', text, usage: { type: 'duration', seconds: Math.ceil(durationOf(audio)) } });
+      sse.send({ type: 'transcript.text.done', text, languages: languagesOf(...languages), usage: { type: 'duration', seconds: Math.ceil(durationOf(audio)) } });
       metrics.requests.inc({ route: `${route}_stream`, backend: backend.name, outcome: 'ok' });
     } catch (error) {
       const { body } = toOpenAIError(error, config.maxBodyBytes);

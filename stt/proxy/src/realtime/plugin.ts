@@ -38,7 +38,8 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
           () =>
             new RealtimeSession({
               // What the relay sends reaches the adapter, and (named) the session's listeners as it is.
-              relay: (client, q) => relaySession(wrap(client), { ...options.relay, query: q }),
+              // A reopened upstream numbers from 1 again: listeners keep counting (and the timeline) across it.
+              relay: (client, q, clockBaseMs) => relaySession(wrap(client, clockBaseMs), { ...options.relay, query: q }),
               send: (event) => peer.send(event),
               close: (code, reason) => peer.close(code, reason),
             }),

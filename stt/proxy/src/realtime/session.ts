@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_TURNS, FLUSH_COMMAND, isWhisperLanguage, unknownLanguageMessage, type ErrorMessage } from '@vtuber-stt/core';
+import { languagesOf } from '../openai_format.js';
 import type { RelayClient, RelaySession } from '../transcribe_relay.js';
 import { describeSession, errorType, isBase64, type ClientEvent, type SessionConfig, type SessionUpdate } from './events.js';
 
@@ -9,8 +10,11 @@ const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64url'
 const MIN_COMMIT_MS = 100;
 
 export interface RealtimeOptions {
-  /** Opens a relayed /ws/transcribe session with this query string, driven by `client`. */
-  relay(client: RelayClient, query: string): RelaySession;
+  /**
+   * Opens a relayed /ws/transcribe session with this query string, driven by `client`; its audio
+   * begins `clockBaseMs` into the session (the audio of the upstreams before it).
+   */
+  relay(client: RelayClient, query: string, clockBaseMs: number): RelaySession;
   /** Sends one server event to the client. */
   send(event: Record<string, unknown>): void;
   /** Ends the client's connection. */
@@ -156,6 +160,7 @@ export class RealtimeSession {
         close: (code, reason) => this.options.close(code, reason),
       },
       this.query(),
+      this.clockBase,
     );
     return upstream;
   }
@@ -324,6 +329,8 @@ export class RealtimeSession {
       content_index: 0,
       transcript,
       usage: { type: 'duration', seconds: Number(m.audio_ms ?? 0) / 1000 },
+      // OpenAI's shape, which LiveKit's plugin reads; `language` (ours, the same code) stays beside it.
+      languages: languagesOf(typeof m.language === 'string' ? m.language : undefined),
       language: m.language,
     });
   }

@@ -25,7 +25,9 @@ const isAnswer = (m: Record<string, unknown>) => (m.type === 'transcript' && m.f
 class NamedSession {
   speaking = false;
   muted = false;
-  /** Sends a control message on the speaking connection (the proxy's own: a remote mute). */
+  /** The VTuber speaks (its last `assistant` event was a start). */
+  assistantSpeaking = false;
+  /** Sends a control message on the speaking connection (the proxy's own: a remote mute, the VTuber's speech). */
   command?: (text: string) => void;
   readonly listeners = new Set<Listener>();
   /** Events of the seqs not answered yet, in order, for a listener that joins mid-turn. */
@@ -40,6 +42,7 @@ class NamedSession {
   /** Labelled with the session, to every listener; remembered while its turn is open. */
   publish(message: Record<string, unknown>): void {
     if (message.type === 'mute') this.muted = message.muted === true;
+    if (message.type === 'assistant') this.assistantSpeaking = message.state === 'start';
     const event = { ...message, session: this.name };
     this.remember(event);
     for (const l of this.listeners) l.send(event);
@@ -52,7 +55,7 @@ class NamedSession {
   }
 
   state(): object {
-    return { type: 'session', session: this.name, live: this.speaking, muted: this.muted };
+    return { type: 'session', session: this.name, live: this.speaking, muted: this.muted, assistant_speaking: this.assistantSpeaking };
   }
 
   /** Live state changed: said to every listener; a session that stops being live has no turn in progress. */
@@ -61,6 +64,7 @@ class NamedSession {
     if (!speaking) {
       this.inProgress = [];
       this.muted = false;
+      this.assistantSpeaking = false;
       this.command = undefined;
     }
     for (const l of this.listeners) l.send(this.state());
@@ -146,6 +150,17 @@ export class SessionHub {
     if (!session?.command) return false;
     // Already so: nothing to send (a held key repeating its POST costs nothing upstream).
     if (session.muted !== muted) session.command(JSON.stringify({ type: muted ? 'mute' : 'unmute' }));
+    return true;
+  }
+
+  /**
+   * The VTuber's speech (`assistant_speech`) or reference audio (`assistant_audio`) for a live
+   * session, sent on its speaking connection as the proxy's own command; false when `name` has none.
+   */
+  assistant(name: string, message: object): boolean {
+    const session = this.sessions.get(name);
+    if (!session?.command) return false;
+    session.command(JSON.stringify(message));
     return true;
   }
 

@@ -90,20 +90,23 @@ export class WebhookSender {
       const t = Math.floor(Date.now() / 1000);
       headers['x-stt-signature'] = `t=${t},v1=${signature(this.options.secret, t, body)}`;
     }
+    // An own timer, not AbortSignal.timeout inside AbortSignal.any: nothing holds that timeout
+    // signal strongly, so a collection could drop it and leave a hung receiver hanging us for good.
+    const attempt = new AbortController();
+    const onClose = () => attempt.abort(this.abort.signal.reason);
+    this.abort.signal.addEventListener('abort', onClose, { once: true });
+    const timer = setTimeout(() => attempt.abort(new DOMException('attempt timed out', 'TimeoutError')), this.options.timeoutMs);
     try {
-      const response = await fetch(this.options.url, {
-        method: 'POST',
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.timeoutMs)]),
-      });
+      const response = await fetch(this.options.url, { method: 'POST', headers, body, redirect: 'manual', signal: attempt.signal });
       // The answer's body is not wanted: drained so the connection is free for the next one.
       await response.body?.cancel().catch(() => {});
       if (response.status >= 200 && response.status < 300) return { done: true };
       return { done: permanent(response.status), failure: `answered ${response.status}` };
     } catch (error) {
       return { done: false, failure: (error as Error).name === 'TimeoutError' ? `no answer in ${this.options.timeoutMs} ms (STT_WEBHOOK_TIMEOUT_MS)` : (error as Error).message };
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener('abort', onClose);
     }
   }
 }
