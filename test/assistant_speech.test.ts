@@ -10,7 +10,7 @@ type Message = Record<string, unknown> & { type: string; seq?: number; at_ms?: n
 
 /** What the streamer's "speech" is transcribed as here: the engine's text is synthetic, Silero is real. */
 const SAID = ' Hello| there|.';
-const MODEL = () => syntheticModel(fixtureModel('tiny'), SAID);
+const MODEL = () => syntheticModel(fixtureModel('tiny'), SAID, { layers: 1 });
 const WORDS = syntheticText(fixtureModel('tiny'), SAID);
 /** A VTuber line the streamer's "Hello there." repeats (as its echo would), and one it does not. */
 const ECHOED_LINE = 'Hello there, and welcome back to the stream!';

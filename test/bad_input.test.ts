@@ -36,7 +36,7 @@ describe('bad input, directly and through the proxy', () => {
   let service: Awaited<ReturnType<typeof startTestService>>;
   let proxy: Awaited<ReturnType<typeof startTestProxy>>;
   beforeAll(async () => {
-    service = await startTestService({ roles: ['transcribe', 'detect'], detector: 'silero', model: syntheticModel(fixtureModel('tiny'), 20) });
+    service = await startTestService({ roles: ['transcribe', 'detect'], detector: 'silero', model: syntheticModel(fixtureModel('tiny'), 20, { layers: 1 }) });
     proxy = await startTestProxy({ cpu: service.url, detect: service.url });
   });
   afterAll(async () => {

@@ -28,7 +28,7 @@ describe('captions at /captions for an OBS browser source', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    service = await startTestService({ model: syntheticModel(fixtureModel('base'), SAY) });
+    service = await startTestService({ model: syntheticModel(fixtureModel('base'), SAY, { layers: 1 }) });
     proxy = await startTestProxy({ cpu: service.url });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
   });

@@ -168,7 +168,7 @@ describe('/ws/detect with Whisper tiny', () => {
   const speech = loadClip('picovoice-leopard/test_en.wav');
 
   it('hybrid: Whisper confirms an utterance in which it hears words', async () => {
-    const service = await startDetect({ STT_DETECTOR: 'hybrid', STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 5) });
+    const service = await startDetect({ STT_DETECTOR: 'hybrid', STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 5, { layers: 1 }) });
     try {
       const replies = await streamUntil(service.ws, speech, 1600, 20, (rs) => rs.some((r) => r.speech_confirmed !== undefined || r.speech_withdrawn !== undefined));
       const start = replies.find((r) => r.speech_start !== undefined)!.speech_start;
@@ -202,7 +202,7 @@ describe('/ws/detect with Whisper tiny', () => {
   });
 
   it('whisper mode: tiny alone opens an utterance when it hears words, and never without', async () => {
-    const talking = await startDetect({ STT_DETECTOR: 'whisper', STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 5) });
+    const talking = await startDetect({ STT_DETECTOR: 'whisper', STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 5, { layers: 1 }) });
     const mute = await startDetect({ STT_DETECTOR: 'whisper', STT_TINY_MODEL: fixtureModel('tiny') });
     try {
       const heard = await streamUntil(talking.ws, speech, 1600, 20, (rs) => rs.some((r) => r.speech_start !== undefined));

@@ -100,7 +100,7 @@ describe('entry points', () => {
     let transcribeReply: Record<string, unknown> = {};
     const r = await runEntry(
       'stt/cpu_ws/src/main.ts',
-      { STT_ROLES: 'transcribe,detect', STT_MODEL: syntheticModel(fixtureModel('base'), 20), STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 20), HOST: '127.0.0.1' },
+      { STT_ROLES: 'transcribe,detect', STT_MODEL: syntheticModel(fixtureModel('base'), 20, { layers: 1 }), STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 20, { layers: 1 }), HOST: '127.0.0.1' },
       /ready on ws:\/\/127\.0\.0\.1:(\d+)\/ws\/transcribe and ws:\/\/127\.0\.0\.1:\d+\/ws\/detect/,
       async (output) => {
         const port = /ready on ws:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1];

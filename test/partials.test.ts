@@ -10,7 +10,7 @@ import { TestClient } from './helpers/ws_client.js';
 type Message = { type: string; seq?: number; final?: boolean; text?: string; stable?: string; language?: string; audio_ms?: number; inference_ms?: number; ended_by?: string; code?: string; error?: string; partials?: boolean; backend?: string };
 
 /** The tiny architecture: partials are re-decodes, and every one of them costs the test real time. */
-const MODEL = () => syntheticModel(fixtureModel('tiny'), 20);
+const MODEL = () => syntheticModel(fixtureModel('tiny'), 20, { layers: 1 });
 const WORDS = syntheticText(fixtureModel('tiny'), 20);
 /** Two long utterances (5.9 s English, 3.9 s Korean), 1.5 s apart: long enough to be re-decoded while they run. */
 const recording = buildRecording(['picovoice-leopard/test_en.wav', 'picovoice-leopard/test_ko.wav'], 1500);

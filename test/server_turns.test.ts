@@ -10,7 +10,7 @@ import { TestClient } from './helpers/ws_client.js';
 type Message = Omit<TranscriptMessage, 'type'> & { type: string; start_ms: number; end_ms: number; decided_ms: number; code?: string; error?: string };
 
 /** The tiny architecture: these tests are about turns, not the model, and every decode costs them real time. */
-const MODEL = () => syntheticModel(fixtureModel('tiny'), 20);
+const MODEL = () => syntheticModel(fixtureModel('tiny'), 20, { layers: 1 });
 const WORDS = syntheticText(fixtureModel('tiny'), 20);
 const RATE = 16000;
 const en1 = loadClip('speechbrain/spk1_snt1.wav');
@@ -228,7 +228,7 @@ describe('server-side turns on /ws/transcribe', () => {
   });
 
   it('ends a turn sooner when the speculative text ends a sentence', async () => {
-    const sentence = await startTestService({ model: syntheticModel(fixtureModel('tiny'), ' Hello| there|.') });
+    const sentence = await startTestService({ model: syntheticModel(fixtureModel('tiny'), ' Hello| there|.', { layers: 1 }) });
     try {
       const { pcm, clips } = conversation([0.4, en1, 1.6]);
       const waits: Record<string, number> = {};

@@ -32,7 +32,7 @@ describe('a service with both roles while it loads (as npm start restarts it)', 
   it('turns server-turn sessions away with 1013 "try again" until it is ready, never refusing them for good', async () => {
     const port = await freePort();
     const url = `ws://127.0.0.1:${port}/ws/transcribe?turns=server`;
-    const env = { PORT: String(port), STT_ROLES: 'transcribe,detect', STT_MODEL: TEST_MODEL(), STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 20) };
+    const env = { PORT: String(port), STT_ROLES: 'transcribe,detect', STT_MODEL: TEST_MODEL(), STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 20, { layers: 1 }) };
     const starting = spawnService('stt/cpu_ws/src/main.ts', env);
     const seen: Attempt[] = [];
     let service: Awaited<typeof starting> | undefined;

@@ -41,7 +41,7 @@ async function startStack(extraEnv: NodeJS.ProcessEnv = {}): Promise<Stack> {
     ...extraEnv,
     PORT: String(port),
     STT_MODEL: TEST_MODEL(),
-    STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 20),
+    STT_TINY_MODEL: syntheticModel(fixtureModel('tiny'), 20, { layers: 1 }),
     STT_PROXY_STATE: join(mkdtempSync(join(tmpdir(), 'stack-state-')), 'state.json'),
     STT_PROXY_POLL_MS: '500',
   };

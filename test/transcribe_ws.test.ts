@@ -266,7 +266,7 @@ describe('/ws/transcribe over a real connection', () => {
 
 describe('hallucination filtering end to end', () => {
   it('answers "" when the model says only a known outro, even for speech', async () => {
-    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), ' Thanks| for| watching|!') });
+    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), ' Thanks| for| watching|!', { layers: 1 }) });
     try {
       const c = await TestClient.connect(service.ws);
       c.sendAudio(speech);
@@ -283,15 +283,15 @@ describe('long flushes and repetition loops', () => {
   /** One tiny-model service for the long-flush tests (the loop tests need models of their own). */
   let tiny: Awaited<ReturnType<typeof startTestService>>;
   beforeAll(async () => {
-    tiny = await startTestService({ model: syntheticModel(fixtureModel('tiny'), 20) });
+    tiny = await startTestService({ model: syntheticModel(fixtureModel('tiny'), 20, { layers: 1 }) });
   });
   afterAll(async () => tiny?.close());
 
-  it('decodes a 120 s flush in windows, serving another connection between them', async () => {
+  it('decodes a 65 s flush in windows (three), serving another connection between them', async () => {
     const service = tiny;
     const words = syntheticText(fixtureModel('tiny'), 20);
     const long = loadClip('coqui-tts-ljspeech/LONG_LJ001-0001_to_0008_concat.wav');
-    const pcm = new Float32Array(120 * 16000);
+    const pcm = new Float32Array(65 * 16000);
     for (let o = 0; o < pcm.length; o += long.length) pcm.set(long.subarray(0, Math.min(long.length, pcm.length - o)), o);
     const a = await TestClient.connect(service.ws);
     const b = await TestClient.connect(service.ws);
@@ -309,13 +309,13 @@ describe('long flushes and repetition loops', () => {
     // B waited for one window of A's, not for all of them.
     expect(order).toEqual(['b', 'a']);
     expect(rb).toMatchObject({ type: 'transcript', text: words });
-    // Every window was decoded: the words once per window, segment times across the whole 120 s.
+    // Every window was decoded: the words once per window, segment times across the whole 65 s.
     expect(ra.type).toBe('transcript');
     const windows = ra.text.split(words).length - 1;
-    expect(windows).toBeGreaterThanOrEqual(4);
+    expect(windows).toBeGreaterThanOrEqual(3);
     const segments = (ra as unknown as TranscriptMessage).segments;
     expect(segments.length).toBe(windows);
-    expect(segments.at(-1)!.start_ms).toBeGreaterThan(90_000);
+    expect(segments.at(-1)!.start_ms).toBeGreaterThan(50_000);
     await Promise.all([a.close(), b.close()]);
   });
 
@@ -332,7 +332,7 @@ describe('long flushes and repetition loops', () => {
   });
 
   it('bounds a looping decode by what the audio could say (a token budget), not by whisper\'s 220-token limit', async () => {
-    const engine = await NapiWhisperEngine.load(syntheticModel(fixtureModel('tiny'), ` Hello| world${'| the'.repeat(40)}`), 'cpu');
+    const engine = await NapiWhisperEngine.load(syntheticModel(fixtureModel('tiny'), ` Hello| world${'| the'.repeat(40)}`, { layers: 1 }), 'cpu');
     try {
       const audio = new Float32Array(2 * 16000).map((_, i) => 0.3 * Math.sin(i * 0.05));
       const out = await engine.transcribe(audio, { language: 'en', prompt: '', translate: false, threads: 2, audioCtx: 128, maxTokens: 12 });
@@ -348,11 +348,11 @@ describe('long flushes and repetition loops', () => {
 
   it('guards against a model that loops: decodes again in the full window, then cuts the repeated tail and says so', async () => {
     const looping = ` Hello| world${'| the'.repeat(40)}`;
-    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), looping) });
+    const service = await startTestService({ model: syntheticModel(fixtureModel('tiny'), looping, { layers: 1 }) });
     try {
       const c = await TestClient.connect(service.ws);
-      // 1.5 s: a loop costs whisper.cpp six fallback temperatures, each up to this audio's token budget.
-      c.sendAudio(speech.subarray(0, 1.5 * 16000 * 2));
+      // 0.6 s: a loop costs whisper.cpp six fallback temperatures, each up to this audio's token budget (47 tokens).
+      c.sendAudio(speech.subarray(0, 0.6 * 16000 * 2));
       c.flush();
       const reply = await c.next<Reply & { repetition?: string; audio_ctx: number }>();
       expect(reply).toMatchObject({ type: 'transcript', text: 'Hello world the', repetition: 'cut' });

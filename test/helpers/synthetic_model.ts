@@ -111,8 +111,22 @@ function chooseWords(h: Header, say: number | string): number[] {
   return words;
 }
 
-export function writeSyntheticModel(fixture: string, out: string, say: number | string = 20): void {
+/**
+ * `layers`: transformer blocks per side (default: the fixture's). Every block is zero, so fewer
+ * change no output, only the encoder's and decoder's compute: tests that time nothing use one.
+ */
+export interface SyntheticShape {
+  layers?: number;
+}
+
+export function writeSyntheticModel(fixture: string, out: string, say: number | string = 20, shape: SyntheticShape = {}): void {
   const h = readHeader(fixture);
+  if (shape.layers !== undefined) {
+    h.bytes = Buffer.from(h.bytes);
+    h.bytes.writeInt32LE(shape.layers, 4 + 4 * 4);
+    h.bytes.writeInt32LE(shape.layers, 4 + 4 * 8);
+    h.audioLayers = h.textLayers = shape.layers;
+  }
   const { eot, beg, promptLength, multilingual } = specials(h.nVocab);
   const wtype = h.ftype === 0 ? F32 : F16;
   const words = chooseWords(h, say);
@@ -213,12 +227,12 @@ export function syntheticText(fixture: string, say: number | string = 20): strin
 }
 
 /** A cached synthetic model for tests and benchmarks, rebuilt only when its inputs change. */
-export function syntheticModel(fixture: string, say: number | string = 20): string {
+export function syntheticModel(fixture: string, say: number | string = 20, shape: SyntheticShape = {}): string {
   const dir = join(tmpdir(), 'vtuber-stt-synthetic');
   mkdirSync(dir, { recursive: true });
-  const key = createHash('sha1').update(readFileSync(fixture)).update(String(say)).update(readFileSync(new URL(import.meta.url))).digest('hex').slice(0, 12);
+  const key = createHash('sha1').update(readFileSync(fixture)).update(String(say)).update(JSON.stringify(shape)).update(readFileSync(new URL(import.meta.url))).digest('hex').slice(0, 12);
   const out = join(dir, `${basename(fixture, '.bin')}-${key}.bin`);
-  if (!existsSync(out)) writeSyntheticModel(fixture, out, say);
+  if (!existsSync(out)) writeSyntheticModel(fixture, out, say, shape);
   return out;
 }
 

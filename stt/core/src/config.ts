@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseDeviceRequest, type DeviceRequest } from './engine/device.js';
 import { DEFAULT_MARGIN_FRAMES } from './engine/audio_ctx.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
+import { DEFAULT_CAPACITY } from './engine/capacity.js';
 import { heartbeatSettings } from './server/heartbeat.js';
 import { DEFAULT_MAX_KEY_FAILURES, loadApiKeys } from './server/api_keys.js';
 import { hostList, originList } from './server/origin_guard.js';
@@ -129,6 +130,8 @@ export function serviceSettings(defaults: ServiceDefaults) {
     hangoverMs: setting('STT_HANGOVER_MS', '--hangover-ms <ms>', 'silence needed before speech_end', integer(0, 10000).default(DEFAULT_TRACKER.hangoverMs)),
     maxConnections: setting('STT_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket connections', integer(1).default(DEFAULT_LIMITS.maxConnections)),
     maxQueue: setting('STT_MAX_QUEUE', '--max-queue <n>', 'inference jobs waiting', integer(1).default(DEFAULT_LIMITS.maxQueue)),
+    maxBusy: setting('STT_MAX_BUSY', '--max-busy <fraction>', 'engine busy fraction over STT_BUSY_WINDOW_MS past which new sessions are refused (at_capacity)', fraction().default(DEFAULT_CAPACITY.maxBusy)),
+    busyWindowMs: setting('STT_BUSY_WINDOW_MS', '--busy-window-ms <ms>', 'the window the engine busy fraction is measured over', integer(1000, 600_000).default(DEFAULT_CAPACITY.windowMs)),
     maxFrameBytes: setting('STT_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame', integer(2).default(DEFAULT_LIMITS.maxFrameBytes)),
     maxBufferSeconds: setting('STT_MAX_BUFFER_SECONDS', '--max-buffer-seconds <n>', 'audio buffered per connection', integer(1, 3600).default(DEFAULT_LIMITS.maxBufferSeconds)),
     ...heartbeatSettings(),
@@ -201,6 +204,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
     limits: {
       maxConnections: o.maxConnections,
       maxQueue: o.maxQueue,
+      capacity: { maxBusy: o.maxBusy, windowMs: o.busyWindowMs },
       maxFrameBytes: o.maxFrameBytes,
       maxBufferSeconds: o.maxBufferSeconds,
       heartbeat: { intervalMs: o.pingIntervalMs, timeoutMs: o.pingTimeoutMs },

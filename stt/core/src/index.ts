@@ -6,6 +6,7 @@ export * from './audio/sample_log.js';
 export * from './engine/audio_ctx.js';
 export * from './engine/device.js';
 export * from './engine/queue.js';
+export * from './engine/capacity.js';
 export * from './engine/types.js';
 export { NapiWhisperEngine } from './engine/napi_engine.js';
 export * from './models/registry.js';

@@ -69,6 +69,9 @@ export function createMetrics(service: string) {
     }),
     connections: new Gauge({ name: 'stt_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
     queueDepth: new Gauge({ name: 'stt_queue_depth', help: 'Inference jobs waiting or running', registers: [registry] }),
+    engineBusy: new Gauge({ name: 'stt_engine_busy_ratio', help: 'Share of the last STT_BUSY_WINDOW_MS the engine ran a job (0..1)', registers: [registry] }),
+    capacity: new Gauge({ name: 'stt_capacity_sessions', help: 'Sessions this service can carry under STT_MAX_BUSY at the engine time its open sessions cost now (STT_MAX_CONNECTIONS until measured)', registers: [registry] }),
+    refused: new Counter({ name: 'stt_sessions_refused_total', help: 'New sessions refused at connect, by reason (at_capacity, busy, not_ready)', labelNames: ['reason'] as const, registers: [registry] }),
   };
 }
 

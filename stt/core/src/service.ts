@@ -5,6 +5,7 @@ import { chooseDevice, DeviceError, systemProbe, type DeviceProbe } from './engi
 import { CudaWhisperEngine, loadGpuBinding } from './engine/fugood_engine.js';
 import { NapiWhisperEngine } from './engine/napi_engine.js';
 import { InferenceQueue } from './engine/queue.js';
+import { DEFAULT_CAPACITY, EngineLoad } from './engine/capacity.js';
 import type { Device, SpeechEngine } from './engine/types.js';
 import { ModelNotFoundError, resolveModel, type ResolvedModel } from './models/store.js';
 import { CONFIGURATION_EXIT_CODE } from './settings.js';
@@ -96,7 +97,9 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   const apiKeys = new ApiKeys(config.apiKeys, config.maxKeyFailures);
   // Compose and Kubernetes reach a service by names it cannot know: beyond loopback, any Host.
   const origins = new OriginGuard(config, !listensOnLoopback(config.host));
-  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state, apiKeys, origins });
+  // The engine's load, which admission reads (see capacity.ts).
+  const load = new EngineLoad(config.limits.capacity ?? DEFAULT_CAPACITY);
+  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state, apiKeys, origins, load });
   warnIfOpen(log, config.host, apiKeys.enabled);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -141,6 +144,8 @@ export async function startService(config: ServiceConfig, options: StartOptions 
       state.detect = { settings: { detector: config.detector, tracker: config.tracker, ...DEFAULT_DETECT } };
       parts.unshift(`detector ${config.detector}`);
     }
+    // Measured from here: the warm-up is no client's load.
+    queue.observer = load;
     state.status = 'ready';
     const routes = config.roles.map((r) => `${url.replace(/^http/, 'ws')}/ws/${r}`).join(' and ');
     log.info(`${config.name} ready on ${routes}: ${parts.join('; ') || 'Silero VAD'}`);

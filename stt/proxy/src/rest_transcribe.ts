@@ -122,12 +122,12 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
   });
 }
 
-/** Tries the chosen backend, then the other one if the first could not be reached or was overloaded. */
+/** Tries the chosen backend, then the other one if the first could not be reached, was overloaded or at capacity. */
 export async function withFailover<T>(choose: (avoid?: Backend) => Backend, run: (backend: Backend) => Promise<T>, first = choose()): Promise<{ result: T; backend: Backend }> {
   try {
     return { result: await run(first), backend: first };
   } catch (error) {
-    if (!(error instanceof UpstreamError) || (error.code !== 'unreachable' && error.code !== 'overloaded')) throw error;
+    if (!(error instanceof UpstreamError) || (error.code !== 'unreachable' && error.code !== 'overloaded' && error.code !== 'at_capacity')) throw error;
     if (error.code === 'unreachable') first.markDown(error.message);
     const second = choose(first);
     if (second === first) throw error;

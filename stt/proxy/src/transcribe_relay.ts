@@ -19,6 +19,8 @@ export interface RelayOptions {
   idleMs?: number;
   logger?: Logger;
   onReply?: (backend: Backend, latencyMs: number) => void;
+  /** The client was refused at_capacity: every member tried refused the session. */
+  onRefused?: () => void;
 }
 
 /** Why a server-mode session is closed when its unanswered audio could not be kept (see below). */
@@ -112,6 +114,8 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
   let detach: (() => void) | undefined;
   /** The client asked for `heard` messages (a config message with `heard`). */
   let clientHeard = false;
+  /** The reason (with its retry hint) of the last member that refused the session at capacity. */
+  let atCapacity: string | undefined;
   const owed = {
     get waiting() {
       return upstream.waiting;
@@ -156,6 +160,16 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       detach?.();
       detach = undefined;
       if (type === 'released') return;
+      if (type === 'lost') atCapacity = /\((?:1013 )?(at capacity: .*)\)$/.exec(detail ?? '')?.[1];
+      if (type === 'exhausted' && atCapacity) {
+        // Every member tried is past its capacity: the client is refused as a service refuses it, hint included.
+        options.logger?.info({ backend: ep.name }, `every transcription backend refused the session: ${atCapacity}`);
+        options.onRefused?.();
+        toClient({ type: 'error', code: 'at_capacity', error: atCapacity });
+        upstream.close();
+        client.close(closeCodeOf('at_capacity')!, atCapacity);
+        return;
+      }
       if (type === 'exhausted') {
         options.logger?.warn({ backend: ep.name, pending, dropped_ms: droppedMs, code }, `transcription backends out of attempts: ${detail}`);
         // Server mode: the waiting utterances were just answered with engine_unavailable, but the

@@ -65,6 +65,8 @@ export class InferenceQueue {
   private readonly waiting: Job<unknown>[] = [];
   private running = 0;
   private order = 0;
+  /** Told when the engine takes a job and when it ends (the service's EngineLoad measures its busy time). */
+  observer?: { started(): void; ended(): void };
 
   constructor(
     readonly limit: number,
@@ -166,11 +168,13 @@ export class InferenceQueue {
       this.running++;
       job.handle.started = true;
       job.handle.startedAt = performance.now();
+      this.observer?.started();
       // Settle the count before the caller hears back, so depth is exact when it looks. The next
       // job is chosen only once the callers' promise chains have run: a final waiting on this
       // job's answer (its utterance's language) then queues at its place before a later one starts.
       const settle = () => {
         this.running--;
+        this.observer?.ended();
         setImmediate(() => this.pump());
       };
       job.run().then(

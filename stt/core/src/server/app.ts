@@ -9,6 +9,7 @@ import { securityHeaders } from './security_headers.js';
 import { hardPayloadLimit } from './limits.js';
 import { ConnectionGate, registerSocketRoute, socketServerOptions, type SocketRouteOptions } from './socket_route.js';
 import { transcribeProtocol } from './transcribe_route.js';
+import type { EngineLoad } from '../engine/capacity.js';
 
 export type { Role, RouteContext, ServiceState } from './context.js';
 
@@ -18,6 +19,8 @@ export interface AppOptions extends RouteContext {
   apiKeys?: ApiKeys;
   /** Without keys: which host names and page origins may call (see origin_guard.ts). */
   origins?: OriginGuard;
+  /** The engine's load: new sessions are refused past its capacity (at_capacity). */
+  load?: EngineLoad;
 }
 
 /** An absolute path (a model file given as one) as its base name: where files live is nobody's business. */
@@ -57,15 +60,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     guarded.get('/metrics', async (_request, reply) => {
       const queue = (state.transcriber ?? state.verifier)?.queue;
       if (queue) metrics.queueDepth.set(queue.depth);
+      if (options.load) {
+        metrics.engineBusy.set(options.load.busy());
+        metrics.capacity.set(options.load.capacity(gates.reduce((n, g) => n + g.open, 0)) ?? limits.maxConnections);
+      }
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
 
     // Each route has its own connection limit; the gauge counts both.
     const gates: ConnectionGate[] = [];
     const route = (): SocketRouteOptions => {
-      const gate = new ConnectionGate(limits.maxConnections, 'STT_MAX_CONNECTIONS', () => metrics.connections.set(gates.reduce((n, g) => n + g.open, 0)));
+      const gate = new ConnectionGate(
+        limits.maxConnections,
+        'STT_MAX_CONNECTIONS',
+        () => metrics.connections.set(gates.reduce((n, g) => n + g.open, 0)),
+        () => options.load?.refusal(),
+      );
       gates.push(gate);
-      return { gate, payloadLimit: hardPayloadLimit(limits), heartbeat: limits.heartbeat, countError: (code) => metrics.errors.inc({ code }), warn: (err) => logger.warn({ err }, 'websocket error') };
+      return {
+        gate,
+        payloadLimit: hardPayloadLimit(limits),
+        heartbeat: limits.heartbeat,
+        countError: (code) => metrics.errors.inc({ code }),
+        countRefusal: (reason) => metrics.refused.inc({ reason }),
+        warn: (err) => logger.warn({ err }, 'websocket error'),
+      };
     };
     if (options.roles.includes('transcribe')) registerSocketRoute(guarded, '/ws/transcribe', transcribeProtocol(options), route());
     if (options.roles.includes('detect')) registerSocketRoute(guarded, '/ws/detect', detectProtocol(options), route());

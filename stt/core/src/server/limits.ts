@@ -1,4 +1,5 @@
 import { DEFAULT_HEARTBEAT, type Heartbeat } from './heartbeat.js';
+import { DEFAULT_CAPACITY, type CapacitySettings } from '../engine/capacity.js';
 
 /** Every limit a client can hit, with the setting that raises it, so errors can name both. */
 export interface Limits {
@@ -9,6 +10,8 @@ export interface Limits {
   maxConnections: number;
   /** Inference jobs that may wait behind the running one. */
   maxQueue: number;
+  /** Engine load past which new sessions are refused (at_capacity); DEFAULT_CAPACITY when unset. */
+  capacity?: CapacitySettings;
   /** Pings to every WebSocket peer, and how long an answer may take; DEFAULT_HEARTBEAT when unset. */
   heartbeat?: Heartbeat;
 }
@@ -18,6 +21,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxBufferSeconds: 120,
   maxConnections: 64,
   maxQueue: 32,
+  capacity: DEFAULT_CAPACITY,
   heartbeat: DEFAULT_HEARTBEAT,
 };
 

@@ -56,6 +56,8 @@ export class ConnectionGate {
     private readonly max: number,
     private readonly setting: string,
     private readonly onChange?: (open: number) => void,
+    /** Why the engine takes no new session now (at_capacity), if it does not. */
+    private readonly atCapacity?: () => { reason: string } | undefined,
   ) {}
 
   get open(): number {
@@ -65,7 +67,9 @@ export class ConnectionGate {
   /** The refusal for one more connection now, or undefined. */
   refusal(unavailable?: string): { code: ErrorCode; reason: string } | undefined {
     if (unavailable) return { code: 'not_ready', reason: unavailable };
-    return this.count >= this.max ? { code: 'busy', reason: `server busy: ${this.max} connections (${this.setting})` } : undefined;
+    if (this.count >= this.max) return { code: 'busy', reason: `server busy: ${this.max} connections (${this.setting})` };
+    const load = this.atCapacity?.();
+    return load ? { code: 'at_capacity', reason: load.reason } : undefined;
   }
 
   admit(socket: WebSocket): void {
@@ -90,6 +94,8 @@ export interface SocketRouteOptions {
   heartbeat?: Heartbeat;
   /** Counts every error sent and every refusal, by code. */
   countError?: (code: string) => void;
+  /** Counts each connection refused at connect, by code (besides countError). */
+  countRefusal?: (code: string) => void;
   warn?: (error: Error) => void;
 }
 
@@ -164,6 +170,7 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
     if (refusal) {
       // Refused after the upgrade: the error in the protocol's own shape first, then the close.
       options.countError?.(refusal.code);
+      options.countRefusal?.(refusal.code);
       sendJson(socket, shape({ type: 'error', code: refusal.code, error: refusal.reason }));
       socket.close(closeCodeOf(refusal.code), closeReason(refusal.reason));
       return;

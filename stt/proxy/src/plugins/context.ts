@@ -12,6 +12,8 @@ export interface ProxyMetrics {
   registry: Registry;
   requests: Counter<'route' | 'backend' | 'outcome'>;
   sessions: Gauge<'route'>;
+  /** Clients refused because every member they were tried on refused them (at_capacity). */
+  refusals: Counter<'route' | 'reason'>;
 }
 
 export function createMetrics(): ProxyMetrics {
@@ -22,6 +24,7 @@ export function createMetrics(): ProxyMetrics {
     registry,
     requests: new Counter({ name: 'stt_proxy_requests_total', help: 'Requests by route, backend and outcome', labelNames: ['route', 'backend', 'outcome'] as const, registers: [registry] }),
     sessions: new Gauge({ name: 'stt_proxy_sessions', help: 'Open relayed WebSocket sessions', labelNames: ['route'] as const, registers: [registry] }),
+    refusals: new Counter({ name: 'stt_proxy_refusals_total', help: 'Sessions and requests refused because every member tried refused them, by route and reason (at_capacity)', labelNames: ['route', 'reason'] as const, registers: [registry] }),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { isWhisperLanguage, ServiceError, unknownLanguageMessage, type TranscriptMessage } from '@vtuber-stt/core';
+import { isWhisperLanguage, retryAfterOf, ServiceError, unknownLanguageMessage, type TranscriptMessage } from '@vtuber-stt/core';
 import { audioFile, durationOf, type UpstreamAudio } from '../decode/audio_input.js';
 import { decodeSettings } from '../decode/request_audio.js';
 import { backendForModel, listedModels, modelId } from '../models.js';
@@ -142,6 +142,10 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
     if (status >= 500) ctx.logger.error({ err: error }, 'openai route failed');
     // A body refused before its end is not read on: the connection closes after the answer.
     if (!request.raw.complete) reply.header('connection', 'close');
+    if (error instanceof ServiceError && error.code === 'at_capacity') {
+      metrics.refusals.inc({ route: 'openai', reason: 'at_capacity' });
+      reply.header('retry-after', String(retryAfterOf(error.message) ?? 1));
+    }
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { codeOf, isWhisperLanguage, ServiceError, statusOf, unknownLanguageMessage, type ErrorCode } from '@vtuber-stt/core';
+import { codeOf, isWhisperLanguage, retryAfterOf, ServiceError, statusOf, unknownLanguageMessage, type ErrorCode } from '@vtuber-stt/core';
 import { clientGone } from '../client_gone.js';
 import { decodeSettings, requestAudio } from '../decode/request_audio.js';
 import { transcribeOnce, UpstreamError } from '../rest_transcribe.js';
@@ -23,6 +23,11 @@ export async function restPlugin(app: FastifyInstance, ctx: ProxyContext): Promi
     if (!request.raw.complete) reply.header('connection', 'close');
     if (error instanceof ServiceError) {
       if (error instanceof UpstreamError) metrics.requests.inc({ route: 'rest', backend: 'none', outcome: error.code });
+      // Every member refused at capacity: its hint, so a client knows when to come back.
+      if (error.code === 'at_capacity') {
+        metrics.refusals.inc({ route: 'rest', reason: 'at_capacity' });
+        reply.header('retry-after', String(retryAfterOf(error.message) ?? 1));
+      }
       return answer(reply, error.code, error.message);
     }
     const e = error as { code?: string; statusCode?: number; message: string };

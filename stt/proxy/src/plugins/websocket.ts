@@ -21,6 +21,7 @@ export function relayOptions({ config, logger, metrics, choose }: ProxyContext, 
       backend.observe(latency);
       metrics.requests.inc({ route, backend: backend.name, outcome: 'ok' });
     },
+    onRefused: () => metrics.refusals.inc({ route, reason: 'at_capacity' }),
   };
 }
 

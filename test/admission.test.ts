@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeS16le, type RunningService } from '@vtuber-stt/core';
+import type { RunningProxy } from '@vtuber-stt/proxy';
+import { loadClip } from './helpers/fixtures.js';
+import { startTestProxy } from './helpers/proxy.js';
+import { startTestService } from './helpers/service.js';
+import { TestClient } from './helpers/ws_client.js';
+import { untilAsync } from './helpers/wait.js';
+
+/**
+ * Admission control over real connections. Each service refuses new sessions once its engine ran
+ * a job for more than 0.1 % of the last 2 s (STT_MAX_BUSY, STT_BUSY_WINDOW_MS turned down): one
+ * real decode puts it past capacity, and 2 s of idle engine brings it back, read from /metrics.
+ */
+const ADMISSION = { STT_MAX_BUSY: '0.001', STT_BUSY_WINDOW_MS: '2000' };
+const speech = encodeS16le(loadClip('speechbrain/spk1_snt1.wav'));
+
+let full: RunningService & { ws: string };
+let other: RunningService & { ws: string };
+let proxy: RunningProxy & { ws: string };
+/** One session on each service, admitted while its engine was idle. */
+let fullSession: TestClient;
+let otherSession: TestClient;
+
+async function metric(service: RunningService, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${service.url}/metrics`)).text();
+  const m = new RegExp(`^${line.source}(?:\\{[^}]*\\})? ([\\d.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+const refused = (service: RunningService) => metric(service, /stt_sessions_refused_total\{reason="at_capacity"[^}]*\}/);
+const served = (service: RunningService) => metric(service, /stt_requests_total\{outcome="text"[^}]*\}/);
+
+/** A real decode on the service's admitted session: afterwards its engine is past capacity. */
+async function decode(session: TestClient): Promise<void> {
+  session.sendAudio(speech);
+  session.flush();
+  expect(await session.next()).toMatchObject({ type: 'transcript' });
+}
+
+/** The service's engine has been idle for the whole window: it admits again. */
+const idle = (service: RunningService) => untilAsync(async () => (await metric(service, /stt_engine_busy_ratio/)) === 0, 10_000, 100);
+
+beforeAll(async () => {
+  [full, other] = await Promise.all([startTestService({}, ADMISSION), startTestService({}, ADMISSION)]);
+  // The full one as the CPU pool, the other as the GPU pool (toggle off): a new session tries the full one first.
+  proxy = await startTestProxy({ cpu: full.url, gpu: other.url }, { retry: { retryDelayMs: 20, exhaustedDelayMs: 20 } });
+  [fullSession, otherSession] = await Promise.all([TestClient.connect(full.ws), TestClient.connect(other.ws)]);
+});
+
+afterAll(async () => {
+  await Promise.all([fullSession?.close(), otherSession?.close()]);
+  await proxy?.close();
+  await Promise.all([full?.close(), other?.close()]);
+});
+
+describe('admission control', () => {
+  it('past capacity refuses a new session at connect with at_capacity and a retry hint, serves the admitted one, admits again once idle', async () => {
+    await decode(fullSession);
+    const before = await refused(full);
+    const late = new TestClient(full.ws);
+    const [error, close] = await Promise.all([late.next(), late.closed]);
+    expect(error).toMatchObject({ type: 'error', code: 'at_capacity' });
+    expect(close.code).toBe(1013);
+    expect(close.reason).toMatch(/^at capacity: engine \d+% busy .*STT_MAX_BUSY 0\.001.*retry in \d+ s$/);
+    expect(await refused(full)).toBe(before + 1);
+    // The admitted session is never refused: it keeps being served.
+    await decode(fullSession);
+    expect(await metric(full, /stt_engine_busy_ratio/)).toBeGreaterThan(0);
+    expect(await metric(full, /stt_capacity_sessions/)).toBeGreaterThanOrEqual(0);
+
+    await idle(full);
+    const admitted = await TestClient.connect(full.ws);
+    await decode(admitted);
+    await admitted.close();
+  });
+
+  it('the proxy sends a session that a full member refuses to the other device', async () => {
+    await Promise.all([idle(full), idle(other)]);
+    const servedBefore = [await served(full), await served(other)];
+    await decode(fullSession);
+    const refusedBefore = await refused(full);
+    const viaProxy = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
+    await decode(viaProxy);
+    await viaProxy.close();
+    // Tried on the CPU member first: refused there, then served by the other device.
+    expect(await refused(full)).toBe(refusedBefore + 1);
+    // Served by the member with room; the full one served only its own admitted session.
+    expect(await served(other)).toBe(servedBefore[1]! + 1);
+    expect(await served(full)).toBe(servedBefore[0]! + 1);
+  });
+
+  it('every member full: a WebSocket session is refused at_capacity with the hint, REST answers 503 with Retry-After', async () => {
+    await Promise.all([decode(fullSession), decode(otherSession)]);
+    const session = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
+    session.sendAudio(speech);
+    session.flush();
+    const close = await session.closed;
+    expect(close.code).toBe(1013);
+    expect(close.reason).toMatch(/^at capacity: engine \d+% busy .*retry in \d+ s$/);
+    const said: Record<string, unknown>[] = [];
+    for (let m = await session.next(100).catch(() => undefined); m; m = await session.next(100).catch(() => undefined)) said.push(m);
+    expect(said.at(-1)).toMatchObject({ type: 'error', code: 'at_capacity' });
+
+    await Promise.all([decode(fullSession), decode(otherSession)]);
+    const answer = await fetch(`${proxy.url}/api/transcribe?sample_rate=16000`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: speech });
+    expect(answer.status).toBe(503);
+    expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await answer.json()).toMatchObject({ code: 'at_capacity', error: expect.stringMatching(/retry in \d+ s/) });
+  });
+});
