@@ -3,6 +3,7 @@ import { encodeS16le, type RunningService } from '@vtuber-stt/core';
 import type { RunningProxy } from '@vtuber-stt/proxy';
 import { loadClip } from './helpers/fixtures.js';
 import { startTestProxy } from './helpers/proxy.js';
+import { RealtimeClient, to24k } from './helpers/realtime_client.js';
 import { startTestService } from './helpers/service.js';
 import { TestClient } from './helpers/ws_client.js';
 import { untilAsync } from './helpers/wait.js';
@@ -90,7 +91,7 @@ describe('admission control', () => {
     expect(await served(full)).toBe(servedBefore[0]! + 1);
   });
 
-  it('every member full: a WebSocket session is refused at_capacity with the hint, REST answers 503 with Retry-After', async () => {
+  it('every member full: a WebSocket session is refused at_capacity with the hint, REST answers 503 with Retry-After, realtime an error event and 1013', async () => {
     await Promise.all([decode(fullSession), decode(otherSession)]);
     const session = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
     session.sendAudio(speech);
@@ -107,5 +108,14 @@ describe('admission control', () => {
     expect(answer.status).toBe(503);
     expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await answer.json()).toMatchObject({ code: 'at_capacity', error: expect.stringMatching(/retry in \d+ s/) });
+
+    // OpenAI realtime: an `error` event naming the refusal, then the close.
+    await Promise.all([decode(fullSession), decode(otherSession)]);
+    const rt = await RealtimeClient.connect(`${proxy.ws}/v1/realtime?intent=transcription`);
+    rt.append(to24k(speech));
+    rt.send({ type: 'input_audio_buffer.commit' });
+    const [refusal, rtClose] = await Promise.all([rt.next('error'), rt.closed]);
+    expect(refusal.error).toMatchObject({ code: 'at_capacity', message: expect.stringMatching(/retry in \d+ s/) });
+    expect(rtClose.code).toBe(1013);
   });
 });

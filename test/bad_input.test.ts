@@ -316,7 +316,7 @@ describe('bad input, directly and through the proxy', () => {
         ws.once('error', (e) => (e.message.includes('Unexpected server response') ? undefined : reject(e)));
       });
 
-    it("another site's page can neither listen nor mute: 403 before the upgrade, and the session serves on", async () => {
+    it("another site's page can neither listen, mute nor speak as the VTuber: 403 before the upgrade, and the session serves on", async () => {
       const evil = { origin: 'https://evil.example' };
       expect(await handshake(`${proxy.ws}/ws/events?session=main`, evil)).toBe(403);
       expect(await handshake(`${proxy.ws}/ws/transcribe?session=main`, evil)).toBe(403);
@@ -324,6 +324,10 @@ describe('bad input, directly and through the proxy', () => {
       const mute = await fetch(`${proxy.url}/api/sessions/main/mute`, { method: 'POST', headers: evil });
       expect(mute.status).toBe(403);
       expect(((await mute.json()) as Reply).code).toBe('forbidden_origin');
+      // Nor say the VTuber speaks (which would drop the streamer's words as echo).
+      const speaks = await fetch(`${proxy.url}/api/sessions/main/assistant`, { method: 'POST', headers: { ...evil, 'content-type': 'application/json' }, body: '{"state":"start","text":"hi"}' });
+      expect(speaks.status).toBe(403);
+      expect(((await speaks.json()) as Reply).code).toBe('forbidden_origin');
       expect((await fetch(`${proxy.url}/api/sessions`, { headers: evil })).status).toBe(403);
       speaker.sendAudio(speech);
       speaker.flush();
