@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav, SAMPLE_RATE, type RunningService } from '@vtuber-stt/core';
+import pino from 'pino';
 import { serverTurnsUrl } from '../client/audio_streaming_input/src/server_turns.js';
+import { UtteranceStreamer } from '../client/audio_streaming_input/src/streamer.js';
 import { runCli } from '../client/audio_streaming_input/src/cli.js';
 import { readStdinCommands, type StdinCommand } from '../client/audio_streaming_input/src/stdin_commands.js';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
@@ -226,6 +228,26 @@ describe('microphone client against the real stack', () => {
     const run = await runClient(['--server', proxy.ws, '--input', audioPath('picovoice-leopard/test_en.wav'), '--fast', '--text']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe(`${WORDS}\n`);
+  });
+
+  it('tells an app embedding the streamer how its transcription connection changes (onConnectionChange)', async () => {
+    const events: { type: string; endpoint: string }[] = [];
+    const transcribeUrl = `${proxy.ws}/ws/transcribe`;
+    const streamer = new UtteranceStreamer({
+      detectUrl: `${proxy.ws}/ws/detect`,
+      transcribeUrl,
+      preRollMs: 300,
+      hangoverMs: 0,
+      maxUtteranceMs: 30_000,
+      maxBufferBytes: 1 << 20,
+      log: pino({ level: 'silent' }),
+      onUtterance: () => undefined,
+      onConnectionChange: (e) => events.push({ type: e.type, endpoint: e.endpoint.url }),
+    });
+    await streamer.ready();
+    await streamer.finish();
+    expect(events[0]?.type).toBe('connected');
+    expect(events[0]?.endpoint).toContain(transcribeUrl);
   });
 
   /**

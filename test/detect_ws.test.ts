@@ -177,6 +177,22 @@ describe('/ws/detect with Whisper tiny', () => {
       expect(confirmed?.text).toBeTruthy();
       expect(replies.some((r) => r.speech_withdrawn !== undefined)).toBe(false);
       expect(await fetch(`${service.url}/ready`).then((r) => r.json())).toMatchObject({ detector: 'hybrid', backend: '@napi-rs/whisper' });
+
+      // With finals waiting (the engine held by a job of the test's own, a final behind it), the
+      // check is shed: counted, never queued, and Silero's decision stands.
+      const queue = service.state.verifier!.queue;
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const jobs = [queue.push(() => held), queue.push(async () => 'final')];
+      expect(queue.shouldShed()).toBe(true);
+      const shed = async () => Number(/^stt_shed_total\{[^}]*kind="detector"[^}]*\} (\d+)/m.exec(await fetch(`${service.url}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+      const unchecked = await streamUntil(service.ws, speech, 1600, 0, (rs) => rs.some((r) => r.speech_end !== undefined));
+      expect(unchecked.some((r) => r.speech_start !== undefined) && unchecked.some((r) => r.speech_end !== undefined)).toBe(true);
+      expect(queue.depth).toBe(2);
+      expect(await shed()).toBe(1);
+      expect(unchecked.some((r) => r.speech_confirmed !== undefined || r.speech_withdrawn !== undefined)).toBe(false);
+      release();
+      expect(await Promise.all(jobs)).toEqual([undefined, 'final']);
     } finally {
       await service.close();
     }

@@ -3,14 +3,18 @@
 // OpenAPI spec, offline), checked for unknown fields (its TypeScript declarations, through the
 // compiler's excess-property check), and held to the promises the stack makes: a headless Service
 // the proxy discovers the CPU pool through, probes on /health and /ready, whisper.cpp threads
-// within the CPUs granted, a GPU request on GPU nodes, and a models volume a Job fills.
+// within the CPUs granted, a GPU request on GPU nodes, a models volume a Job fills, and an
+// autoscaler (optional components: an HPA through prometheus-adapter, or KEDA) on a metric the
+// services export and Prometheus scrapes.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CAPACITY } from '../stt/core/src/engine/capacity.js';
+import { createMetrics } from '../stt/core/src/metrics.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = join(root, 'deploy', 'kubernetes');
@@ -33,8 +37,12 @@ function yamlFiles(folder: string): string[] {
 
 const files = yamlFiles(dir).map((f) => relative(dir, f));
 const KUSTOMIZATION = 'kustomization.yaml';
-const manifests: Manifest[] = files
-  .filter((f) => f !== KUSTOMIZATION)
+/** kustomize's own files (the stack's Kustomization, the optional Components), and Helm values: not API objects. */
+const notObjects = (f: string) => basename(f) === KUSTOMIZATION || f.endsWith('-values.yaml');
+/** Add-ons' custom resources: kubernetes-models has no schema for them; checked field by field below. */
+const CUSTOM_KINDS = ['keda.sh/v1alpha1 ScaledObject'];
+const documents: Manifest[] = files
+  .filter((f) => !notObjects(f))
   .flatMap((file) =>
     parseAllDocuments(readFileSync(join(dir, file), 'utf8')).flatMap((d, i) => {
       if (d.errors.length) throw new Error(`${file}#${i}: ${d.errors.map((e) => e.message).join('; ')}`);
@@ -42,7 +50,11 @@ const manifests: Manifest[] = files
       return doc == null ? [] : [{ where: `${file}#${i}`, file, doc }];
     }),
   );
-const kustomization: Doc = parse(readFileSync(join(dir, KUSTOMIZATION), 'utf8'));
+const isCustom = (m: Manifest) => CUSTOM_KINDS.includes(`${m.doc.apiVersion} ${m.doc.kind}`);
+const manifests = documents.filter((m) => !isCustom(m));
+const customResources = documents.filter(isCustom);
+const readYaml = (path: string): Doc => parse(readFileSync(join(dir, path), 'utf8'));
+const kustomization: Doc = readYaml(KUSTOMIZATION);
 
 /** The kubernetes-models class for an apiVersion/kind; throws for a kind it has no schema for. */
 function modelFor(apiVersion: unknown, kind: unknown): { new (data: Doc): { validate(): void }; kind: string; apiVersion: string } {
@@ -192,7 +204,15 @@ describe('deploy/kubernetes: schemas', () => {
   it('kustomization.yaml lists every manifest, one namespace, the images compose builds', () => {
     expect(kustomization.apiVersion).toBe('kustomize.config.k8s.io/v1beta1');
     expect(kustomization.kind).toBe('Kustomization');
-    expect([...kustomization.resources].sort()).toEqual(files.filter((f) => f !== KUSTOMIZATION).sort());
+    // The stack is the top folder; each subfolder is an optional Component listing its own files.
+    expect([...kustomization.resources].sort()).toEqual(files.filter((f) => !f.includes('/') && f !== KUSTOMIZATION).sort());
+    const folders = [...new Set(files.filter((f) => f.includes('/')).map((f) => dirname(f)))];
+    for (const folder of folders) {
+      const component = readYaml(join(folder, KUSTOMIZATION));
+      expect([component.apiVersion, component.kind], folder).toEqual(['kustomize.config.k8s.io/v1alpha1', 'Component']);
+      const own = documents.filter((m) => dirname(m.file) === folder).map((m) => basename(m.file));
+      expect([...component.resources].sort(), folder).toEqual([...new Set(own)].sort());
+    }
     const namespaces = objects('Namespace');
     expect(namespaces.map((n) => n.metadata.name)).toEqual([kustomization.namespace]);
     // Image names as docker-compose.yml builds them, the tag set in one place.
@@ -386,5 +406,94 @@ describe('deploy/kubernetes: the stack', () => {
         }
       }
     }
+  });
+});
+
+describe('deploy/kubernetes: autoscaling', () => {
+  /** Kubernetes quantities as numbers: "700m", "0.7", 1. */
+  const quantity = (q: unknown) => (/m$/.test(String(q)) ? Number(String(q).slice(0, -1)) / 1000 : Number(q));
+  const exported = createMetrics('k8s-test').registry;
+  const hpa = () => named('HorizontalPodAutoscaler', 'stt-cpu-ws');
+  const pool = () => named('Service', 'stt-cpu-ws-headless');
+  /** A Component's patches as JSON patch operations on a target. */
+  const removesReplicas = (folder: string, deployment: string) =>
+    readYaml(join(folder, KUSTOMIZATION)).patches.some(
+      (p: Doc) => p.target?.kind === 'Deployment' && p.target?.name === deployment && (parse(p.patch) as Doc[]).some((op) => op.op === 'remove' && op.path === '/spec/replicas'),
+    );
+
+  it('an HPA scales the CPU pool on the busy ratio the pods export, Prometheus scrapes and prometheus-adapter serves', () => {
+    const { spec } = hpa();
+    expect(spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'stt-cpu-ws' });
+    const deployment = named('Deployment', spec.scaleTargetRef.name);
+    expect(matches(pool().spec.selector, deployment.spec.template.metadata.labels)).toBe(true);
+    expect(spec.metrics).toHaveLength(1);
+    const [metric] = spec.metrics;
+    expect(metric.type).toBe('Pods');
+    const name = metric.pods.metric.name;
+    expect(exported.getSingleMetric(name)?.constructor.name, `${name} on /metrics`).toBe('Gauge');
+    // Scale out before admission refuses anyone: the target is under STT_MAX_BUSY.
+    expect(metric.pods.target.type).toBe('AverageValue');
+    const target = quantity(metric.pods.target.averageValue);
+    expect(target).toBeGreaterThan(0.3);
+    expect(target).toBeLessThan(DEFAULT_CAPACITY.maxBusy);
+    expect(spec.minReplicas).toBeGreaterThanOrEqual(1);
+    expect(spec.maxReplicas).toBeGreaterThan(spec.minReplicas);
+    // Scaling in moves sessions: it waits far longer than scaling out.
+    expect(spec.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
+    expect(spec.behavior.scaleUp.stabilizationWindowSeconds).toBeLessThan(spec.behavior.scaleDown.stabilizationWindowSeconds);
+    // Prometheus's kubernetes-pods job scrapes the pods where /metrics is.
+    const container = podSpec(deployment).containers[0];
+    const annotations = deployment.spec.template.metadata.annotations;
+    expect(annotations['prometheus.io/scrape']).toBe('true');
+    expect(annotations['prometheus.io/path']).toBe('/metrics');
+    expect(annotations['prometheus.io/port']).toBe(resolvedEnv(container, 'PORT'));
+    expect(container.ports.map((p: Doc) => String(p.containerPort))).toContain(annotations['prometheus.io/port']);
+    // prometheus-adapter serves that name per pod, from the series the scrape labels with namespace and pod.
+    const rules: Doc[] = readYaml('autoscaling/prometheus-adapter-values.yaml').rules.custom;
+    const rule = rules.find((r) => (r.name?.as ?? r.name?.matches) === name);
+    expect(rule, `an adapter rule serving ${name}`).toBeDefined();
+    expect(rule.seriesQuery).toMatch(new RegExp(`^${name}\\{`));
+    expect(rule.resources.overrides).toEqual({ namespace: { resource: 'namespace' }, pod: { resource: 'pod' } });
+    for (const r of rules) expect(exported.getSingleMetric(/^(\w+)/.exec(r.seriesQuery)![1]!), r.seriesQuery).toBeDefined();
+    // The autoscaler owns the replica count: a later apply does not set it back.
+    expect(removesReplicas('autoscaling', 'stt-cpu-ws')).toBe(true);
+  });
+
+  it('the KEDA alternative scales the same pool by the same rule', () => {
+    const scaled = customResources.filter((m) => m.doc.kind === 'ScaledObject').map((m) => m.doc);
+    expect(scaled).toHaveLength(1);
+    const so = scaled[0];
+    const { spec } = hpa();
+    // KEDA's CRD has no schema here: its fields are held to the ones KEDA documents.
+    expect(Object.keys(so).sort()).toEqual(['apiVersion', 'kind', 'metadata', 'spec']);
+    const known = ['scaleTargetRef', 'pollingInterval', 'cooldownPeriod', 'initialCooldownPeriod', 'idleReplicaCount', 'minReplicaCount', 'maxReplicaCount', 'fallback', 'advanced', 'triggers'];
+    expect(Object.keys(so.spec).filter((k) => !known.includes(k))).toEqual([]);
+    expect(so.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(so.spec.scaleTargetRef).toEqual(spec.scaleTargetRef);
+    expect([so.spec.minReplicaCount, so.spec.maxReplicaCount]).toEqual([spec.minReplicas, spec.maxReplicas]);
+    // The HPA KEDA makes behaves as ours (whose schema validated above).
+    expect(Object.keys(so.spec.advanced)).toEqual(['horizontalPodAutoscalerConfig']);
+    expect(so.spec.advanced.horizontalPodAutoscalerConfig.behavior).toEqual(spec.behavior);
+    expect(so.spec.triggers).toHaveLength(1);
+    const [trigger] = so.spec.triggers;
+    expect(trigger.type).toBe('prometheus');
+    expect(new URL(trigger.metadata.serverAddress).protocol).toBe('http:');
+    // KEDA divides the query's value by the threshold: the pool's sum over the HPA's per-pod average.
+    const name = spec.metrics[0].pods.metric.name;
+    expect(trigger.metadata.query).toMatch(new RegExp(`^sum\\(${name}\\{`));
+    expect(trigger.metadata.query).toContain(`namespace="${kustomization.namespace}"`);
+    expect(trigger.metadata.query).toContain(`pod=~"${spec.scaleTargetRef.name}-.*"`);
+    expect(typeof trigger.metadata.threshold).toBe('string');
+    expect(Number(trigger.metadata.threshold)).toBe(quantity(spec.metrics[0].pods.target.averageValue));
+    expect(removesReplicas('keda', 'stt-cpu-ws')).toBe(true);
+  });
+
+  it('deploy/kubernetes-autoscaled is the stack plus the HPA component', () => {
+    const overlay: Doc = parse(readFileSync(join(root, 'deploy', 'kubernetes-autoscaled', KUSTOMIZATION), 'utf8'));
+    expect([overlay.apiVersion, overlay.kind]).toEqual(['kustomize.config.k8s.io/v1beta1', 'Kustomization']);
+    expect(overlay.namespace).toBe(kustomization.namespace);
+    expect(overlay.resources).toEqual(['../kubernetes']);
+    expect(overlay.components).toEqual(['../kubernetes/autoscaling']);
+    for (const c of ['autoscaling', 'keda']) expect(existsSync(join(dir, c, KUSTOMIZATION)), c).toBe(true);
   });
 });

@@ -6,6 +6,7 @@ import { buildRecording, feeder } from './helpers/recording.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
+import { until } from './helpers/wait.js';
 
 type Message = { type: string; seq?: number; final?: boolean; text?: string; stable?: string; language?: string; audio_ms?: number; inference_ms?: number; ended_by?: string; code?: string; error?: string; partials?: boolean; backend?: string };
 
@@ -160,6 +161,31 @@ describe('live partial transcripts (server turns)', () => {
     expect(messages!.filter((m) => m.type === 'partial')).toEqual([]);
     expect(messages!.filter(isFinal).slice(0, 2).map((m) => m.text)).toEqual([WORDS, WORDS]);
     await Promise.all([c.close(), driver.close()]);
+  });
+
+  it('sheds the partials that fall due while the engine is busy (counted once per interval), and the final still answers', async () => {
+    const queue = service.state.transcriber!.queue;
+    const shed = async () => Number(/^stt_shed_total\{[^}]*kind="partial"[^}]*\} (\d+)/m.exec(await fetch(`${service.url}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+    const before = await shed();
+    let release!: () => void;
+    const held = queue.push(() => new Promise<void>((r) => (release = r))); // the engine busy, as with another stream's decode
+    const c = await TestClient.connect(`${service.ws}?turns=server&partials=1`);
+    c.ws.send(JSON.stringify({ type: 'config', language: 'en' }));
+    expect(await c.next<Message>()).toMatchObject({ type: 'config', partials: true });
+    const one = buildRecording(['picovoice-leopard/test_en.wav'], 1500);
+    c.sendAudio(one.pcm);
+    await until(() => queue.finalsWaiting === 1); // its turn ended on its silence; the final waits
+    // 5.9 s of speech at one partial per second of growth: a handful, not one per 32 ms window.
+    const count = (await shed()) - before;
+    expect(count).toBeGreaterThanOrEqual(2);
+    expect(count).toBeLessThanOrEqual(6);
+    release();
+    await held;
+    const messages: Message[] = [];
+    while (!messages.some(isFinal)) messages.push(await c.next<Message>());
+    expect(messages.filter((m) => m.type === 'partial')).toEqual([]);
+    expect(messages.find(isFinal)).toMatchObject({ type: 'transcript', seq: 1, text: WORDS, ended_by: 'silence' });
+    await c.close();
   });
 
   it('refuses partials with <flush> turns: in the query (1008 with the reason) and in a config message (bad_message)', async () => {

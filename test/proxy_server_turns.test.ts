@@ -6,7 +6,7 @@ import { startTestProxy } from './helpers/proxy.js';
 import { buildRecording, feeder, type Recording } from './helpers/recording.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticText } from './helpers/synthetic_model.js';
-import { startTcpTap } from './helpers/tcp_tap.js';
+import { switchableWay } from './helpers/tcp_tap.js';
 import { TestClient } from './helpers/ws_client.js';
 import { until } from './helpers/wait.js';
 
@@ -32,6 +32,8 @@ const [first, second] = recording.clips as [Recording['clips'][number], Recordin
 const TURNS = JSON.stringify({ type: 'config', end_of_turn_ms: 1000, sentence_end_ms: 1000 });
 /** A proxy that gives up on a dead backend, and tries again, in a fraction of a second (STT_PROXY_RETRY_MS, STT_PROXY_RETRY_ROUND_MS). */
 const FAST_RETRY = { retryDelayMs: 20, exhaustedDelayMs: 100 };
+/** STT_PROXY_HOLD_MS turned down: these tests are about what comes past the hold. */
+const SHORT_HOLD_MS = 150;
 const isFinal = (m: Message) => (m.type === 'transcript' && m.final !== false) || (m.type === 'error' && m.seq !== undefined);
 const answered = (messages: Message[], seq: number) => messages.some((m) => isFinal(m) && m.seq === seq);
 const started = (messages: Message[], seq: number) => messages.some((m) => m.type === 'speech_start' && m.seq === seq);
@@ -100,32 +102,6 @@ function expectUtterances(messages: Message[], rec: Recording): Message[] {
     }
   });
   return answers;
-}
-
-/**
- * The file's one service, reached through a loopback TCP relay that can be taken down and brought
- * back on the same port. Down, every connection through it is cut and new ones are refused: what
- * a proxy or a client sees of a killed service process, without a process to start again.
- */
-async function switchableWay(targetUrl: string) {
-  let tap = await startTcpTap(targetUrl);
-  const port = Number(new URL(tap.url).port);
-  let up = true;
-  return {
-    url: tap.url,
-    port,
-    async down() {
-      if (!up) return;
-      up = false;
-      await tap.close();
-    },
-    async up() {
-      if (up) return;
-      tap = await startTcpTap(targetUrl, port);
-      up = true;
-    },
-    close: () => (up ? tap.close() : Promise.resolve()),
-  };
 }
 
 let service: RunningService;
@@ -212,7 +188,7 @@ describe('server-side turns when a backend dies', () => {
 
   it('answers the open utterance with engine_unavailable once when no backend is left, and ends its turn for the speaker and listeners', async () => {
     const way = await switchableWay(service.url);
-    const proxy = await startTestProxy({ cpu: way.url }, { retry: FAST_RETRY });
+    const proxy = await startTestProxy({ cpu: way.url }, { retry: FAST_RETRY, holdMs: SHORT_HOLD_MS });
     try {
       const listener = await TestClient.connect(`${proxy.ws}/ws/events?session=no-backend`);
       expect(await listener.next()).toMatchObject({ type: 'session', live: false });
@@ -302,7 +278,7 @@ describe('server-side turns when the only backend behind the proxy is down for l
   beforeAll(async () => {
     way = await switchableWay(service.url);
     const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
-    proxy = await startTestProxy({ cpu: way.url }, { retry: FAST_RETRY }, { logger });
+    proxy = await startTestProxy({ cpu: way.url }, { retry: FAST_RETRY, holdMs: SHORT_HOLD_MS }, { logger });
   });
   beforeEach(async () => {
     await way.up();

@@ -126,6 +126,61 @@ describe('OpenAI Realtime transcription sessions at /v1/realtime through the pro
     await c.close();
   });
 
+  it('semantic VAD: server turns whose eagerness sets the end-of-turn waits, echoed in session.updated', async () => {
+    // Two clips 1.5 s apart; the synthetic words end no sentence, so the long wait decides.
+    const pcm = to24k(buildRecording(['speechbrain/spk1_snt1.wav', 'speechbrain/spk1_snt2.wav'], 1500).pcm);
+    const c = await RealtimeClient.connect(url);
+    await c.next('session.created');
+    const semantic = (eagerness?: string) => ({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: { type: 'semantic_vad', ...(eagerness && { eagerness }) } } } } });
+
+    // Without eagerness: auto, exactly today's server_vad waits.
+    c.send(semantic());
+    expect((await c.next('session.updated')).session!.audio.input.turn_detection).toEqual({
+      type: 'semantic_vad',
+      eagerness: 'auto',
+      threshold: 0.4,
+      prefix_padding_ms: 320,
+      silence_duration_ms: 700,
+      sentence_end_ms: 450,
+    });
+    // high: the short waits, so the 1.5 s gap ends a turn: two items, sent as fast as the socket takes them.
+    c.send(semantic('high'));
+    expect((await c.next('session.updated')).session!.audio.input.turn_detection).toMatchObject({ type: 'semantic_vad', eagerness: 'high', silence_duration_ms: 700 });
+    c.append(pcm);
+    const two = await c.until((events) => completedOf(events).length === 2);
+    expect(completedOf(two).map((e) => e.transcript)).toEqual([WORDS, WORDS]);
+
+    // low: an unfinished sentence may pause 4 s, so the gap (and the tail) stay inside one turn, ended by a commit.
+    c.send(semantic('low'));
+    expect((await c.next('session.updated')).session!.audio.input.turn_detection).toMatchObject({
+      type: 'semantic_vad',
+      eagerness: 'low',
+      silence_duration_ms: 4000,
+      sentence_end_ms: 700,
+    });
+    const before = c.events.length;
+    c.append(pcm);
+    c.send({ type: 'input_audio_buffer.commit' });
+    const all = await c.until((events) => completedOf(events).length === 3);
+    expect(all.slice(before).filter((e) => e.type === 'input_audio_buffer.speech_started')).toHaveLength(1);
+    expect(all.some((e) => e.type === 'error')).toBe(false);
+    // Back to server_vad: its own defaults, not low's waits.
+    c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: { type: 'server_vad' } } } } });
+    expect((await c.next('session.updated')).session!.audio.input.turn_detection).toEqual({
+      type: 'server_vad',
+      threshold: 0.4,
+      prefix_padding_ms: 320,
+      silence_duration_ms: 700,
+      sentence_end_ms: 450,
+    });
+    // An eagerness OpenAI does not define is refused, naming the values.
+    c.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: { type: 'semantic_vad', eagerness: 'eager' } } } } });
+    const bad = (await c.next('error')).error!;
+    expect(bad.code).toBe('invalid_request');
+    expect(bad.message).toContain('"low", "medium", "high" or "auto"');
+    await c.close();
+  });
+
   it('answers malformed events with error events and keeps the session serving', async () => {
     const c = await RealtimeClient.connect(url);
     await c.next('session.created');

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS16le, type TranscriptMessage } from '@vtuber-stt/core';
 import { fixtureModel, loadClip } from './helpers/fixtures.js';
-import { feeder } from './helpers/recording.js';
+import { feeder, roomNoise } from './helpers/recording.js';
 import { startTestService } from './helpers/service.js';
+import { bilingualModel, bilingualText, withKoreanMarker } from './helpers/bilingual_model.js';
 import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
 import { untilAsync } from './helpers/wait.js';
 import { TestClient } from './helpers/ws_client.js';
@@ -17,16 +18,7 @@ const en1 = loadClip('speechbrain/spk1_snt1.wav');
 const en2 = loadClip('speechbrain/spk1_snt2.wav');
 const ko = loadClip('picovoice-leopard/test_ko.wav');
 
-/** Quiet room noise (about -66 dBFS), not digital zero: what a microphone gives between turns. */
-function room(seconds: number, seed = 1): Float32Array {
-  const out = new Float32Array(Math.round(seconds * RATE));
-  let x = seed;
-  for (let i = 0; i < out.length; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    out[i] = (x / 2147483648 - 0.5) * 0.001;
-  }
-  return out;
-}
+const room = roomNoise;
 
 /** Clips joined by gaps; returns the audio and where each clip lies (ms). */
 function conversation(parts: (Float32Array | number)[]): { pcm: Buffer; clips: { from: number; to: number }[] } {
@@ -282,29 +274,66 @@ describe('server-side turns on /ws/transcribe', () => {
 });
 
 describe('language in auto mode', () => {
-  it("identifies each utterance's language early, so its decode has no detection pass", async () => {
-    const service = await startTestService({ model: MODEL() });
+  it("identifies a session's language once, keeps it while the text stays in its script, and gives each utterance its language when the speaker switches", async () => {
+    // Audio with the marker tone is Korean to this model (identified so, Hangul text in any language).
+    const service = await startTestService({ model: bilingualModel(fixtureModel('tiny')) }, { STT_LANGUAGE_MEMORY: 'on' });
     try {
-      const { pcm, clips } = conversation([0.4, en1, 1.5, ko, 1.5]);
+      const said = bilingualText(fixtureModel('tiny'));
+      const marked = withKoreanMarker(ko);
+      const { pcm, clips } = conversation([0.4, marked, 1.5, marked, 1.5, en1, 1.5, marked, 1.5, en2, 1.5, en1, 1.5, en2, 1.5]);
       const c = await TestClient.connect(`${service.ws}?turns=server`);
       const metrics = () => fetch(`${service.url}/metrics`).then((r) => r.text());
-      const identifiedSoFar = async () => [...(await metrics()).matchAll(/stt_language_identified_total\{[^}]*\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
-      // As live: each check runs while its speaker is still talking, so the service hears nothing
-      // more until it has answered (in a burst, a check still waiting when its utterance ends is
-      // cancelled and the decode identifies the language itself). 1.5 s into each clip holds
-      // the 800 ms of speech a check waits for.
+      const count = (text: string, name: string) => [...text.matchAll(new RegExp(`${name}\\{([^}]*)\\} (\\d+)`, 'g'))].map((m) => ({ labels: m[1]!.replace(/,?service="[^"]*"/, ''), n: Number(m[2]) }));
+      // As live: the first check runs while its speaker is still talking (2.5 s into the clip
+      // holds the 800 ms of speech it waits for); each later utterance is heard once the one
+      // before is answered, so each starts from what the session has learnt.
       const feed = feeder(pcm, (chunk) => c.ws.send(chunk));
+      feed.to(clips[0]!.from + 2500);
+      await untilAsync(async () => count(await metrics(), 'stt_language_identified_total').length > 0, 20_000, 20);
+      const all: Message[] = [];
       for (const [i, clip] of clips.entries()) {
-        feed.to(clip.from + 1500);
-        await untilAsync(async () => (await identifiedSoFar()) > i, 20_000, 20);
+        feed.to(clip.to + 1500);
+        all.push(...(await collect(c, (m) => finals(m).length === 1)));
+        expect(finals(all)).toHaveLength(i + 1);
       }
       feed.rest();
-      const all = await collect(c, (m) => finals(m).length === 2);
+      const [K, E] = [['ko', said.ko], ['en', said.en]];
+      expect(finals(all).map((f) => [f.language, f.text])).toEqual([K, K, E, K, E, E, E]);
+      // A decode in the remembered language that came out in another script never went out as early text.
+      for (const t of all.filter((m) => m.type === 'transcript')) expect([t.language, t.text]).toEqual(t.text === said.ko ? ['ko', said.ko] : ['en', said.en]);
       const counted = await metrics();
-      // One identification per utterance (each has more than 800 ms of speech), and the finals say it.
-      const identified = [...counted.matchAll(/stt_language_identified_total\{language="(\w+)"[^}]*\} (\d+)/g)];
-      expect(identified.reduce((n, m) => n + Number(m[2]), 0)).toBe(2);
-      for (const f of finals(all)) expect(identified.map((m) => m[1])).toContain(f.language);
+      // The first utterance identified, the second kept Korean, the third (Latin text in Korean)
+      // was decoded again in auto. After a switch it takes two identified utterances in a row in
+      // one language to keep it: the fourth to sixth identify, the seventh keeps English.
+      expect(count(counted, 'stt_language_identified_total').reduce((n, m) => n + m.n, 0)).toBe(4);
+      expect(count(counted, 'stt_language_memory_total')).toEqual([{ labels: 'outcome="kept"', n: 2 }, { labels: 'outcome="switched"', n: 1 }]);
+      await c.close();
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("skips a language check while finals wait, using the session's last language (memory off)", async () => {
+    const service = await startTestService({ model: MODEL() }, { STT_LANGUAGE_MEMORY: 'off' });
+    try {
+      const c = await TestClient.connect(service.ws);
+      const speech = (clip: Float32Array) => encodeS16le(clip);
+      const shed = async () => Number(/stt_shed_total\{kind="language"[^}]*\} (\d+)/.exec(await fetch(`${service.url}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+      // Identified once (memory off: it is not kept, only remembered as the last language).
+      c.sendAudio(speech(en1));
+      c.flush();
+      expect(finals(await collect(c, (m) => finals(m).length === 1))[0]!.language).toBe('en');
+      // Finals in line (one running, others waiting) when the next utterances' checks fall due:
+      // the connection's order puts each one's audio right behind the flushes before it.
+      for (let i = 0; i < 3; i++) {
+        c.sendAudio(speech(ko));
+        c.flush();
+      }
+      c.sendAudio(speech(en2));
+      c.flush();
+      const rest = finals(await collect(c, (m) => finals(m).length === 4));
+      expect(rest.map((f) => f.language)).toEqual(['en', 'en', 'en', 'en']);
+      expect(await shed()).toBeGreaterThanOrEqual(1);
       await c.close();
     } finally {
       await service.close();

@@ -1,9 +1,11 @@
+import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort, spawnService } from './helpers/processes.js';
 import { fixtureModel } from './helpers/fixtures.js';
 import { TEST_MODEL } from './helpers/service.js';
-import { syntheticModel } from './helpers/synthetic_model.js';
+import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
+import { NapiWhisperEngine } from '@vtuber-stt/core';
 
 type Attempt = { closed: number; error?: unknown } | { accepted: Record<string, unknown> } | { refused: true };
 
@@ -57,4 +59,19 @@ describe('a service with both roles while it loads (as npm start restarts it)', 
       await service?.stop();
     }
   }, 90_000);
+});
+
+describe('quantized models (whisper.cpp quantize: q8_0 and q5_1 blocks)', () => {
+  it.each(['q8_0', 'q5_1'] as const)('loads a %s model in the CPU engine and decodes its words', async (weights) => {
+    const path = syntheticModel(fixtureModel('tiny'), 20, { layers: 1, weights });
+    // Quantized blocks, not f16: the file is far smaller (q8_0 ~0.57x, q5_1 ~0.43x).
+    expect(statSync(path).size).toBeLessThan(0.6 * statSync(TEST_MODEL()).size);
+    const engine = await NapiWhisperEngine.load(path, 'cpu');
+    try {
+      const out = await engine.transcribe(new Float32Array(32_000), { language: 'en', prompt: '', threads: 1, audioCtx: 128, translate: false });
+      expect(out.text.trim()).toBe(syntheticText(fixtureModel('tiny'), 20));
+    } finally {
+      await engine.close();
+    }
+  });
 });

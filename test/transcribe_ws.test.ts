@@ -246,6 +246,85 @@ describe('/ws/transcribe over a real connection', () => {
     await again.close();
   });
 
+  describe('the queue bound under load (the engine held by a job of the test\'s own)', () => {
+    /** Holds the engine until released, as a long decode would. */
+    const holdEngine = () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const job = service.state.transcriber!.queue.push(() => held);
+      return { job, release };
+    };
+    /** jfk and half a second of silence: the pause starts a speculative decode. */
+    const paused = Buffer.concat([jfk, silence.subarray(0, 16000)]);
+    const connectEn = async () => {
+      const c = await TestClient.connect(service.ws);
+      c.ws.send(JSON.stringify({ type: 'config', language: 'en' })); // no language check in the way
+      expect(await c.next()).toMatchObject({ type: 'config', language: 'en' });
+      return c;
+    };
+    const shed = async (kind: string) => Number(new RegExp(`^stt_shed_total\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)`, 'm').exec(await fetch(`${service.url}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+
+    it('never makes a refused speculation the final\'s answer, and never promotes a final past STT_MAX_QUEUE: past it, overloaded at once', async () => {
+      const queue = service.state.transcriber!.queue;
+      const engine = holdEngine();
+      // The optional class full (2 of STT_MAX_QUEUE / 4): the connection's speculation is refused.
+      let releaseOptional!: () => void;
+      const optionalHeld = new Promise<void>((r) => (releaseOptional = r));
+      const optional = [0, 1].map(() => queue.schedule(() => optionalHeld, { priority: 'background' }).result);
+      const a = await connectEn();
+      a.sendAudio(paused);
+      a.flush();
+      await until(() => queue.finalsWaiting === 1);
+      releaseOptional();
+      engine.release();
+      await Promise.all([engine.job, ...optional]);
+      // Decoded on its own, not "inference queue is full (2 waiting)".
+      expect(await a.next<Reply>()).toMatchObject({ type: 'transcript', text: WORDS, speculative: 'none' });
+
+      // Its speculation waits, then the finals' class fills: the flush cannot be promoted past it.
+      const again = holdEngine();
+      a.sendAudio(paused);
+      await until(() => queue.depth === 2);
+      const finals = Array.from({ length: queue.limit }, (_, i) => queue.push(async () => i));
+      a.flush();
+      const refused = await a.next<Reply>();
+      expect(refused).toMatchObject({ type: 'error', code: 'overloaded' });
+      expect(refused.error).toContain(`(${queue.limit} waiting, STT_MAX_QUEUE)`);
+      expect(queue.finalsWaiting).toBe(queue.limit);
+      expect(queue.depth).toBe(queue.limit + 1); // its speculation dropped with it
+      again.release();
+      expect(await Promise.all(finals)).toEqual([...Array(queue.limit).keys()]);
+      // The connection goes on.
+      a.sendAudio(jfk);
+      a.flush();
+      expect(await a.next<Reply>()).toMatchObject({ type: 'transcript', text: WORDS });
+      await a.close();
+    });
+
+    it('sheds a speculative decode while finals wait (counted), and the final still answers', async () => {
+      const queue = service.state.transcriber!.queue;
+      const before = await shed('speculative');
+      const engine = holdEngine();
+      let releaseFinal!: () => void;
+      const waiting = queue.push(() => new Promise<void>((r) => (releaseFinal = r)));
+      expect(queue.shouldShed()).toBe(true);
+      const a = await connectEn();
+      // 0.7 s of speech without a pause of its own, then one: one speculation due.
+      const short = encodeS16le(loadClip('picovoice-leopard/test_en.wav').subarray(8000, 8000 + 11200));
+      a.sendAudio(Buffer.concat([short, silence.subarray(0, 16000)]));
+      a.flush();
+      await until(() => queue.finalsWaiting === 2);
+      expect(queue.depth).toBe(3); // nothing below the finals
+      engine.release();
+      await until(() => queue.finalsWaiting === 1);
+      releaseFinal();
+      await waiting;
+      expect(await a.next<Reply>()).toMatchObject({ type: 'transcript', text: WORDS, speculative: 'none' });
+      expect(await shed('speculative')).toBe(before + 1); // once, though tried at every window of the pause
+      await a.close();
+    });
+  });
+
   it('serves /health, /ready and Prometheus /metrics', async () => {
     // An error of its own to count (half a sample), whatever ran before.
     const c = await TestClient.connect(service.ws);

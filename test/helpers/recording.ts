@@ -9,6 +9,17 @@ export interface Recording {
   durationMs: number;
 }
 
+/** Quiet room noise (about -66 dBFS), not digital zero: what a microphone gives between turns. Deterministic by `seed`. */
+export function roomNoise(seconds: number, seed = 1): Float32Array {
+  const out = new Float32Array(Math.round(seconds * SAMPLE_RATE));
+  let x = seed;
+  for (let i = 0; i < out.length; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    out[i] = (x / 2147483648 - 0.5) * 0.001;
+  }
+  return out;
+}
+
 /** Fixture clips one after another with silence between them: several utterances in one stream. */
 export function buildRecording(files: string[], gapMs: number, leadMs = 500, tailMs = gapMs): Recording {
   const silence = (ms: number) => new Float32Array(Math.round((ms / 1000) * SAMPLE_RATE));

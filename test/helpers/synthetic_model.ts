@@ -27,10 +27,8 @@ interface Header {
   vocab: Buffer[];
 }
 
-function readHeader(path: string): Header {
-  const b = readFileSync(path);
-  if (b.readUInt32LE(0) !== 0x67676d6c) throw new Error(`${path} is not a ggml whisper model`);
-  const h = (i: number) => b.readInt32LE(4 + 4 * i);
+/** A ggml whisper file's vocabulary (after its hyperparameters and mel filters), and where its tensors start. */
+export function readVocabulary(b: Buffer): { vocab: Buffer[]; end: number } {
   let o = 48;
   const nMel = b.readInt32LE(o);
   const nFft = b.readInt32LE(o + 4);
@@ -43,6 +41,14 @@ function readHeader(path: string): Header {
     vocab.push(b.subarray(o + 4, o + 4 + len));
     o += 4 + len;
   }
+  return { vocab, end: o };
+}
+
+function readHeader(path: string): Header {
+  const b = readFileSync(path);
+  if (b.readUInt32LE(0) !== 0x67676d6c) throw new Error(`${path} is not a ggml whisper model`);
+  const h = (i: number) => b.readInt32LE(4 + 4 * i);
+  const { vocab, end: o } = readVocabulary(b);
   return {
     bytes: b.subarray(0, o),
     nVocab: h(0),
@@ -65,7 +71,8 @@ function specials(nVocab: number) {
   return { multilingual, eot: 50257 + shift, beg: 50364 + shift, promptLength: multilingual ? 3 : 1 };
 }
 
-function toHalf(v: number): number {
+/** A number as IEEE half-precision bits (normal range only: what the synthetic weights use). */
+export function toHalf(v: number): number {
   if (v === 0) return 0;
   const f = new Float32Array([v]);
   const x = new Uint32Array(f.buffer)[0]!;
@@ -94,6 +101,47 @@ class Writer {
 
 const F32 = 0;
 const F16 = 1;
+/** ggml tensor types of the quantized blocks whisper.cpp's quantize tool writes (ggml.h). */
+const Q5_1 = 7;
+const Q8_0 = 8;
+
+/**
+ * Weight types: how `quantize` stores the 2-D matrices (every 1-D tensor, the conv kernels and the
+ * positional embeddings stay as they were). Blocks of 32 weights (ggml-common.h):
+ * q8_0 = fp16 d + 32 int8 (w = d*q); q5_1 = fp16 d, fp16 m, uint32 of 5th bits, 16 bytes of
+ * nibbles (w = d*q + m). An all-zero block is exactly zero in both.
+ */
+export type WeightType = 'f16' | 'q8_0' | 'q5_1';
+const QUANT = {
+  q8_0: { type: Q8_0, blockBytes: 34, ftype: 7 },
+  q5_1: { type: Q5_1, blockBytes: 24, ftype: 9 },
+} as const;
+/** whisper.cpp stores a quantized model's ftype as GGML_QNT_VERSION * 1000 + ftype. */
+const GGML_QNT_VERSION = 2;
+
+function bytesOf(type: number, n: number): number {
+  if (type === F32) return 4 * n;
+  if (type === F16) return 2 * n;
+  const q = type === Q8_0 ? QUANT.q8_0 : QUANT.q5_1;
+  return (n / 32) * q.blockBytes;
+}
+
+/** Writes weight 1.0 at element `index` of a row-major tensor of `type` (all else zero): exact in every type. */
+function putOne(data: Buffer, type: number, index: number): void {
+  if (type === F32) return void data.writeFloatLE(1, 4 * index);
+  if (type === F16) return void data.writeUInt16LE(toHalf(1), 2 * index);
+  const block = Math.floor(index / 32);
+  const e = index % 32;
+  if (type === Q8_0) {
+    const at = block * QUANT.q8_0.blockBytes;
+    data.writeUInt16LE(toHalf(1), at); // d = 1
+    data.writeInt8(1, at + 2 + e); // q = 1
+    return;
+  }
+  const at = block * QUANT.q5_1.blockBytes;
+  data.writeUInt16LE(toHalf(1), at); // d = 1, m = 0
+  data[at + 8 + (e % 16)]! |= e < 16 ? 0x01 : 0x10; // low nibble: elements 0..15, high: 16..31
+}
 
 /** K distinct plain words (never suppressed as non-speech), or an exact phrase given as tokens: `" Thanks| for| watching|!"`. */
 function chooseWords(h: Header, say: number | string): number[] {
@@ -117,6 +165,8 @@ function chooseWords(h: Header, say: number | string): number[] {
  */
 export interface SyntheticShape {
   layers?: number;
+  /** How the 2-D weight matrices are stored (default: the fixture's float type). */
+  weights?: WeightType;
 }
 
 export function writeSyntheticModel(fixture: string, out: string, say: number | string = 20, shape: SyntheticShape = {}): void {
@@ -127,8 +177,13 @@ export function writeSyntheticModel(fixture: string, out: string, say: number | 
     h.bytes.writeInt32LE(shape.layers, 4 + 4 * 8);
     h.audioLayers = h.textLayers = shape.layers;
   }
+  const quant = shape.weights && shape.weights !== 'f16' ? QUANT[shape.weights] : undefined;
+  if (quant) {
+    h.bytes = Buffer.from(h.bytes);
+    h.bytes.writeInt32LE(GGML_QNT_VERSION * 1000 + quant.ftype, 4 + 4 * 10);
+  }
   const { eot, beg, promptLength, multilingual } = specials(h.nVocab);
-  const wtype = h.ftype === 0 ? F32 : F16;
+  const wtype = quant ? quant.type : h.ftype === 0 ? F32 : F16;
   const words = chooseWords(h, say);
   const targets = [beg, ...words, eot];
   if (targets.length + 1 > h.textState) throw new Error('too many tokens for this model width');
@@ -136,7 +191,7 @@ export function writeSyntheticModel(fixture: string, out: string, say: number | 
   const tmp = `${out}.${process.pid}.tmp`;
   const w = new Writer(tmp);
   w.write(h.bytes);
-  const tensor = (name: string, dims: number[], type: number, fill?: (data: Buffer, elementSize: number) => void) => {
+  const tensor = (name: string, dims: number[], type: number, fill?: (data: Buffer, type: number) => void) => {
     const head = Buffer.alloc(12 + 4 * dims.length);
     head.writeInt32LE(dims.length, 0);
     head.writeInt32LE(Buffer.byteLength(name), 4);
@@ -144,11 +199,10 @@ export function writeSyntheticModel(fixture: string, out: string, say: number | 
     dims.forEach((d, i) => head.writeInt32LE(d, 12 + 4 * i));
     w.write(head);
     w.write(Buffer.from(name));
-    const size = type === F32 ? 4 : 2;
-    const n = dims.reduce((a, b) => a * b, 1);
-    if (!fill) return w.zeros(n * size);
-    const data = Buffer.alloc(n * size);
-    fill(data, size);
+    const bytes = bytesOf(type, dims.reduce((a, b) => a * b, 1));
+    if (!fill) return w.zeros(bytes);
+    const data = Buffer.alloc(bytes);
+    fill(data, type);
     w.write(data);
   };
   const ones = (data: Buffer) => {
@@ -202,11 +256,8 @@ export function writeSyntheticModel(fixture: string, out: string, say: number | 
     if (multilingual) data.writeFloatLE(10, 4 * langAxis);
   });
   // Token targets[j] is the unit vector on axis j, so its logit peaks exactly at step j.
-  tensor('decoder.token_embedding.weight', [t, h.nVocab], wtype, (data, size) => {
-    const put = (id: number, axis: number) => {
-      if (size === 2) data.writeUInt16LE(toHalf(1), 2 * (id * t + axis));
-      else data.writeFloatLE(1, 4 * (id * t + axis));
-    };
+  tensor('decoder.token_embedding.weight', [t, h.nVocab], wtype, (data, type) => {
+    const put = (id: number, axis: number) => putOne(data, type, id * t + axis);
     targets.forEach((id, j) => put(id, j));
     if (multilingual) put(english, langAxis);
   });

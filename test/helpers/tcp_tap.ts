@@ -11,6 +11,11 @@ export interface TcpTap {
   cutAll(): void;
   /** The next `n` WebSocket sessions are cut as soon as their client sends its first message. */
   cutNextSessions(n: number): void;
+  /**
+   * Resolves right after the target's bytes matching `match` were passed on, before anything
+   * else it sends is: a test acting then (taking the tap down) acts at that point of the protocol.
+   */
+  afterUpstream(match: RegExp): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -27,6 +32,7 @@ export function startTcpTap(targetUrl: string, port = 0): Promise<TcpTap> {
   let toCut = 0;
   let closing = false;
   let bytesUp = 0;
+  let watch: { match: RegExp; seen: () => void } | undefined;
   const server = createServer((client) => {
     if (closing) return void client.destroy();
     const upstream = connect(Number(target.port), target.hostname);
@@ -57,6 +63,11 @@ export function startTcpTap(targetUrl: string, port = 0): Promise<TcpTap> {
     upstream.on('data', (d) => {
       if (d.toString('latin1', 0, 12) === 'HTTP/1.1 101') upgraded = true;
       client.write(d);
+      if (watch?.match.test(d.toString('latin1'))) {
+        const { seen } = watch;
+        watch = undefined;
+        seen();
+      }
     });
     client.on('close', cut);
     upstream.on('close', cut);
@@ -83,6 +94,7 @@ export function startTcpTap(targetUrl: string, port = 0): Promise<TcpTap> {
         cutNextSessions: (n) => {
           toCut = n;
         },
+        afterUpstream: (match) => new Promise<void>((seen) => (watch = { match, seen })),
         close: () =>
           new Promise((r) => {
             closing = true;
@@ -95,4 +107,35 @@ export function startTcpTap(targetUrl: string, port = 0): Promise<TcpTap> {
       });
     });
   });
+}
+
+/**
+ * A service reached through a loopback TCP relay that can be taken down and brought
+ * back on the same port. Down, every connection through it is cut and new ones are refused: what
+ * a proxy or a client sees of a killed service process, without a process to start again.
+ */
+export async function switchableWay(targetUrl: string) {
+  let tap = await startTcpTap(targetUrl);
+  const port = Number(new URL(tap.url).port);
+  let up = true;
+  return {
+    url: tap.url,
+    port,
+    async down() {
+      if (!up) return;
+      up = false;
+      await tap.close();
+    },
+    async up() {
+      if (up) return;
+      tap = await startTcpTap(targetUrl, port);
+      up = true;
+    },
+    /** Goes down the moment the service has sent something matching `match` (passed on first): a death at that point of the protocol. */
+    async downAfter(match: RegExp) {
+      await tap.afterUpstream(match);
+      await this.down();
+    },
+    close: () => (up ? tap.close() : Promise.resolve()),
+  };
 }

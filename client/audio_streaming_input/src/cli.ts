@@ -208,15 +208,23 @@ async function run(argv: string[], io: CliIo): Promise<void> {
     log.info('stopping: finishing the utterance in progress');
     controller.abort();
   });
-  await streamer.ready();
-  log.info(turns === 'server' ? `listening: server-side turns on ${transcribeUrl}` : `listening: detection ${detectUrl}, transcription ${transcribeUrl}`);
-  // stdin is free unless it carries the audio: push-to-talk commands, one a line.
-  const stopCommands =
-    input === '-' ? undefined : readStdinCommands(io.stdin, (command) => streamer.mute(command === 'mute'), (line) => log.warn(`stdin: unknown command "${line}" (mute or unmute)`));
-  for await (const chunk of source) {
-    if (interrupted) break;
-    await streamer.push(chunk);
+  let stopCommands: (() => void) | undefined;
+  try {
+    await streamer.ready();
+    log.info(turns === 'server' ? `listening: server-side turns on ${transcribeUrl}` : `listening: detection ${detectUrl}, transcription ${transcribeUrl}`);
+    // stdin is free unless it carries the audio: push-to-talk commands, one a line.
+    stopCommands =
+      input === '-' ? undefined : readStdinCommands(io.stdin, (command) => streamer.mute(command === 'mute'), (line) => log.warn(`stdin: unknown command "${line}" (mute or unmute)`));
+    for await (const chunk of source) {
+      if (interrupted) break;
+      await streamer.push(chunk);
+    }
+    stopCommands?.();
+    stopCommands = undefined;
+    await streamer.finish();
+  } finally {
+    // On a failure too: the microphone process and stdin are let go (an in-process caller lives on).
+    stopCommands?.();
+    controller.abort();
   }
-  stopCommands?.();
-  await streamer.finish();
 }

@@ -35,7 +35,9 @@ export function openTranscription(
     // Its waits are the shared retry policy's defaults (DEFAULT_RETRY_POLICY), as on the proxy's links.
     onReply: how.onReply,
     onMessage: how.onMessage,
-    onConnectionChange: ({ type, detail, pending }) => {
+    onConnectionChange: (event) => {
+      options.onConnectionChange?.(event);
+      const { type, detail, pending } = event;
       if (type === 'connected') {
         firstConnect();
         log.info(`transcription connected${pending ? `; re-sending ${pending} ${unit}` : ''}`);

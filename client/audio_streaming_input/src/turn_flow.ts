@@ -1,5 +1,6 @@
 // What the turn-taking modes share with the streamer that picks one: a leaf, so neither imports the other.
 import type { Logger } from 'pino';
+import type { ConnectionEvent } from '@vtuber-stt/core/client';
 
 export interface StreamerOptions {
   detectUrl: string;
@@ -27,6 +28,12 @@ export interface StreamerOptions {
   onPartial?: (p: PartialText) => void;
   /** Every message from the transcription side (speech_start, speech_end, transcript final or not), seq already in the client's numbering, with performance.now() at receipt. */
   onServerMessage?: (m: Record<string, unknown>, receivedAt: number) => void;
+  /**
+   * The transcription connection's changes (connected, lost, refused, ...), as the resilient link
+   * reports them: an app can say "the service is at capacity" (lost, code 1013, the reason with its
+   * retry hint) or give up instead of letting the client retry with the audio held.
+   */
+  onConnectionChange?: (event: ConnectionEvent) => void;
 }
 
 /** One line of output: what was said, when (ms from the start of input), and how long the text took. */

@@ -106,6 +106,7 @@ export function serviceSettings(defaults: ServiceDefaults) {
     preRollMs: setting('STT_PRE_ROLL_MS', '--pre-roll-ms <ms>', 'server turns: audio kept before the detected start', integer(0, 2000).default(DEFAULT_TURNS.preRollMs)),
     maxUtteranceMs: setting('STT_MAX_UTTERANCE_MS', '--max-utterance-ms <ms>', 'server turns: longest utterance before it is cut', integer(1000, 600_000).default(DEFAULT_TURNS.maxUtteranceMs)),
     languageAfterMs: setting('STT_LANGUAGE_AFTER_MS', '--language-after-ms <ms>', 'auto language: speech heard before the language is identified on its own', ms().default(DEFAULT_TURNS.languageAfterMs)),
+    languageMemory: setting('STT_LANGUAGE_MEMORY', '--language-memory <on|off>', "auto language: keep a session's language while its text stays in that language's script instead of identifying each utterance", onOff().default(DEFAULT_TURNS.languageMemory)),
     partialIntervalMs: setting('STT_PARTIAL_INTERVAL_MS', '--partial-interval-ms <ms>', 'live partials: speech grown between two partial decodes', integer(100, 60_000).default(DEFAULT_TURNS.partialIntervalMs)),
     language: setting(
       'STT_LANGUAGE',
@@ -174,6 +175,7 @@ export function parseServiceConfig(defaults: ServiceDefaults, argv = process.arg
       preRollMs: o.preRollMs,
       maxUtteranceMs: o.maxUtteranceMs,
       languageAfterMs: o.languageAfterMs,
+      languageMemory: o.languageMemory,
       partialIntervalMs: o.partialIntervalMs,
       threshold: o.detectThreshold,
       minSpeechMs: o.minSpeechMs,

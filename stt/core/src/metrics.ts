@@ -61,6 +61,12 @@ export function createMetrics(service: string) {
       labelNames: ['language'] as const,
       registers: [registry],
     }),
+    languageMemory: new Counter({
+      name: 'stt_language_memory_total',
+      help: "Utterances (auto) decoded in their session's remembered language without identifying, by outcome: kept (its text fit the language's script), switched (another script: decoded again in auto)",
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     queueWait: new Histogram({
       name: 'stt_queue_wait_seconds',
       help: 'Time a final decode waited for the engine',
@@ -68,9 +74,16 @@ export function createMetrics(service: string) {
       registers: [registry],
     }),
     connections: new Gauge({ name: 'stt_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
+    sessions: new Gauge({ name: 'stt_sessions_active', help: 'Sessions open now (admitted WebSockets on /ws/transcribe and /ws/detect): what stt_capacity_sessions is measured against, and what an autoscaler divides by', registers: [registry] }),
     queueDepth: new Gauge({ name: 'stt_queue_depth', help: 'Inference jobs waiting or running', registers: [registry] }),
     engineBusy: new Gauge({ name: 'stt_engine_busy_ratio', help: 'Share of the last STT_BUSY_WINDOW_MS the engine ran a job (0..1)', registers: [registry] }),
     capacity: new Gauge({ name: 'stt_capacity_sessions', help: 'Sessions this service can carry under STT_MAX_BUSY at the engine time its open sessions cost now (STT_MAX_CONNECTIONS until measured)', registers: [registry] }),
+    shed: new Counter({
+      name: 'stt_shed_total',
+      help: 'Optional engine work not done because finals would wait behind it, by kind: partial, speculative (overtaken by a newer one), language (the session language used instead), detector (a tiny check skipped)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
     refused: new Counter({ name: 'stt_sessions_refused_total', help: 'New sessions refused at connect, by reason (at_capacity, busy, not_ready)', labelNames: ['reason'] as const, registers: [registry] }),
   };
 }

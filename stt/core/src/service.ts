@@ -8,7 +8,7 @@ import { InferenceQueue } from './engine/queue.js';
 import { DEFAULT_CAPACITY, EngineLoad } from './engine/capacity.js';
 import type { Device, SpeechEngine } from './engine/types.js';
 import { ModelNotFoundError, resolveModel, type ResolvedModel } from './models/store.js';
-import { CONFIGURATION_EXIT_CODE } from './settings.js';
+import { commandLineExitCode, CONFIGURATION_EXIT_CODE } from './settings.js';
 import { buildApp } from './server/app.js';
 import { ApiKeys, warnIfOpen } from './server/api_keys.js';
 import { listensOnLoopback, OriginGuard } from './server/origin_guard.js';
@@ -180,7 +180,8 @@ export async function runServiceMain(config: () => ServiceConfig): Promise<void>
     service = await startService(settings);
     await service.ready;
   } catch (error) {
-    if ((error as { code?: string }).code?.startsWith('commander.')) process.exit((error as { exitCode?: number }).exitCode ?? 1);
+    const commandLine = commandLineExitCode(error);
+    if (commandLine !== undefined) process.exit(commandLine);
     process.stderr.write(`error: ${(error as Error).message}\n`);
     await service?.close().catch(() => undefined);
     // Settings that do not parse, a model or a device that is not there: a restart would meet them again.

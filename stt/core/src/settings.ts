@@ -48,6 +48,17 @@ export class SettingsError extends Error {}
 export const CONFIGURATION_EXIT_CODE = 78;
 
 /**
+ * The exit status for an error commander threw while reading the command line, undefined for any
+ * other error: 0 after --help or --version, else a configuration error (an unknown or bad flag
+ * is as permanent as a bad setting, so a supervisor must not restart it).
+ */
+export function commandLineExitCode(error: unknown): number | undefined {
+  const e = error as { code?: unknown; exitCode?: number };
+  if (typeof e?.code !== 'string' || !e.code.startsWith('commander.')) return undefined;
+  return e.exitCode === 0 ? 0 : CONFIGURATION_EXIT_CODE;
+}
+
+/**
  * Reads a table from `env` (standing in for process.env, so tests pass their own) and argv: the
  * flag wins over the variable, an empty variable (compose's `${X:-}`) counts as unset. Every
  * value is checked by its schema at once; the error names each variable that is wrong.

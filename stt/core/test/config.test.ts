@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseServiceConfig, serviceSettings, SettingsError } from '../src/index.js';
+import { commandLineExitCode, CONFIGURATION_EXIT_CODE, parseServiceConfig, serviceSettings, SettingsError } from '../src/index.js';
 
 const transcribe = { name: 't', port: 1, model: 'base', device: 'cpu' as const };
 const detect = { ...transcribe, role: 'detect' as const, model: 'tiny', modelEnv: 'STT_TINY_MODEL' };
@@ -11,6 +11,29 @@ describe('service configuration', () => {
   it('leaves a core free for the detector and gives the detector one thread', () => {
     expect(parseServiceConfig(transcribe, ['node', 'x'], {}).threads).toBe(Math.max(1, Math.min(8, availableParallelism() - 1)));
     expect(parseServiceConfig(detect, ['node', 'x'], {}).threads).toBe(1);
+  });
+
+  it('an unknown or bad flag is a configuration error (exit 78, not restarted); --help is not', () => {
+    const exitOf = (argv: string[]) => {
+      try {
+        parseServiceConfig(transcribe, ['node', 'x', ...argv], {});
+      } catch (error) {
+        return commandLineExitCode(error);
+      }
+      return 'parsed';
+    };
+    const stderr = process.stderr.write;
+    const stdout = process.stdout.write;
+    process.stderr.write = process.stdout.write = (() => true) as typeof process.stderr.write;
+    try {
+      expect(exitOf(['--no-such-flag'])).toBe(CONFIGURATION_EXIT_CODE);
+      expect(exitOf(['--threads'])).toBe(CONFIGURATION_EXIT_CODE);
+      expect(exitOf(['--help'])).toBe(0);
+    } finally {
+      process.stderr.write = stderr;
+      process.stdout.write = stdout;
+    }
+    expect(commandLineExitCode(new Error('model missing'))).toBeUndefined();
   });
 
   it('reads variables, lets flags win, and treats an empty variable as unset', () => {

@@ -10,7 +10,12 @@ describe('echo text: does heard text repeat what the VTuber said', () => {
     expect(repeats('THANKS FOR THE RAID EVERYONE', LINE)).toBe(true);
     // Whisper through a room: one word wrong, one left out, of six.
     expect(repeats('grab a snake and stay while', LINE)).toBe(true);
-    expect(repeats('thanks', LINE)).toBe(true);
+    expect(repeats('thanks for', LINE)).toBe(true);
+  });
+
+  it('one word is the streamer\'s (a "thanks" or an "okay" while the VTuber talks), even if the line has it', () => {
+    expect(repeats('thanks', LINE)).toBe(false);
+    expect(repeats('Okay.', 'Okay, let me read the chat.')).toBe(false);
   });
 
   it("the streamer's own words are not, even sharing many of the line's words, out of order or apart", () => {

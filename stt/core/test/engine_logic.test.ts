@@ -49,7 +49,7 @@ describe('inference queue', () => {
     const running = q.push(() => a.promise);
     const waiting = q.push(async () => 'x');
     await expect(q.push(async () => 'y')).rejects.toBeInstanceOf(QueueFullError);
-    await expect(q.push(async () => 'y')).rejects.toThrow(/queue is full \(1 waiting\)/);
+    await expect(q.push(async () => 'y')).rejects.toThrow(/queue is full \(1 waiting, STT_MAX_QUEUE\)/);
     a.resolve('a');
     await Promise.all([running, waiting]);
   });

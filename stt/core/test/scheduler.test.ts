@@ -75,6 +75,52 @@ describe('the one scheduler', () => {
     expect(await spec.result).toBe(1);
   });
 
+  it('promotes within the finals\' bound: a promotion past it leaves the job where it is, and the final answers overloaded at once', async () => {
+    const q = new InferenceQueue(2, 1, 2);
+    const log: string[] = [];
+    const first = gate(log, 'running');
+    void q.push(first.run);
+    const spec = q.schedule(async () => (log.push('spec'), 'spec'), { priority: 'speculative' });
+    const finals = [q.push(async () => (log.push('a'), 'a')), q.push(async () => (log.push('b'), 'b'))];
+    expect(q.shouldShed()).toBe(true); // finals wait: optional work is shed, not queued
+    expect(spec.promote('final')).toBe(false);
+    expect(q.finalsWaiting).toBe(2);
+    expect(q.depth).toBe(4);
+    // What the utterance then does: its final is scheduled as a final, and refused as one.
+    const own = q.push(async () => 'own');
+    await expect(own).rejects.toBeInstanceOf(QueueFullError);
+    await expect(own).rejects.toThrow('(2 waiting, STT_MAX_QUEUE)');
+    expect(spec.cancel()).toBe(true);
+    await expect(spec.result).rejects.toBeInstanceOf(AbortedError);
+    first.open();
+    expect(await Promise.all(finals)).toEqual(['a', 'b']);
+    expect(log).toEqual(['running', 'a', 'b']);
+    expect(q.shouldShed()).toBe(false);
+  });
+
+  it('never promotes a job that is not in line: refused by its own bound, or cancelled', async () => {
+    const q = new InferenceQueue(4, 1, 1);
+    const log: string[] = [];
+    const first = gate(log, 'running');
+    void q.push(first.run);
+    const waiting = q.schedule(async () => 1, { priority: 'speculative' });
+    const refused = q.schedule(async () => 2, { priority: 'speculative' });
+    await expect(refused.result).rejects.toThrow('(1 waiting, STT_MAX_QUEUE)');
+    expect(refused.promote('final')).toBe(false);
+    expect(waiting.cancel()).toBe(true);
+    await expect(waiting.result).rejects.toBeInstanceOf(AbortedError);
+    expect(waiting.promote('final')).toBe(false);
+    expect(q.depth).toBe(1);
+    // Within the bound it moves up; a started one has nothing left to move.
+    const later = q.schedule(async () => 3, { priority: 'background' });
+    expect(later.promote('speculative')).toBe(true);
+    expect(later.promote('final')).toBe(true);
+    expect(q.finalsWaiting).toBe(1);
+    first.open();
+    expect(await later.result).toBe(3);
+    expect(later.promote('final')).toBe(true);
+  });
+
   it('drops a waiting job whose signal aborts', async () => {
     const q = new InferenceQueue(4);
     const log: string[] = [];

@@ -2,7 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import type { Backend } from './backend.js';
-import type { Backends } from './backend_pool.js';
+import { memberWaiter, type Backends } from './backend_pool.js';
 import type { ProxyConfig } from './config.js';
 import { healthPlugin, metricsPlugin } from './plugins/health.js';
 import { ApiKeys, closeCodeOf, ConnectionGate, guardOrigins, guardWithApiKeys, OriginGuard, securityHeaders, socketServerOptions, type ErrorCode } from '@vtuber-stt/core';
@@ -69,13 +69,18 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     ? new WebhookSender({ ...config.webhook, logger, onDropped: () => metrics.requests.inc({ route: 'webhook', backend: 'none', outcome: 'dropped' }) })
     : undefined;
   if (webhook) app.addHook('onClose', async () => webhook.close());
+  const choose = (avoid?: Backend) => chooseTranscriber(backends, toggle, avoid);
   const ctx: ProxyContext = {
     config,
     backends,
     toggle,
     logger,
     metrics,
-    choose: (avoid?: Backend) => chooseTranscriber(backends, toggle, avoid),
+    choose,
+    waitForMember: memberWaiter(choose, config.retry.retryDelayMs, (surface) => {
+      metrics.held.inc({ surface });
+      logger.info({ surface }, `no transcription member is ready: holding the ${surface} request up to ${config.holdMs} ms for one to come back (STT_PROXY_HOLD_MS)`);
+    }),
     gate: new ConnectionGate(config.maxConnections, 'STT_PROXY_MAX_CONNECTIONS', (open) => metrics.sessions.set({ route: 'all' }, open)),
     hub: new SessionHub(webhook && ((session, key, final) => webhook.send(key, committedTurn(session, final)))),
   };

@@ -145,6 +145,50 @@ export class BackendPool {
   }
 }
 
+/** No member came back within the hold (STT_PROXY_HOLD_MS): the message says how long was waited. */
+export class HoldExpired extends Error {}
+
+export interface MemberWait {
+  /** The member that just failed, if any: another ready one is taken at once when there is one. */
+  avoid?: Backend;
+  /** When the hold ends (performance.now() time): the caller's, fixed at its first failure. */
+  until: number;
+  /** Which surface waits (the label of stt_proxy_held_total). */
+  surface: string;
+  /** The caller went away: stop waiting. */
+  signal?: AbortSignal;
+}
+
+/** Resolves with a member that is ready now or once one is back; rejects with HoldExpired past `until`. */
+export type WaitForMember = (wait: MemberWait) => Promise<Backend>;
+
+/**
+ * The one way every surface waits out a restart: a request or session whose member died (or
+ * that finds none ready) is held, not failed, until a member is back. It resolves at once with
+ * a ready member (another one than `avoid` first, as `choose` ranks them); otherwise it asks the
+ * chosen member's /ready itself every `retryMs` (a restarted service is found within that, not
+ * at the next status poll) and resolves once one answers ready. Past `until` it rejects with
+ * HoldExpired; `onHeld` is told once per wait that had to wait.
+ */
+export function memberWaiter(choose: (avoid?: Backend) => Backend, retryMs: number, onHeld: (surface: string) => void): WaitForMember {
+  return async ({ avoid, until, surface, signal }) => {
+    const start = performance.now();
+    let member = choose(avoid);
+    if (member.state === 'ready') return member;
+    onHeld(surface);
+    for (;;) {
+      const left = until - performance.now();
+      if (left <= 0) throw new HoldExpired(`no transcription member was back after waiting ${Math.round(performance.now() - start)} ms (STT_PROXY_HOLD_MS)`);
+      // A wait before each look: a member that answers ready but fails every connection is not hammered.
+      await new Promise((r) => setTimeout(r, Math.min(retryMs, left)));
+      if (signal?.aborted) throw new Error('the caller went away while waiting for a transcription member');
+      member = choose();
+      if (member.state !== 'ready') await member.poll(Math.round(Math.max(50, Math.min(1500, until - performance.now()))));
+      if (member.state === 'ready') return member;
+    }
+  };
+}
+
 /** Every service the proxy relays to: the device pools and the detection service. */
 export interface Backends {
   cpu: BackendPool;

@@ -24,6 +24,8 @@ export interface ProxyConfig {
   upstreamIdleMs: number;
   /** How a relayed session waits to reach a backend again: the first wait (doubling per attempt), and the wait after a round of attempts ran out. */
   retry: { retryDelayMs: number; exhaustedDelayMs: number };
+  /** How long a request or session whose member died (or that finds none ready) is held for one to come back, before it is answered with an error. */
+  holdMs: number;
   /** WebSocket sessions at once, all routes together. */
   maxConnections: number;
   /** /ws/events listeners at once: their own limit, so listeners never take the microphone's slots. */
@@ -87,6 +89,7 @@ export const PROXY_SETTINGS = {
   upstreamIdleMs: setting('STT_PROXY_UPSTREAM_IDLE_MS', '--upstream-idle-ms <ms>', 'a WebSocket session that owes nothing and sent no frame for this long releases its backend connection (the next frame reopens it)', integer(10).default(15_000)),
   retryMs: setting('STT_PROXY_RETRY_MS', '--retry-ms <ms>', 'a relayed session that lost its backend waits this long before trying again, doubling per attempt', integer(1).default(DEFAULT_RETRY_POLICY.retryDelayMs)),
   retryRoundMs: setting('STT_PROXY_RETRY_ROUND_MS', '--retry-round-ms <ms>', 'a relayed session out of attempts waits this long before its next round', integer(1).default(DEFAULT_RETRY_POLICY.exhaustedDelayMs)),
+  holdMs: setting('STT_PROXY_HOLD_MS', '--hold-ms <ms>', 'a request or session whose transcription member died, or that finds none ready, is held this long for one to come back (a restart) and then answered, in order; past it, the error', integer(0).default(15_000)),
   maxConnections: setting('STT_PROXY_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket sessions at once (all routes)', integer(1).default(256)),
   maxListeners: setting('STT_PROXY_MAX_LISTENERS', '--max-listeners <n>', '/ws/events listeners at once, counted apart from STT_PROXY_MAX_CONNECTIONS', integer(1).default(64)),
   maxFrameBytes: setting('STT_PROXY_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', integer(2).default(1024 * 1024)),
@@ -139,6 +142,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     maxReplayBytes: o.maxReplayBytes,
     upstreamIdleMs: o.upstreamIdleMs,
     retry: { retryDelayMs: o.retryMs, exhaustedDelayMs: o.retryRoundMs },
+    holdMs: o.holdMs,
     maxConnections: o.maxConnections,
     maxListeners: o.maxListeners,
     maxFrameBytes: o.maxFrameBytes,

@@ -1,4 +1,4 @@
-import { CONFIGURATION_EXIT_CODE } from '@vtuber-stt/core';
+import { commandLineExitCode, CONFIGURATION_EXIT_CODE } from '@vtuber-stt/core';
 import { parseProxyConfig, type ProxyConfig } from './config.js';
 import { startProxy, type RunningProxy } from './service.js';
 
@@ -8,7 +8,8 @@ try {
   config = parseProxyConfig();
   proxy = await startProxy(config);
 } catch (error) {
-  if ((error as { code?: string }).code?.startsWith('commander.')) process.exit((error as { exitCode?: number }).exitCode ?? 1);
+  const commandLine = commandLineExitCode(error);
+  if (commandLine !== undefined) process.exit(commandLine);
   process.stderr.write(`error: ${(error as Error).message}\n`);
   // Settings that do not parse stay wrong however often the proxy is started again.
   process.exit(config ? 1 : CONFIGURATION_EXIT_CODE);

@@ -1,12 +1,13 @@
 import type WebSocket from 'ws';
 import { bytesPerFrame, FLUSH_COMMAND, isErrorCode, ServiceError, type ErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
 import { isLocalExhaustion, localExhaustionMessage, type Backend } from './backend.js';
+import { HoldExpired, type WaitForMember } from './backend_pool.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
 
 /** What a backend said or failed to say, as the error a REST caller gets (status from the table). */
 export class UpstreamError extends ServiceError {
-  constructor(message: string, code: ErrorCode) {
-    super(code, message);
+  constructor(message: string, code: ErrorCode, retryAfterS?: number) {
+    super(code, message, retryAfterS);
   }
 }
 
@@ -51,14 +52,16 @@ export function configFor(options: OneShotOptions): string | undefined {
  * A service's error reply as a REST error: the code keeps its meaning (and its status in the
  * table); only the wording changes where the socket's advice ("send <flush>") would not fit.
  */
-export function restError(code: string, message: string): UpstreamError {
+export function restError(reply: Record<string, unknown>): UpstreamError {
+  const code = String(reply.code);
+  const message = String(reply.error);
   switch (code) {
     case 'buffer_full':
       return new UpstreamError('the audio is longer than the transcription service keeps for one request (STT_MAX_BUFFER_SECONDS on the service); send shorter audio, or stream=true on /v1/audio/transcriptions', 'audio_too_long');
     case 'frame_too_large':
       return new UpstreamError('the transcription service refused a chunk of this upload as too large (STT_MAX_FRAME_BYTES on the service)', code);
     default:
-      return new UpstreamError(message, isErrorCode(code) ? code : 'engine_error');
+      return new UpstreamError(message, isErrorCode(code) ? code : 'engine_error', typeof reply.retry_after_s === 'number' ? reply.retry_after_s : undefined);
   }
 }
 
@@ -113,7 +116,7 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
         message: (_s, text) => {
           const message = JSON.parse(text) as Record<string, unknown>;
           if (message.type === 'transcript') finish(() => resolve(message as unknown as TranscriptMessage));
-          else if (message.type === 'error') finish(() => reject(restError(String(message.code), String(message.error))));
+          else if (message.type === 'error') finish(() => reject(restError(message)));
         },
         error: (_s, error) => finish(() => reject(connectionError(backend, error))),
         close: (_s, code, reason) => finish(() => reject(new UpstreamError(`${backend.name} backend closed the connection (${code} ${reason})`, 'unreachable'))),
@@ -122,16 +125,54 @@ function transcribeVia(backend: Backend, audio: UpstreamAudio, options: OneShotO
   });
 }
 
-/** Tries the chosen backend, then the other one if the first could not be reached, was overloaded or at capacity. */
-export async function withFailover<T>(choose: (avoid?: Backend) => Backend, run: (backend: Backend) => Promise<T>, first = choose()): Promise<{ result: T; backend: Backend }> {
+/** How a REST request waits out a restart (STT_PROXY_HOLD_MS): see BackendPool's memberWaiter. */
+export interface RequestHold {
+  wait: WaitForMember;
+  ms: number;
+  surface: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits for a member after `error` (an unreachable one) until the hold that began at `until`'s
+ * first failure ends; past it, the request's own error, saying how long it was held.
+ */
+export async function memberAfter(error: UpstreamError, failed: Backend, hold: RequestHold, until: number): Promise<Backend> {
   try {
-    return { result: await run(first), backend: first };
-  } catch (error) {
-    if (!(error instanceof UpstreamError) || (error.code !== 'unreachable' && error.code !== 'overloaded' && error.code !== 'at_capacity')) throw error;
-    if (error.code === 'unreachable') first.markDown(error.message);
-    const second = choose(first);
-    if (second === first) throw error;
-    return { result: await run(second), backend: second };
+    return await hold.wait({ avoid: failed, until, surface: hold.surface, signal: hold.signal });
+  } catch (e) {
+    if (hold.signal?.aborted) throw abortedError();
+    if (e instanceof HoldExpired) throw new UpstreamError(`${error.message}; held ${hold.ms} ms for a member to come back (STT_PROXY_HOLD_MS), none did`, 'unreachable');
+    throw e;
+  }
+}
+
+/**
+ * Tries the chosen backend, then the other one if the first was overloaded or at capacity. One
+ * that cannot be reached is marked down and, with `hold`, the request waits for a member to be
+ * ready (another at once, or the same one back from a restart) and is sent again, until the hold
+ * ends; without it, the other one is tried once.
+ */
+export async function withFailover<T>(choose: (avoid?: Backend) => Backend, run: (backend: Backend) => Promise<T>, first = choose(), hold?: RequestHold): Promise<{ result: T; backend: Backend }> {
+  let backend = first;
+  let triedOther = false;
+  let until: number | undefined;
+  for (;;) {
+    try {
+      return { result: await run(backend), backend };
+    } catch (error) {
+      if (!(error instanceof UpstreamError) || (error.code !== 'unreachable' && error.code !== 'overloaded' && error.code !== 'at_capacity')) throw error;
+      if (error.code === 'unreachable') backend.markDown(error.message);
+      if (error.code === 'unreachable' && hold) {
+        until ??= performance.now() + hold.ms;
+        backend = await memberAfter(error, backend, hold, until);
+        continue;
+      }
+      const second = choose(backend);
+      if (triedOther || second === backend) throw error;
+      triedOther = true;
+      backend = second;
+    }
   }
 }
 
@@ -140,6 +181,7 @@ export function transcribeOnce(
   audio: UpstreamAudio,
   options: OneShotOptions,
   first?: Backend,
+  hold?: RequestHold,
 ): Promise<{ result: TranscriptMessage; backend: Backend }> {
-  return withFailover(choose, (backend) => transcribeVia(backend, audio, options), first);
+  return withFailover(choose, (backend) => transcribeVia(backend, audio, options), first, hold);
 }

@@ -1,8 +1,8 @@
 import type WebSocket from 'ws';
-import { FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
+import { bytesPerFrame, FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
 import type { Backend } from './backend.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
-import { chunksOf, configFor, connectionError, DEFAULT_TIMEOUT_MS, formatQuery, restError, UpstreamError, withFailover, type OneShotOptions } from './rest_transcribe.js';
+import { chunksOf, configFor, connectionError, DEFAULT_TIMEOUT_MS, formatQuery, memberAfter, restError, UpstreamError, withFailover, type OneShotOptions, type RequestHold } from './rest_transcribe.js';
 
 /** Seconds of audio per frame: small enough that a refused frame costs little to resend. */
 const STREAM_CHUNK_SECONDS = 2;
@@ -109,7 +109,7 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
             a();
           } else if (message.type === 'error') {
             if (message.code === 'buffer_full' && ack) refused = true;
-            else finish(restError(String(message.code), String(message.error)));
+            else finish(restError(message));
           } else if (message.type === 'transcript' && message.final !== false) {
             const t = message as unknown as TranscriptMessage;
             onFinal(t);
@@ -131,10 +131,19 @@ function frameBytes(audio: UpstreamAudio): number {
   return sampleRate * STREAM_CHUNK_SECONDS * channels * (encoding === 's16le' ? 2 : 4);
 }
 
+/** The audio from `ms` on (whole sample frames). */
+function audioFrom(audio: UpstreamAudio, ms: number): UpstreamAudio {
+  const frame = bytesPerFrame(audio.format);
+  const at = Math.min(audio.pcm.length, Math.floor((ms * audio.format.sampleRate) / 1000) * frame);
+  return { ...audio, pcm: audio.pcm.subarray(at) };
+}
+
 /**
  * Opens a streaming session on the chosen backend, or on the other one when the first cannot be
  * reached; resolves once one is open (nothing has been sent to the client yet, so a failure here
- * can still be an HTTP error).
+ * can still be an HTTP error). With `hold`, a stream whose member dies goes on: it waits for a
+ * member (STT_PROXY_HOLD_MS) and sends it the file from the end of the last final it had, so the
+ * utterance it was in is heard again and every final still comes, once, in order.
  */
 export async function openStream(
   choose: (avoid?: Backend) => Backend,
@@ -142,14 +151,59 @@ export async function openStream(
   options: OneShotOptions,
   onFinal: (t: TranscriptMessage) => void,
   first?: Backend,
+  hold?: RequestHold,
 ): Promise<{ result: StreamHandle; backend: Backend }> {
-  return withFailover(
+  /** Where the audio no final has answered begins (ms into the file). */
+  let answeredMs = 0;
+  /** A final came since the last member died: the next outage has a hold of its own. */
+  let progressed = false;
+  const begin = (backend: Backend): StreamHandle => {
+    const base = answeredMs;
+    return streamVia(backend, audioFrom(audio, base), options, (t) => {
+      if (typeof t.end_ms === 'number') answeredMs = Math.max(answeredMs, base + t.end_ms);
+      progressed = true;
+      onFinal(t);
+    });
+  };
+  const opened = await withFailover(
     choose,
     async (backend) => {
-      const handle = streamVia(backend, audio, options, onFinal);
+      const handle = begin(backend);
       await Promise.race([handle.opened, handle.done]);
       return handle;
     },
     first,
+    hold,
   );
+  if (!hold) return opened;
+  let current = opened.result;
+  let backend = opened.backend;
+  let aborted = false;
+  const done = (async () => {
+    let until: number | undefined;
+    for (;;) {
+      try {
+        return await current.done;
+      } catch (error) {
+        if (aborted || !(error instanceof UpstreamError) || error.code !== 'unreachable') throw error;
+        backend.markDown(error.message);
+        if (progressed) until = undefined;
+        progressed = false;
+        until ??= performance.now() + hold.ms;
+        backend = await memberAfter(error, backend, hold, until);
+        if (aborted) throw error;
+        current = begin(backend);
+      }
+    }
+  })();
+  done.catch(() => undefined);
+  const result: StreamHandle = {
+    opened: opened.result.opened,
+    done,
+    abort: () => {
+      aborted = true;
+      current.abort();
+    },
+  };
+  return { result, backend: opened.backend };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { assistantAudioMessageSchema, closeCodeOf, DEFAULT_FORMAT, describeIssues, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type RetryPolicy, type TurnMode } from '@vtuber-stt/core';
 import type { Backend } from './backend.js';
+import type { WaitForMember } from './backend_pool.js';
 
 export interface RelayOptions {
   /** Picks the backend for the first connection and for each failover (`avoid` just failed). */
@@ -11,8 +12,14 @@ export interface RelayOptions {
   maxReplayBytes: number;
   /** Largest frame passed on; a larger one is answered with an error and not sent (as the services do). */
   maxFrameBytes?: number;
-  /** Connection attempts per failover before waiting utterances are answered with an error. */
+  /** Connection attempts per failover before waiting utterances are answered with an error (with `hold`: refusals only). */
   attempts?: number;
+  /**
+   * Holds the session through a restart (STT_PROXY_HOLD_MS): each connection waits for a ready
+   * member, and what the client sent meanwhile is replayed to it, in order; waiting utterances
+   * are answered with an error only once the outage has lasted `ms`.
+   */
+  hold?: { wait: WaitForMember; ms: number; surface: string };
   /** The waits between attempts and rounds (STT_PROXY_RETRY_MS, STT_PROXY_RETRY_ROUND_MS); the policy's defaults where absent. */
   retry?: Partial<RetryPolicy>;
   /** A session that owes nothing and got no frame for this long releases its backend connection (STT_PROXY_UPSTREAM_IDLE_MS). */
@@ -121,14 +128,18 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       return upstream.waiting;
     },
   };
+  /** Ends a wait for a member when the client goes. */
+  const gone = new AbortController();
+  const hold = options.hold;
   // No backend connection before the client's first frame, none while it is idle (see idleMs).
   const upstream: ResilientTranscriber = new ResilientTranscriber({
     ...options.retry,
     ...sessionOf(options.query),
-    next: (failed) => {
+    next: async (failed, until) => {
       detach?.();
       detach = undefined;
-      const backend = options.choose(failed ? byUrl.get(failed.url) : undefined);
+      const avoid = failed ? byUrl.get(failed.url) : undefined;
+      const backend = hold ? await hold.wait({ avoid, until, surface: hold.surface, signal: gone.signal }) : options.choose(avoid);
       // Within what the member admits (its /ready's max_connections, less the slots kept for
       // REST): past it the session waits along the retry policy instead of being refused there.
       if (!backend.admitsSession()) {
@@ -139,7 +150,9 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       return endpoint(backend);
     },
     maxReplayBytes: options.maxReplayBytes,
+    // Held: a member down or restarting is waited for up to the hold; the attempts count refusals (at capacity).
     attempts: options.attempts ?? 3,
+    holdMs: hold?.ms,
     idleMs: options.idleMs,
     onReply: (message, ep, latencyMs) => {
       message.backend = ep.name;
@@ -250,6 +263,7 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     },
     close: () => {
       detach?.();
+      gone.abort();
       upstream.close();
     },
   };

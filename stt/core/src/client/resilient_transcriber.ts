@@ -67,8 +67,11 @@ export interface ResilientOptions extends Partial<RetryPolicy> {
    * The endpoint to (re)connect to; `failed` is the one that just failed, if any. It may throw
    * to say that no endpoint can take the session now (e.g. every member at its connection
    * limit): that counts as an attempt refused with 1013, waited out along the retry policy.
+   * It may also return a promise (waiting for a service to come back): `until` is when the
+   * outage's hold ends (performance.now() time; see holdMs), Infinity without one. A rejection
+   * past `until` ends the round as running out of attempts does.
    */
-  next: (failed?: Endpoint) => Endpoint;
+  next: (failed: Endpoint | undefined, until: number) => Endpoint | Promise<Endpoint>;
   /** Unanswered audio kept for replay. Past it `sendAudio` refuses the frame and says so. */
   maxReplayBytes: number;
   /**
@@ -86,6 +89,14 @@ export interface ResilientOptions extends Partial<RetryPolicy> {
    * forever (with backoff), holding the audio.
    */
   attempts?: number;
+  /**
+   * How long (ms) an outage may last, from the first attempt that had to be made until a
+   * connection is served again, before every waiting utterance is answered with an error (as
+   * when out of `attempts`). Meanwhile everything sent is held and replayed, in order, on the
+   * connection that comes back. With it, `attempts` counts only refusals (no endpoint with
+   * room, `next` throwing): a service that is down or restarting is waited for up to the hold.
+   */
+  holdMs?: number;
   /**
    * A connection is held only while it is needed: none is opened before the first input (audio,
    * flush or control message), and once nothing is owed and no input has come for this long
@@ -119,8 +130,8 @@ export interface ResilientOptions extends Partial<RetryPolicy> {
 const IDLE_KEEP_MS = 2000;
 /** An open connection not closed within this long is being served, not refused. */
 const SERVING_AFTER_MS = 1000;
-const NO_SERVICE = 'no transcription service is reachable; the audio of this';
-const AT_CAPACITY = 'every transcription service is at capacity or still loading (closed 1013); the audio of this';
+const NO_SERVICE = 'no transcription service is reachable';
+const AT_CAPACITY = 'every transcription service is at capacity or still loading (closed 1013)';
 
 /**
  * A /ws/transcribe connection that does not lose utterances. It keeps everything sent since the
@@ -175,6 +186,8 @@ export class ResilientTranscriber {
   private assistantRepeats = 0;
   /** The last seq whose `interruption` the caller has (a replacement connection may say it again). */
   private interrupted = 0;
+  /** When the outage now under way began (performance.now()): the start of its hold (see holdMs). */
+  private outageSince?: number;
 
   constructor(private readonly options: ResilientOptions) {
     this.mode = options.turns ?? 'flush';
@@ -342,6 +355,7 @@ export class ResilientTranscriber {
   /** The connection is really served: the waits start from the first step again. */
   private nowServing(): void {
     this.serving = true;
+    this.outageSince = undefined;
     this.backoff.reset();
   }
 
@@ -510,14 +524,24 @@ export class ResilientTranscriber {
     const current = () => generation === this.generation && !this.closed;
     const limit = this.options.attempts;
     const exhausted = limit !== undefined && this.failovers > 4;
+    this.outageSince ??= performance.now();
+    const until = this.options.holdMs === undefined ? Infinity : this.outageSince + this.options.holdMs;
     let last = failed;
-    for (let attempt = 0; !exhausted && (limit === undefined || attempt < limit) && current(); attempt++) {
+    /** Attempts that count towards `attempts`: all of them, or with a hold only refusals. */
+    let counted = 0;
+    for (let attempt = 0; !exhausted && (limit === undefined || counted < limit) && (attempt === 0 || performance.now() < until) && current(); attempt++) {
+      if (this.options.holdMs === undefined) counted++;
       this.to('connecting');
       let endpoint: Endpoint;
       try {
-        endpoint = this.options.next(attempt === 0 ? failed : undefined);
+        endpoint = await this.options.next(attempt === 0 ? failed : undefined, until);
+        if (!current()) return;
       } catch (error) {
+        if (!current()) return;
+        // Waited for a service until the hold ran out: the round ends (giveUp, below).
+        if (performance.now() >= until) break;
         // No endpoint has room: refused before asking, waited out like a service's 1013.
+        if (this.options.holdMs !== undefined) counted++;
         this.lastRefused = true;
         const busy = closeCodeOf('busy')!;
         this.options.onConnectionChange?.({ type: 'failed', endpoint: last ?? { url: '' }, code: busy, detail: (error as Error).message, pending: this.waiting });
@@ -583,10 +607,13 @@ export class ResilientTranscriber {
   private giveUp(endpoint: Endpoint): void {
     const hold = this.mode === 'server' && this.ledger.openCount === 0;
     const heldMs = hold ? this.log.audioMsAfter(-Infinity) : 0;
-    const what = this.lastRefused ? 'every service is at capacity or still loading;' : 'no service reachable;';
+    const waited = this.outageSince === undefined ? '' : ` for ${Math.round(performance.now() - this.outageSince)} ms`;
+    const what = this.lastRefused ? `every service is at capacity or still loading${waited};` : `no service reachable${waited};`;
+    // The next round's outage has a hold of its own.
+    this.outageSince = undefined;
     this.socket = undefined;
     this.failovers = 0;
-    const droppedMs = hold ? 0 : this.abandon();
+    const droppedMs = hold ? 0 : this.abandon(waited);
     if (this.closed) return; // an answer above made the caller close the session
     // Nothing held and nothing owed: no connection is wanted until the next input. Otherwise the
     // next round waits at least the policy's exhaustedDelayMs, and meanwhile input only joins
@@ -611,7 +638,7 @@ export class ResilientTranscriber {
    * of the answered utterances and past the last answered flush (server mode), or past the last
    * answered flush (flush mode).
    */
-  private abandon(): number {
+  private abandon(waited: string): number {
     const flushes = this.log.unansweredFlushes();
     const sentAt = new Map(flushes.map((f) => [f.seq, f.sentAt]));
     const what = this.mode === 'flush' ? 'flush' : 'utterance';
@@ -628,7 +655,7 @@ export class ResilientTranscriber {
     for (const seq of seqs) {
       const since = sentAt.get(seq);
       this.options.onReply(
-        { type: 'error', code: 'engine_unavailable', seq, error: `${this.lastRefused ? AT_CAPACITY : NO_SERVICE} ${what} was not transcribed` },
+        { type: 'error', code: 'engine_unavailable', seq, error: `${this.lastRefused ? AT_CAPACITY : NO_SERVICE}${waited}; the audio of this ${what} was not transcribed` },
         this.endpoint ?? { url: '' },
         since !== undefined ? performance.now() - since : 0,
       );

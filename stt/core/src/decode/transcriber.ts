@@ -211,9 +211,11 @@ export class Transcriber {
       get startedAt() {
         return first.startedAt;
       },
+      // The windows still to come are scheduled at the new class, each within its bound.
       promote(p: Priority) {
+        if (!current.promote(p)) return false;
         rank = higher(rank, p);
-        current.promote(p);
+        return true;
       },
       // A drop mid-way (a speculation overtaken by more speech) stops at the window under way;
       // true only when nothing of it ran, as for a single job.

@@ -24,7 +24,7 @@ export interface EchoOptions {
   gateEchoMarginDb?: number;
   /** Attenuation of frames judged echo, in dB (negative; default -40). */
   gateFloorDb?: number;
-  /** Reference audio that may be queued ahead of the microphone, in ms (default 60000); more throws a RangeError. */
+  /** Reference audio that may be queued ahead of the microphone, in ms (default 20000); more throws a RangeError. */
   maxReferenceAheadMs?: number;
   /** Path or name of the speexdsp shared library (default libspeexdsp.so.1). */
   library?: string;

@@ -27,7 +27,7 @@ export const DEFAULT_ECHO_OPTIONS: Required<Omit<EchoOptions, 'library'>> = {
   gateMarginDb: 6,
   gateEchoMarginDb: 3,
   gateFloorDb: -40,
-  maxReferenceAheadMs: 60_000,
+  maxReferenceAheadMs: 20_000,
 };
 
 /** Whether libspeexdsp loads on this host (echo cancellation is possible). */
@@ -79,7 +79,8 @@ class SpeexEchoCanceller implements EchoCanceller {
     const filterLength = Math.round((options.filterMs / 1000) * RATE);
     if (!(filterLength >= this.frame && filterLength <= RATE)) throw new RangeError(`filterMs must cover one frame and at most 1000 ms (got ${options.filterMs})`);
     this.clock = new ReferenceClock(Math.max(this.frame, Math.round((options.maxReferenceAheadMs / 1000) * RATE)) + this.frame);
-    this.idleAfter = filterLength + 2 * this.frame;
+    // Idle only once the echo tail the gate still expects has passed too.
+    this.idleAfter = Math.max(filterLength, Math.round((options.gateTailMs / 1000) * RATE)) + 2 * this.frame;
     this.flushFrames = Math.ceil(filterLength / this.frame) + 1;
     this.held = new Float32Array(this.frame);
     this.micFrame = new Int16Array(this.frame);

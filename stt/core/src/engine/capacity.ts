@@ -44,14 +44,24 @@ export class EngineLoad {
   /** A job ended (done or failed). */
   ended(): void {
     if (this.running === 0) return;
-    if (--this.running === 0) this.spans.push([this.runningSince, this.now()]);
+    if (--this.running === 0) {
+      const now = this.now();
+      this.spans.push([this.runningSince, now]);
+      this.forget(now);
+    }
+  }
+
+  /** Spans that ended before the window: gone, so a service nobody scrapes holds only a window's worth. */
+  private forget(now: number): void {
+    const from = now - this.settings.windowMs;
+    while (this.spans.length > 0 && this.spans[0]![1] <= from) this.spans.shift();
   }
 
   /** Engine busy fraction over the last window, 0..1. */
   busy(): number {
     const now = this.now();
     const from = now - this.settings.windowMs;
-    while (this.spans.length > 0 && this.spans[0]![1] <= from) this.spans.shift();
+    this.forget(now);
     let ms = 0;
     for (const [start, end] of this.spans) ms += end - Math.max(start, from);
     if (this.running > 0) ms += now - Math.max(this.runningSince, from);
@@ -78,10 +88,4 @@ export class EngineLoad {
       reason: `at capacity: engine ${percent}% busy over the last ${windowS} s (STT_MAX_BUSY ${this.settings.maxBusy}); retry in ${retryAfterS} s`,
     };
   }
-}
-
-/** The retry hint in an at_capacity reason ("retry in N s"), for a proxy passing it on. */
-export function retryAfterOf(reason: string): number | undefined {
-  const m = /retry in (\d+) s/.exec(reason);
-  return m ? Number(m[1]) : undefined;
 }

@@ -2,7 +2,7 @@ import { ServiceError } from '../protocol/errors.js';
 
 export class QueueFullError extends ServiceError {
   constructor(readonly limit: number) {
-    super('overloaded', `server busy: inference queue is full (${limit} waiting); try again shortly`);
+    super('overloaded', `server busy: inference queue is full (${limit} waiting, STT_MAX_QUEUE); try again shortly`);
   }
 }
 
@@ -35,8 +35,14 @@ export interface JobHandle<T> {
   readonly result: Promise<T>;
   /** The engine has taken it (it can no longer be cancelled: whisper.cpp runs to the end). */
   readonly started: boolean;
-  /** Moves a waiting job up to a higher class (a speculative decode that became the final). */
-  promote(priority: Priority): void;
+  /**
+   * Moves a waiting job up to a higher class (a speculative decode that became the final), within
+   * that class's bound. True when its result is coming at that class or better: it runs or ran,
+   * or it now waits there. False when it is not in line (refused, cancelled, shed) or that class
+   * is full: it is left where it is, and the caller schedules its own job (which gets its own
+   * answer: `overloaded` when the class is full).
+   */
+  promote(priority: Priority): boolean;
   /** Drops a job that has not started (its result rejects with AbortedError); false if it had. */
   cancel(): boolean;
   /** When the engine took it, in performance.now() ms, and when it was queued. */
@@ -85,6 +91,15 @@ export class InferenceQueue {
     return this.waiting.filter((j) => j.rank === 0).length;
   }
 
+  /**
+   * Whether optional work (partials, speculation, language checks, detector checks) should be
+   * skipped now rather than queued: a final already waits, so anything queued below it only adds
+   * to a backlog it would be served after, and its own answer would come too late to matter.
+   */
+  shouldShed(): boolean {
+    return this.finalsWaiting > 0;
+  }
+
   get busy(): boolean {
     return this.running > 0;
   }
@@ -111,8 +126,7 @@ export class InferenceQueue {
     const result = new Promise<T>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortedError());
       const rank = RANK[priority];
-      const sameClass = rank === 0 ? this.waiting.filter((j) => j.rank === 0).length : this.waiting.filter((j) => j.rank > 0).length;
-      if (sameClass >= (rank === 0 ? this.limit : this.optionalLimit)) return reject(new QueueFullError(rank === 0 ? this.limit : this.optionalLimit));
+      if (this.full(rank)) return reject(new QueueFullError(this.boundOf(rank)));
       job = { run, resolve, reject, rank, order: options.place ?? this.order++, signal, handle: state };
       if (signal) {
         const j = job;
@@ -133,13 +147,32 @@ export class InferenceQueue {
         return state.startedAt;
       },
       promote(p: Priority) {
-        if (job && !state.started) job.rank = Math.min(job.rank, RANK[p]);
+        if (state.started) return true;
+        if (!job || !queue.waiting.includes(job as Job<unknown>)) return false;
+        const rank = RANK[p];
+        if (job.rank <= rank) return true;
+        // A promotion is a new entry in the higher class: the bound holds for it as for any other
+        // (finals promoted past it once drove a queue bounded at 32 to 49).
+        if (rank === 0 && queue.full(0)) return false;
+        job.rank = rank;
+        return true;
       },
       cancel() {
         if (!job || state.started) return false;
         return queue.remove(job as Job<unknown>);
       },
     };
+  }
+
+  /** Finals have their bound; every class below shares the smaller one. */
+  private boundOf(rank: number): number {
+    return rank === 0 ? this.limit : this.optionalLimit;
+  }
+
+  /** Whether a job of this class would be refused now. */
+  private full(rank: number): boolean {
+    const waiting = rank === 0 ? this.finalsWaiting : this.waiting.length - this.finalsWaiting;
+    return waiting >= this.boundOf(rank);
   }
 
   private remove(job: Job<unknown>): boolean {

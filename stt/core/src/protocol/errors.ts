@@ -47,7 +47,7 @@ export const ERRORS = {
   session_not_found: { status: 404, means: "a session name no connection speaks on now (for a remote mute or the VTuber's speech)" },
   session_in_use: { status: 503, close: 1013, means: 'a session name another connection already speaks on (one microphone per session); try again once it has left' },
   busy: { status: 503, close: 1013, means: 'the connection limit is reached; try again later' },
-  at_capacity: { status: 503, close: 1013, means: 'the engine is past the load it can carry with finals prompt (busy over STT_MAX_BUSY): a new session is refused at connect, the admitted ones are served; the reason (and `Retry-After`) says when to try again' },
+  at_capacity: { status: 503, close: 1013, means: 'the engine is past the load it can carry with finals prompt (busy over STT_MAX_BUSY): a new session is refused at connect, the admitted ones are served; the reason, the error field `retry_after_s` and the REST header `Retry-After` say when to try again' },
   not_ready: { status: 503, close: 1013, means: 'the model is still loading; try again shortly' },
   overloaded: { status: 503, means: "the inference queue is full, or the proxy is out of file descriptors (its own `ulimit -n`, not the backend's fault); that request was not done" },
   engine_unavailable: { status: 503, means: 'no transcription service is reachable right now' },
@@ -83,6 +83,8 @@ export class ServiceError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** `at_capacity`: when to try again, in seconds (REST's `Retry-After`). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }

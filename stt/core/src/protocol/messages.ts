@@ -213,6 +213,8 @@ export interface ErrorMessage {
   code: ErrorCode;
   /** Present when the error answers a `<flush>`: that flush got no transcript. */
   seq?: number;
+  /** `at_capacity`: seconds after which a new try may be admitted (what REST says as `Retry-After`). */
+  retry_after_s?: number;
 }
 
 export interface ConfigAck {

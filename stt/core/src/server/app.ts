@@ -73,7 +73,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const gate = new ConnectionGate(
         limits.maxConnections,
         'STT_MAX_CONNECTIONS',
-        () => metrics.connections.set(gates.reduce((n, g) => n + g.open, 0)),
+        () => {
+          const open = gates.reduce((n, g) => n + g.open, 0);
+          metrics.connections.set(open);
+          metrics.sessions.set(open);
+        },
         () => options.load?.refusal(),
       );
       gates.push(gate);

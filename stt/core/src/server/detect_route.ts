@@ -21,6 +21,7 @@ export function detectProtocol({ state, limits, metrics }: RouteContext): Socket
         formatFromQuery(query),
         limits,
         state.verifier,
+        metrics,
       );
       return { session, peer };
     },

@@ -8,6 +8,7 @@ import type { Limits } from './limits.js';
 import type { Transcriber } from '../decode/transcriber.js';
 import { concatFloat32 } from '../audio/pcm.js';
 import { AudioLog } from '../turns/audio_log.js';
+import type { Metrics } from '../metrics.js';
 
 export type Detector = 'silero' | 'whisper' | 'hybrid';
 
@@ -69,6 +70,7 @@ export class DetectSession {
     private readonly format: PcmFormat,
     private readonly limits: Limits,
     private readonly verifier?: Transcriber,
+    private readonly metrics?: Metrics,
   ) {
     this.tracker = new UtteranceTracker({ ...settings.tracker });
     if (format.sampleRate !== SAMPLE_RATE) this.resampler = new StreamingResampler(format.sampleRate, SAMPLE_RATE);
@@ -191,6 +193,13 @@ export class DetectSession {
   private submit(seg: Segment): void {
     seg.submitted = true;
     if (!this.verifier) return;
+    // Last in the shedding order, but optional all the same: with finals waiting, Silero's
+    // decision stands unchecked rather than the check adding to their wait.
+    if (this.verifier.queue.shouldShed()) {
+      seg.audio = [];
+      this.metrics?.shed.inc({ kind: 'detector' });
+      return;
+    }
     const audio = concatFloat32(seg.audio, seg.samples);
     seg.audio = [];
     this.verifier.transcribe(audio, {}, this.abort.signal, undefined, 'background').then(

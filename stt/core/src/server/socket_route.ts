@@ -57,7 +57,7 @@ export class ConnectionGate {
     private readonly setting: string,
     private readonly onChange?: (open: number) => void,
     /** Why the engine takes no new session now (at_capacity), if it does not. */
-    private readonly atCapacity?: () => { reason: string } | undefined,
+    private readonly atCapacity?: () => { reason: string; retryAfterS: number } | undefined,
   ) {}
 
   get open(): number {
@@ -65,11 +65,11 @@ export class ConnectionGate {
   }
 
   /** The refusal for one more connection now, or undefined. */
-  refusal(unavailable?: string): { code: ErrorCode; reason: string } | undefined {
+  refusal(unavailable?: string): { code: ErrorCode; reason: string; retryAfterS?: number } | undefined {
     if (unavailable) return { code: 'not_ready', reason: unavailable };
     if (this.count >= this.max) return { code: 'busy', reason: `server busy: ${this.max} connections (${this.setting})` };
     const load = this.atCapacity?.();
-    return load ? { code: 'at_capacity', reason: load.reason } : undefined;
+    return load ? { code: 'at_capacity', reason: load.reason, retryAfterS: load.retryAfterS } : undefined;
   }
 
   admit(socket: WebSocket): void {
@@ -171,7 +171,7 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
       // Refused after the upgrade: the error in the protocol's own shape first, then the close.
       options.countError?.(refusal.code);
       options.countRefusal?.(refusal.code);
-      sendJson(socket, shape({ type: 'error', code: refusal.code, error: refusal.reason }));
+      sendJson(socket, shape({ type: 'error', code: refusal.code, error: refusal.reason, ...(refusal.retryAfterS === undefined ? {} : { retry_after_s: refusal.retryAfterS }) }));
       socket.close(closeCodeOf(refusal.code), closeReason(refusal.reason));
       return;
     }
@@ -255,7 +255,13 @@ export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, pr
       }
       const parsed = control.schema.safeParse(json);
       if (!parsed.success) return peer.fail({ type: 'error', code: 'bad_message', error: `invalid message: ${describeIssues(parsed.error)}` });
-      control.handle(session, parsed.data);
+      try {
+        control.handle(session, parsed.data);
+      } catch (error) {
+        // Thrown inside ws's message listener it would end the process: answered on this connection only.
+        options.warn?.(error as Error);
+        peer.fail({ type: 'error', code: codeOf(error, 'internal_error'), error: `could not handle ${(parsed.data as { type?: string }).type ?? 'the message'}: ${(error as Error).message}` });
+      }
     });
     socket.on('close', () => protocol.close(session));
     socket.on('error', (error) => options.warn?.(error));

@@ -8,6 +8,7 @@ import { AssistantVoice, DEFAULT_ASSISTANT, type AssistantSettings } from '../tu
 import { AudioLog } from '../turns/audio_log.js';
 import { FlushTurns } from '../turns/flush_turns.js';
 import { ServerTurns } from '../turns/server_turns.js';
+import { SessionLanguage } from '../turns/session_language.js';
 import { applyTurnFields, turnFieldsOf, type TurnSettings } from '../turns/settings.js';
 import { errorOf, FinalQueue, type TurnContext, type TurnTaking } from '../turns/turn_taking.js';
 import type { SileroStream } from '../vad/silero.js';
@@ -74,6 +75,7 @@ export class TranscribeSession {
       transcriber,
       signal: this.abort.signal,
       metrics,
+      language: new SessionLanguage(() => this.turn.languageMemory),
       finals: new FinalQueue(emit),
       assistant: this.assistant,
       emit,

@@ -1,7 +1,7 @@
 import { samplesOfMs, SAMPLE_RATE } from '../audio/format.js';
 import { concatFloat32 } from '../audio/pcm.js';
 import { StreamingResampler } from '../audio/resample.js';
-import { createEchoCanceller, echoCancellerAvailable, type EchoCanceller } from '../echo/index.js';
+import { createEchoCanceller, type EchoCanceller } from '../echo/index.js';
 import type { AssistantPolicy, ErrorMessage } from '../protocol/messages.js';
 import { repeats } from './echo_text.js';
 
@@ -94,9 +94,15 @@ export class AssistantVoice {
     return Math.max(0, Math.min(n, last.to + samplesOfMs(this.settings.tailMs) - from));
   }
 
-  /** `barge_in`: whether speech that starts at `at` is the streamer talking over the VTuber. */
-  interrupts(at: number): boolean {
-    return this.settings.policy === 'barge_in' && this.lines.some((l) => l.from <= at && (l.to === undefined || at < l.to));
+  /**
+   * `barge_in`: whether speech that starts at `at` is the streamer talking over the VTuber: `now`
+   * where the line's echo was cancelled (speech is the streamer's), `on_text` where it was not
+   * (the speech may be the VTuber's own voice: only text that does not repeat the line says so).
+   */
+  interrupts(at: number): 'now' | 'on_text' | undefined {
+    if (this.settings.policy !== 'barge_in') return undefined;
+    const line = this.lines.find((l) => l.from <= at && (l.to === undefined || at < l.to));
+    return line ? (line.referenced ? 'now' : 'on_text') : undefined;
   }
 
   /**
@@ -116,7 +122,13 @@ export class AssistantVoice {
     if (this.settings.policy !== 'barge_in' || !this.cancellerReady()) return;
     if (this.resampler?.fromRate !== rate) this.resampler = rate === SAMPLE_RATE ? undefined : new StreamingResampler(rate, SAMPLE_RATE);
     const at16k = this.resampler ? this.resampler.push(pcm) : pcm;
-    this.canceller!.reference(at16k);
+    try {
+      this.canceller!.reference(at16k);
+    } catch (error) {
+      // Sent faster than it plays: this chunk is not queued; the connection and the rest go on.
+      if (!(error instanceof RangeError)) throw error;
+      return this.warn({ type: 'error', code: 'bad_message', error: `assistant_audio refused: ${error.message}; send the VTuber's audio as it plays` });
+    }
     const last = this.lines.at(-1);
     if (last && last.to === undefined) last.referenced = true;
   }
@@ -146,7 +158,6 @@ export class AssistantVoice {
     if (this.canceller) return true;
     if (this.missing) return false;
     try {
-      if (!echoCancellerAvailable()) throw new Error('libspeexdsp is not installed (apt install libspeexdsp1)');
       this.canceller = createEchoCanceller();
       return true;
     } catch (error) {

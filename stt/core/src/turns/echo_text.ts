@@ -45,9 +45,15 @@ export function stretchDistance(heard: readonly string[], said: readonly string[
   return Math.min(...previous);
 }
 
-/** Whether `heard` repeats a stretch of `said` (see above); text with no words repeats nothing. */
+/**
+ * Fewest heard words that may be called echo: one word ("okay", "thanks") is as likely the
+ * streamer answering as a scrap of the line, and dropping the streamer's words is the worse mistake.
+ */
+export const ECHO_MIN_WORDS = 2;
+
+/** Whether `heard` repeats a stretch of `said` (see above); text of fewer than ECHO_MIN_WORDS words repeats nothing. */
 export function repeats(heard: string, said: string): boolean {
   const h = echoWords(heard);
-  if (h.length === 0) return false;
+  if (h.length < ECHO_MIN_WORDS) return false;
   return stretchDistance(h, echoWords(said)) <= Math.floor(h.length * ECHO_MAX_DISTANCE);
 }

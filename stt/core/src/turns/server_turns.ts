@@ -38,6 +38,8 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
   private early?: { seq: number; text: string; language?: string };
   /** Where the last `heard` message said the service had listened (samples). */
   private heardAt = 0;
+  /** Utterances that started over an uncancelled line (seq to start ms): an interruption once their words are not the line's. */
+  private readonly interruptOnText = new Map<number, number>();
 
   constructor(ctx: TurnContext, partials: boolean, turnEvents: boolean) {
     super(ctx);
@@ -159,6 +161,7 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
       intervalSamples: samplesOf(this.ctx.settings().partialIntervalMs),
       onText: (t) => {
         if (!t.text.trim() || this.current !== u || this.ctx.assistant.echoes(t.text, u.from, this.ctx.log.end)) return;
+        this.heardWords(u.seq, t.text);
         const { stable, text } = agreement.push(t.text);
         if (last && last.stable === stable && last.text === text) return;
         last = { type: 'partial', seq: u.seq, text, stable, language: t.language, audio_ms: t.audio_ms, inference_ms: t.inference_ms };
@@ -215,7 +218,9 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
       this.current = u;
       this.ctx.emit({ type: 'speech_start', seq: u.seq, start_ms: ms(a.at) });
       this.turn({ event: 'start', seq: u.seq, at_ms: ms(a.at) });
-      if (this.ctx.assistant.interrupts(a.at)) this.ctx.emit({ type: 'interruption', seq: u.seq, at_ms: ms(this.windows.end * WINDOW), start_ms: ms(a.at) });
+      const interrupts = this.ctx.assistant.interrupts(a.at);
+      if (interrupts === 'now') this.ctx.emit({ type: 'interruption', seq: u.seq, at_ms: ms(this.windows.end * WINDOW), start_ms: ms(a.at) });
+      if (interrupts === 'on_text') this.interruptOnText.set(u.seq, ms(a.at));
     } else if (a.type === 'end' && this.current) {
       const u = this.current;
       this.current = undefined;
@@ -232,6 +237,13 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
     }
   }
 
+  protected override heardWords(seq: number, text: string): void {
+    const startMs = this.interruptOnText.get(seq);
+    if (startMs === undefined || !text.trim()) return;
+    this.interruptOnText.delete(seq);
+    this.ctx.emit({ type: 'interruption', seq, at_ms: ms(this.ctx.log.end), start_ms: startMs });
+  }
+
   private turn(event: Omit<TurnEvent, 'type'>): void {
     if (this.turnEvents) this.ctx.emit({ type: 'turn', ...event });
   }
@@ -239,6 +251,7 @@ export class ServerTurns extends TurnTaker implements TurnTaking {
   /** After the seq's answer: its turn is over, with the answer's text (or what became of it). */
   private turnEnded(seq: number, atMs: number, answer: TranscriptMessage | ErrorMessage): void {
     if (this.eager === seq) this.eager = undefined;
+    this.interruptOnText.delete(seq);
     if (answer.type === 'error') return this.turn({ event: 'end', seq, at_ms: atMs, text: '', error: answer.code });
     this.turn({ event: 'end', seq, at_ms: atMs, text: answer.text, language: answer.language, ended_by: answer.ended_by, ...(answer.dropped ? { dropped: answer.dropped } : {}) });
   }

@@ -14,6 +14,8 @@ export interface TurnSettings {
   maxUtteranceMs: number;
   /** Speech heard before the language is identified on its own (auto language only). */
   languageAfterMs: number;
+  /** Auto language: keep the session's language while its finals' text stays in its script, instead of identifying each utterance. */
+  languageMemory: boolean;
   /** Live partials: growth of the speech between two partial decodes. */
   partialIntervalMs: number;
 }
@@ -41,6 +43,9 @@ export const DEFAULT_TURNS: TurnSettings = {
   minSpeechMs: 32,
   maxUtteranceMs: 30_000,
   languageAfterMs: 800,
+  // Off until checked on real weights: Whisper held to the wrong language may translate (Korean
+  // speech decoded as English text), which the script check cannot see.
+  languageMemory: false,
   partialIntervalMs: 1000,
 };
 

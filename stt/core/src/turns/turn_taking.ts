@@ -5,6 +5,7 @@ import type { ErrorMessage, TranscribeServerMessage, TranscriptMessage, TurnMode
 import type { SileroStream } from '../vad/silero.js';
 import type { AssistantVoice } from './assistant_voice.js';
 import type { AudioLog } from './audio_log.js';
+import type { SessionLanguage } from './session_language.js';
 import type { TurnSettings } from './settings.js';
 import { Utterance } from './utterance.js';
 
@@ -46,6 +47,8 @@ export interface TurnContext {
   /** Aborted when the client leaves. */
   readonly signal: AbortSignal;
   readonly metrics?: Metrics;
+  /** The connection's language memory (auto): shared by its utterances. */
+  readonly language?: SessionLanguage;
   readonly finals: FinalQueue;
   /** The VTuber's own voice on this connection: what its speech changes (interruptions, echo). */
   readonly assistant: AssistantVoice;
@@ -121,8 +124,13 @@ export abstract class TurnTaker {
       () => ctx.options(),
       ctx.signal,
       // Early text that repeats the VTuber's words is its echo: no listener acts on it.
-      (t) => (ctx.assistant.echoes(t.text, utterance.from, ctx.log.end) ? undefined : this.onSpeculative(utterance, t)),
+      (t) => {
+        if (ctx.assistant.echoes(t.text, utterance.from, ctx.log.end)) return;
+        this.heardWords(utterance.seq, t.text);
+        this.onSpeculative(utterance, t);
+      },
       ctx.metrics,
+      ctx.language,
     );
     utterance.partials = this.partialHooks(utterance);
     return utterance;
@@ -157,10 +165,14 @@ export abstract class TurnTaker {
       if (result) metrics?.queueWait.observe(transcript.queue_ms / 1000);
       // The VTuber heard through the microphone, its words repeated: not the streamer's.
       if (this.ctx.assistant.echoes(message.text, u.from, upTo)) Object.assign(message, { text: '', segments: [], dropped: 'echo' as const });
+      else this.heardWords(u.seq, message.text);
       shape(message);
       return message;
     }, sent);
   }
+
+  /** Text of `seq` that is not the VTuber's echo (early text, a partial, the final). */
+  protected heardWords(_seq: number, _text: string): void {}
 
   /** The final's decode has its audio: what only it needed may go. */
   protected decodeStarted(_upTo: number): void {}

@@ -1,9 +1,10 @@
-import type { JobHandle } from '../engine/queue.js';
+import { AbortedError, QueueFullError, type JobHandle } from '../engine/queue.js';
 import type { EngineOutput } from '../engine/types.js';
 import type { Metrics } from '../metrics.js';
 import { samePlan, type DecodePlan, type RequestOptions, type ScheduledDecode, type Transcript, type Transcriber } from '../decode/transcriber.js';
 import { WINDOW_MS } from '../vad/utterance_tracker.js';
 import type { AudioLog } from './audio_log.js';
+import type { SessionLanguage } from './session_language.js';
 import type { TurnSettings } from './settings.js';
 
 export type SpeculativeOutcome = 'hit' | 'miss' | 'none';
@@ -57,12 +58,18 @@ export class Utterance {
   private lang?: { job: JobHandle<EngineOutput>; language: Promise<string | undefined> };
   /** The language check has answered (with or without a language). */
   private langDone = false;
+  /** Its language was taken from the session (remembered, or a shed check), not identified. */
+  private assumed = false;
   /** Set by the session when the connection asked for partials. */
   partials?: PartialHooks;
   /** The last partial decode (one at a time), and where its speech span ended. */
   private partial?: Speculation;
   private partialRunning = false;
   private partialEnd = -1;
+  /** Where the speech span ended when a due partial was last shed (each is counted once). */
+  private partialShedEnd = -1;
+  /** The plan whose speculative decode was last shed (counted once, tried again each window). */
+  private shedPlan?: DecodePlan;
 
   constructor(
     readonly seq: number,
@@ -73,6 +80,8 @@ export class Utterance {
     private readonly signal: AbortSignal,
     private readonly onSpeculative: (t: Transcript) => void,
     private readonly metrics?: Metrics,
+    /** The session's language memory (auto): skips the check while it holds. */
+    private readonly session?: SessionLanguage,
   ) {}
 
   /** The connection's options, with the language this utterance was found to be in. */
@@ -93,7 +102,7 @@ export class Utterance {
     if (silenceMs >= turn.speculateMs) this.stepSpeculation(log, upTo, total);
     else if (this.spec && !this.spec.job.started) {
       const plan = this.transcriber.plan(total, this.probs, this.options());
-      if (!plan || !samePlan(plan, this.spec.plan)) this.dropSpeculation();
+      if (!plan || !samePlan(plan, this.spec.plan)) this.dropSpeculation(true);
     }
     if (this.partials) this.stepPartial(log, upTo, total, silenceMs);
   }
@@ -103,10 +112,15 @@ export class Utterance {
     // Only once the tail has fully arrived: until then the final's input would be longer.
     if (!plan?.complete) return;
     if (this.spec && samePlan(this.spec.plan, plan)) return;
-    this.dropSpeculation();
+    this.dropSpeculation(true);
     const partial = this.partial;
     if (partial && !partial.dropped && samePlan(partial.plan, plan)) this.adopt({ ...partial, dropped: false, partial: true });
-    else this.adopt({ ...this.transcriber.submit(log.range(this.from, upTo), plan, 'speculative', this.signal), dropped: false });
+    else if (this.transcriber.queue.shouldShed()) {
+      // Finals wait: it would be served after them, too late to end the turn early. Tried again
+      // at the next window, when they may have drained.
+      if (!this.shedPlan || !samePlan(this.shedPlan, plan)) this.metrics?.shed.inc({ kind: 'speculative' });
+      this.shedPlan = plan;
+    } else this.adopt({ ...this.transcriber.submit(log.range(this.from, upTo), plan, 'speculative', this.signal), dropped: false });
   }
 
   /**
@@ -118,7 +132,7 @@ export class Utterance {
    */
   private stepPartial(log: AudioLog, upTo: number, total: number, silenceMs: number): void {
     const hooks = this.partials!;
-    if (this.partialRunning || this.transcriber.queue.depth > 0 || !this.languageKnown) return;
+    if (this.partialRunning || !this.languageKnown) return;
     const plan = this.transcriber.plan(total, this.probs, this.options());
     if (!plan) return;
     const speaking = silenceMs === 0 && (this.probs.at(-1) ?? 0) >= this.transcriber.settings.gate.threshold;
@@ -127,6 +141,14 @@ export class Utterance {
     const growth = Math.max(hooks.intervalSamples, Math.round(((PARTIAL_DUTY * lastMs) / 1000) * 16000));
     if (plan.end - Math.max(this.partialEnd, plan.start) < growth) return;
     if (this.spec && samePlan(this.spec.plan, plan)) return;
+    if (this.transcriber.queue.depth > 0) {
+      // Due, but the engine has other work (first in the shedding order): counted once per interval.
+      if (plan.end - Math.max(this.partialShedEnd, this.partialEnd, plan.start) >= growth) {
+        this.partialShedEnd = plan.end;
+        this.metrics?.shed.inc({ kind: 'partial' });
+      }
+      return;
+    }
     this.partialEnd = plan.end;
     const decode: Speculation = { ...this.transcriber.submit(log.range(this.from, upTo), plan, 'background', this.signal), dropped: false };
     this.partial = decode;
@@ -134,7 +156,7 @@ export class Utterance {
     decode.transcript.then(
       (t) => {
         decode.inferenceMs = t.inference_ms;
-        if (!this.closed && !decode.dropped) this.partials?.onText(t);
+        if (!this.closed && !decode.dropped && !this.switchedFrom(decode.plan.options.language, t)) this.partials?.onText(t);
       },
       () => undefined,
     ).finally(() => {
@@ -155,6 +177,29 @@ export class Utterance {
     // Its place among the finals is taken now: finals of later utterances queued while this one
     // waits for its language must not overtake it (the finals leave in seq order, so all would wait).
     const place = this.transcriber.queue.takePlace();
+    // Never stepped (no VAD, or flushed at once): the session's language still saves the detection pass.
+    if (!this.lang && !this.langDone && this.request().language === 'auto' && this.transcriber.engine.info.detectsLanguage && this.session?.remembered) this.assume(this.session.remembered);
+    const result = await this.decodeFinal(pcm, place);
+    if (!result || !this.session || this.request().language !== 'auto') return result;
+    const t = result.transcript;
+    if (!this.assumed) {
+      if (t.language !== 'auto') this.session.identified(t.language, t.text);
+      return result;
+    }
+    const kept = this.session.confirms(t.language, t.text);
+    this.metrics?.languageMemory.inc({ outcome: kept ? 'kept' : 'switched' });
+    if (kept) return result;
+    // Decoded in the session's language, its text is in another script: the speaker switched.
+    // Decoded again in auto, at the same place among the finals, so it gets its own language.
+    const plan = this.transcriber.plan(pcm.length, this.probs, { ...this.request(), language: 'auto' });
+    if (!plan) return result;
+    const again = await this.transcriber.submit(pcm, plan, 'final', this.signal, place).transcript;
+    if (again.language !== 'auto') this.session.identified(again.language, again.text);
+    if (again.language !== 'auto') this.language = again.language;
+    return { transcript: { ...again, inference_ms: again.inference_ms + t.inference_ms }, speculative: result.speculative };
+  }
+
+  private async decodeFinal(pcm: Float32Array, place: number): Promise<{ transcript: Transcript; speculative: SpeculativeOutcome } | undefined> {
     if (this.lang) {
       // A check already on the engine is nearly done and saves the final a second encoder pass;
       // one still waiting is not worth waiting for.
@@ -173,18 +218,41 @@ export class Utterance {
       this.adopt({ ...partial, dropped: false, partial: true });
     }
     const spec = this.spec;
+    let outcome: SpeculativeOutcome = 'none';
     if (spec) {
       if (samePlan(spec.plan, plan) || (await this.sameAsAuto(spec, plan))) {
-        spec.job.promote('final');
-        this.metrics?.speculative.inc({ outcome: 'hit' });
-        // The same engine input, with the audio the utterance ended with.
-        return { transcript: { ...(await spec.transcript), audio_ms: Math.round((pcm.length / 16000) * 1000) }, speculative: 'hit' };
+        const served = await this.asFinal(spec);
+        if (served) {
+          this.metrics?.speculative.inc({ outcome: 'hit' });
+          // The same engine input, with the audio the utterance ended with.
+          return { transcript: { ...served, audio_ms: Math.round((pcm.length / 16000) * 1000) }, speculative: 'hit' };
+        }
+      } else {
+        this.metrics?.speculative.inc({ outcome: 'miss' });
+        outcome = 'miss';
       }
-      this.metrics?.speculative.inc({ outcome: 'miss' });
       this.dropSpeculation();
     }
+    // Scheduled as a final: past the finals' bound its answer is its own `overloaded`.
     const decode = this.transcriber.submit(pcm, plan, 'final', this.signal, place);
-    return { transcript: await decode.transcript, speculative: spec ? 'miss' : 'none' };
+    return { transcript: await decode.transcript, speculative: outcome };
+  }
+
+  /**
+   * The speculative decode's transcript as the final's, when it can serve: promoted to a final
+   * within the finals' bound, or already on the engine. Undefined when it was refused or shed, or
+   * the finals' class is full: a speculation's own refusal is never the final's answer, the final
+   * then decodes on its own.
+   */
+  private async asFinal(spec: Speculation): Promise<Transcript | undefined> {
+    if (!spec.job.promote('final')) return undefined;
+    try {
+      return await spec.transcript;
+    } catch (error) {
+      // A later window of a long one refused or dropped; the session's own abort stands.
+      if (this.signal.aborted || !(error instanceof QueueFullError || error instanceof AbortedError)) throw error;
+      return undefined;
+    }
   }
 
   /** The utterance was discarded: nothing it queued is needed any more. */
@@ -196,13 +264,21 @@ export class Utterance {
   }
 
   private identifyLanguage(log: AudioLog, total: number, turn: TurnSettings): void {
-    if (this.lang || this.request().language !== 'auto' || !this.transcriber.engine.info.detectsLanguage) return;
+    if (this.lang || this.langDone || this.request().language !== 'auto' || !this.transcriber.engine.info.detectsLanguage) return;
+    const kept = this.session?.remembered;
+    if (kept) return this.assume(kept);
     // Counted as windows arrive, not recounted each window.
     const gate = this.transcriber.settings.gate.threshold;
     for (; this.counted < this.probs.length; this.counted++) if (this.probs[this.counted]! >= gate) this.speechWindows++;
     if (this.speechWindows * WINDOW_MS < turn.languageAfterMs) return;
     const plan = this.transcriber.plan(total, this.probs, this.request());
     if (!plan) return;
+    const last = this.session?.last;
+    if (last && this.transcriber.queue.shouldShed()) {
+      // Finals wait (third in the shedding order): the session's last language stands in.
+      this.metrics?.shed.inc({ kind: 'language' });
+      return this.assume(last);
+    }
     const lang = this.transcriber.identifyLanguage(log.range(this.from + plan.start, this.from + plan.end), this.signal);
     if (!lang) return;
     this.lang = lang;
@@ -214,6 +290,26 @@ export class Utterance {
     });
   }
 
+  /** Decodes in the session's language without a check of its own (its final's text is checked instead). */
+  private assume(language: string): void {
+    this.language = language;
+    this.langDone = true;
+    this.assumed = true;
+  }
+
+  /**
+   * A decode in the session's language came back in another script: the speaker switched. Its
+   * text is not sent; the memory is dropped and the utterance goes back to auto, so its next
+   * speculative decode (and so its final) identifies it, before the turn ends.
+   */
+  private switchedFrom(language: string, t: Transcript): boolean {
+    if (!this.assumed || language !== this.language || !this.session || this.session.confirms(language, t.text)) return false;
+    this.metrics?.languageMemory.inc({ outcome: 'switched' });
+    this.assumed = false;
+    this.language = undefined;
+    return true;
+  }
+
   /** The speculative decode from now on: its text decides the end of turn (and is a partial too). */
   private adopt(spec: Speculation): void {
     this.spec = spec;
@@ -221,7 +317,7 @@ export class Utterance {
       (t) => {
         spec.inferenceMs = t.inference_ms;
         if (spec.dropped) this.metrics?.speculativeWasted.inc(t.inference_ms / 1000);
-        else if (!this.closed) {
+        else if (!this.closed && !this.switchedFrom(spec.plan.options.language, t)) {
           this.onSpeculative(t);
           if (!spec.partial) this.partials?.onText(t);
         }
@@ -242,13 +338,16 @@ export class Utterance {
     return t?.language === plan.options.language;
   }
 
-  private dropSpeculation(): void {
+  /** `overtaken`: newer speech or a newer plan made it stale, so a waiting one is shed work. */
+  private dropSpeculation(overtaken = false): void {
     const spec = this.spec;
     if (!spec) return;
     this.spec = undefined;
     spec.dropped = true;
-    if (spec.job.cancel()) this.metrics?.speculative.inc({ outcome: 'cancelled' });
-    else if (spec.inferenceMs !== undefined) this.metrics?.speculativeWasted.inc(spec.inferenceMs / 1000);
+    if (spec.job.cancel()) {
+      this.metrics?.speculative.inc({ outcome: 'cancelled' });
+      if (overtaken) this.metrics?.shed.inc({ kind: 'speculative' });
+    } else if (spec.inferenceMs !== undefined) this.metrics?.speculativeWasted.inc(spec.inferenceMs / 1000);
     // A running one cannot be stopped (whisper.cpp runs to its end); its time is counted when it ends.
   }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ConnectionGate } from '@vtuber-stt/core';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../backend.js';
-import type { Backends } from '../backend_pool.js';
+import type { Backends, WaitForMember } from '../backend_pool.js';
 import type { ProxyConfig } from '../config.js';
 import type { SessionHub } from '../sessions/session_hub.js';
 import type { ToggleStore } from '../toggle_store.js';
@@ -14,6 +14,8 @@ export interface ProxyMetrics {
   sessions: Gauge<'route'>;
   /** Clients refused because every member they were tried on refused them (at_capacity). */
   refusals: Counter<'route' | 'reason'>;
+  /** Requests and sessions held because no member was ready (a restart), by surface. */
+  held: Counter<'surface'>;
 }
 
 export function createMetrics(): ProxyMetrics {
@@ -24,6 +26,7 @@ export function createMetrics(): ProxyMetrics {
     registry,
     requests: new Counter({ name: 'stt_proxy_requests_total', help: 'Requests by route, backend and outcome', labelNames: ['route', 'backend', 'outcome'] as const, registers: [registry] }),
     sessions: new Gauge({ name: 'stt_proxy_sessions', help: 'Open relayed WebSocket sessions', labelNames: ['route'] as const, registers: [registry] }),
+    held: new Counter({ name: 'stt_proxy_held_total', help: 'Requests and sessions held for a transcription member to come back (STT_PROXY_HOLD_MS), by surface', labelNames: ['surface'] as const, registers: [registry] }),
     refusals: new Counter({ name: 'stt_proxy_refusals_total', help: 'Sessions and requests refused because every member tried refused them, by route and reason (at_capacity)', labelNames: ['route', 'reason'] as const, registers: [registry] }),
   };
 }
@@ -40,6 +43,8 @@ export interface ProxyContext {
   metrics: ProxyMetrics;
   /** The transcription backend for a new request or session; `avoid` is one that just failed. */
   choose: (avoid?: Backend) => Backend;
+  /** Holds a request or session until a member is ready (STT_PROXY_HOLD_MS): the one wait every surface uses. */
+  waitForMember: WaitForMember;
   /** One limit on the proxy's WebSocket sessions, whatever their protocol (STT_PROXY_MAX_CONNECTIONS). */
   gate: ConnectionGate;
   /** Named sessions and their listeners. */

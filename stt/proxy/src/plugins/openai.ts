@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { isWhisperLanguage, retryAfterOf, ServiceError, unknownLanguageMessage, type TranscriptMessage } from '@vtuber-stt/core';
+import { isWhisperLanguage, ServiceError, unknownLanguageMessage, type TranscriptMessage } from '@vtuber-stt/core';
 import { audioFile, durationOf, type UpstreamAudio } from '../decode/audio_input.js';
 import { decodeSettings } from '../decode/request_audio.js';
 import { backendForModel, listedModels, modelId } from '../models.js';
@@ -144,7 +144,7 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
     if (!request.raw.complete) reply.header('connection', 'close');
     if (error instanceof ServiceError && error.code === 'at_capacity') {
       metrics.refusals.inc({ route: 'openai', reason: 'at_capacity' });
-      reply.header('retry-after', String(retryAfterOf(error.message) ?? 1));
+      reply.header('retry-after', String(error.retryAfterS ?? 1));
     }
     return reply.code(status).send(body);
   });
@@ -176,7 +176,7 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
       const usual = choose();
       const first = usual.status().model && modelId(usual.status().model!) === form.model ? usual : (backendForModel(backends, form.model) ?? usual);
       if (form.stream) return await streamEvents(reply, audio, options, route, first, signal);
-      const { result, backend } = await transcribeOnce(choose, audio, options, first);
+      const { result, backend } = await transcribeOnce(choose, audio, options, first, { wait: ctx.waitForMember, ms: config.holdMs, surface: route, signal });
       metrics.requests.inc({ route, backend: backend.name, outcome: 'ok' });
       backend.observe(result.latency_ms);
       const out = formatTranscript(result, form.format, task, form.words);
@@ -205,7 +205,7 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
       sse.send({ type: 'transcript.text.delta', delta });
     };
     // Opening may still fail as a plain HTTP error: nothing has been sent yet.
-    const { result: handle, backend } = await openStream(choose, audio, options, onFinal, first);
+    const { result: handle, backend } = await openStream(choose, audio, options, onFinal, first, { wait: ctx.waitForMember, ms: config.holdMs, surface: `${route}_stream`, signal });
     if (signal.aborted) handle.abort();
     else signal.addEventListener('abort', () => handle.abort(), { once: true });
     sse = new SseStream(reply, { 'x-stt-backend': backend.name });

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { codeOf, isWhisperLanguage, retryAfterOf, ServiceError, statusOf, unknownLanguageMessage, type ErrorCode } from '@vtuber-stt/core';
+import { codeOf, isWhisperLanguage, ServiceError, statusOf, unknownLanguageMessage, type ErrorCode } from '@vtuber-stt/core';
 import { clientGone } from '../client_gone.js';
 import { decodeSettings, requestAudio } from '../decode/request_audio.js';
 import { transcribeOnce, UpstreamError } from '../rest_transcribe.js';
@@ -26,7 +26,7 @@ export async function restPlugin(app: FastifyInstance, ctx: ProxyContext): Promi
       // Every member refused at capacity: its hint, so a client knows when to come back.
       if (error.code === 'at_capacity') {
         metrics.refusals.inc({ route: 'rest', reason: 'at_capacity' });
-        reply.header('retry-after', String(retryAfterOf(error.message) ?? 1));
+        reply.header('retry-after', String(error.retryAfterS ?? 1));
       }
       return answer(reply, error.code, error.message);
     }
@@ -52,7 +52,7 @@ export async function restPlugin(app: FastifyInstance, ctx: ProxyContext): Promi
         translate: flag(query.translate),
         words: flag(query.word_timestamps),
         signal,
-      });
+      }, undefined, { wait: ctx.waitForMember, ms: config.holdMs, surface: 'rest', signal });
       metrics.requests.inc({ route: 'rest', backend: backend.name, outcome: 'ok' });
       backend.observe(result.latency_ms);
       return { ...result, backend: backend.name };

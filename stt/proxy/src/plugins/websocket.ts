@@ -9,9 +9,10 @@ import type { ProxyContext } from './context.js';
 export const proxyPayloadLimit = (config: { maxFrameBytes: number }) => Math.max(config.maxFrameBytes * 4, 16 * 1024 * 1024);
 
 /** What every relayed session (a /ws/transcribe client, a realtime session) is given but its query string. */
-export function relayOptions({ config, logger, metrics, choose }: ProxyContext, route: string): Omit<RelayOptions, 'query'> {
+export function relayOptions({ config, logger, metrics, choose, waitForMember }: ProxyContext, route: string): Omit<RelayOptions, 'query'> {
   return {
     choose,
+    hold: { wait: waitForMember, ms: config.holdMs, surface: route },
     maxReplayBytes: config.maxReplayBytes,
     idleMs: config.upstreamIdleMs,
     retry: config.retry,

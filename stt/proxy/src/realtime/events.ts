@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_TURNS } from '@vtuber-stt/core';
 
 /**
  * The client events of an OpenAI Realtime transcription session (GA shape, `openai` SDK's
@@ -19,6 +20,38 @@ const serverVadSchema = z
     idle_timeout_ms: z.number().nullable().optional(),
   })
   .strict();
+
+export const EAGERNESS = ['low', 'medium', 'high', 'auto'] as const;
+export type Eagerness = (typeof EAGERNESS)[number];
+
+/** OpenAI's semantic VAD: how eager the end of turn is, instead of a fixed silence. */
+const semanticVadSchema = z
+  .object({
+    type: z.literal('semantic_vad'),
+    eagerness: z.enum(EAGERNESS, { error: 'eagerness must be "low", "medium", "high" or "auto"' }).optional(),
+    create_response: z.boolean().optional(),
+    interrupt_response: z.boolean().optional(),
+  })
+  .strict();
+
+const turnDetectionSchema = z.discriminatedUnion('type', [serverVadSchema, semanticVadSchema], {
+  error: 'turn_detection.type must be "server_vad" or "semantic_vad" (or turn_detection null)',
+});
+type TurnDetection = z.infer<typeof turnDetectionSchema>;
+
+/**
+ * Semantic VAD is our sentence-aware end of turn: the long wait (`silence_duration_ms`, our
+ * `end_of_turn_ms`) while the speculative text does not end a sentence, the short one
+ * (`sentence_end_ms`) once it does. OpenAI bounds the wait at 8/4/2 s for low/medium/high;
+ * `high` and `auto` keep the default waits (tuned with `npm run bench:felt`, far under 2 s),
+ * `medium` and `low` let an unfinished sentence pause longer and still end soon after a finished one.
+ */
+export const SEMANTIC_WAITS: Record<Eagerness, { silence_duration_ms: number; sentence_end_ms: number }> = {
+  auto: { silence_duration_ms: DEFAULT_TURNS.endOfTurnMs, sentence_end_ms: DEFAULT_TURNS.sentenceEndMs },
+  high: { silence_duration_ms: DEFAULT_TURNS.endOfTurnMs, sentence_end_ms: DEFAULT_TURNS.sentenceEndMs },
+  medium: { silence_duration_ms: 2000, sentence_end_ms: DEFAULT_TURNS.sentenceEndMs },
+  low: { silence_duration_ms: 4000, sentence_end_ms: 700 },
+};
 
 /** 24 kHz is OpenAI's only rate; 16 kHz is ours as well (what microphones and Whisper use), saving a resample. */
 export const REALTIME_RATES = [24000, 16000] as const;
@@ -55,7 +88,7 @@ export const sessionSchema = z
           .object({
             format: formatSchema.optional(),
             transcription: transcriptionSchema.nullable().optional(),
-            turn_detection: serverVadSchema.nullable().optional(),
+            turn_detection: turnDetectionSchema.nullable().optional(),
             noise_reduction: z.unknown().optional(),
           })
           .strict()
@@ -78,6 +111,46 @@ export const clientEventSchema = z.discriminatedUnion('type', [
 ]);
 export type ClientEvent = z.infer<typeof clientEventSchema>;
 
+/** Server turns as applied: the longest wait (`silence_duration_ms`) and the one after a finished sentence. */
+export interface VadConfig {
+  type: 'server_vad' | 'semantic_vad';
+  /** semantic_vad only. */
+  eagerness?: Eagerness;
+  threshold: number;
+  prefix_padding_ms: number;
+  silence_duration_ms: number;
+  sentence_end_ms: number;
+}
+
+export const DEFAULT_VAD: VadConfig = {
+  type: 'server_vad',
+  threshold: DEFAULT_TURNS.threshold,
+  prefix_padding_ms: DEFAULT_TURNS.preRollMs,
+  silence_duration_ms: DEFAULT_TURNS.endOfTurnMs,
+  sentence_end_ms: DEFAULT_TURNS.sentenceEndMs,
+};
+
+/**
+ * A `turn_detection` object applied to the current turns: server_vad's fields change only
+ * what they name; a change of type starts from the defaults; semantic_vad's eagerness sets both waits.
+ */
+export function applyTurnDetection(current: VadConfig | null, v: TurnDetection): VadConfig {
+  const base = current?.type === v.type ? current : DEFAULT_VAD;
+  if (v.type === 'semantic_vad') {
+    const eagerness = v.eagerness ?? base.eagerness ?? 'auto';
+    return { type: 'semantic_vad', eagerness, threshold: base.threshold, prefix_padding_ms: base.prefix_padding_ms, ...SEMANTIC_WAITS[eagerness] };
+  }
+  const silence = v.silence_duration_ms ?? base.silence_duration_ms;
+  return {
+    type: 'server_vad',
+    threshold: v.threshold ?? base.threshold,
+    prefix_padding_ms: v.prefix_padding_ms ?? base.prefix_padding_ms,
+    silence_duration_ms: silence,
+    // A turn whose text ends a sentence ends sooner (never later than silence_duration_ms).
+    sentence_end_ms: Math.min(silence, DEFAULT_TURNS.sentenceEndMs),
+  };
+}
+
 /** The effective configuration, as `session.created` / `session.updated` report it. */
 export interface SessionConfig {
   rate: number;
@@ -85,7 +158,7 @@ export interface SessionConfig {
   language: string | null;
   prompt: string;
   /** null: the client commits each utterance itself. */
-  vad: { threshold: number; prefix_padding_ms: number; silence_duration_ms: number } | null;
+  vad: VadConfig | null;
 }
 
 export function describeSession(id: string, c: SessionConfig): Record<string, unknown> {
@@ -97,7 +170,8 @@ export function describeSession(id: string, c: SessionConfig): Record<string, un
       input: {
         format: { type: 'audio/pcm', rate: c.rate },
         transcription: { model: c.model, language: c.language, prompt: c.prompt },
-        turn_detection: c.vad ? { type: 'server_vad', ...c.vad } : null,
+        // OpenAI's fields, and ours (`sentence_end_ms`) beside them: what the turns really wait.
+        turn_detection: c.vad,
         noise_reduction: null,
       },
     },

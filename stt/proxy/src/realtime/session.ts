@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_TURNS, FLUSH_COMMAND, isWhisperLanguage, unknownLanguageMessage, type ErrorMessage } from '@vtuber-stt/core';
+import { FLUSH_COMMAND, isWhisperLanguage, unknownLanguageMessage, type ErrorMessage } from '@vtuber-stt/core';
 import { languagesOf } from '../openai_format.js';
 import type { RelayClient, RelaySession } from '../transcribe_relay.js';
-import { describeSession, errorType, isBase64, type ClientEvent, type SessionConfig, type SessionUpdate } from './events.js';
+import { applyTurnDetection, DEFAULT_VAD, describeSession, errorType, isBase64, type ClientEvent, type SessionConfig, type SessionUpdate } from './events.js';
 
 const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64url')}`;
 
@@ -34,10 +34,11 @@ interface Item {
  * to a backend like any other session (same failover, same turn taking, same transcriber): an
  * adapter, not a second engine path.
  *
- * server_vad → `turns=server&partials=1`: speech_start/speech_end become speech_started,
- * speech_stopped and committed; the stable part of each partial becomes an append-only delta;
- * the final becomes completed (or failed). `turn_detection: null` → flush mode: commit is
- * `<flush>`, and its answer completes the committed item.
+ * server_vad / semantic_vad → `turns=server&partials=1`, their waits as the turn settings:
+ * speech_start/speech_end become speech_started, speech_stopped and committed; the stable part
+ * of each partial becomes an append-only delta; the final becomes completed (or failed).
+ * `turn_detection: null` → flush mode: commit is `<flush>`, and its answer completes the
+ * committed item.
  */
 export class RealtimeSession {
   readonly id = id('sess');
@@ -46,7 +47,7 @@ export class RealtimeSession {
     model: 'whisper-1',
     language: null,
     prompt: '',
-    vad: { threshold: DEFAULT_TURNS.threshold, prefix_padding_ms: DEFAULT_TURNS.preRollMs, silence_duration_ms: DEFAULT_TURNS.endOfTurnMs },
+    vad: DEFAULT_VAD,
   };
   private upstream: RelaySession;
   /** Items by the upstream seq that answers them. */
@@ -133,9 +134,9 @@ export class RealtimeSession {
     if (vad) {
       c.threshold = vad.threshold;
       c.pre_roll_ms = vad.prefix_padding_ms;
-      // The turn ends after this much silence; sooner when the text already ends a sentence (never later).
+      // The turn ends after this much silence; sooner when the text already ends a sentence.
       c.end_of_turn_ms = vad.silence_duration_ms;
-      c.sentence_end_ms = Math.min(vad.silence_duration_ms, DEFAULT_TURNS.sentenceEndMs);
+      c.sentence_end_ms = vad.sentence_end_ms;
     }
     return c;
   }
@@ -180,15 +181,7 @@ export class RealtimeSession {
       if (t.prompt !== undefined) next.prompt = t.prompt ?? '';
     }
     if (input?.turn_detection === null) next.vad = null;
-    else if (input?.turn_detection) {
-      const v = input.turn_detection;
-      const base = this.config.vad ?? { threshold: DEFAULT_TURNS.threshold, prefix_padding_ms: DEFAULT_TURNS.preRollMs, silence_duration_ms: DEFAULT_TURNS.endOfTurnMs };
-      next.vad = {
-        threshold: v.threshold ?? base.threshold,
-        prefix_padding_ms: v.prefix_padding_ms ?? base.prefix_padding_ms,
-        silence_duration_ms: v.silence_duration_ms ?? base.silence_duration_ms,
-      };
-    }
+    else if (input?.turn_detection) next.vad = applyTurnDetection(this.config.vad, input.turn_detection);
     const reconnect = next.rate !== this.config.rate || (next.vad === null) !== (this.config.vad === null);
     // Our protocol fixes the audio format and who ends turns per connection, so a fresh one is
     // opened: only safe with no item owed a transcript and, without server VAD, nothing uncommitted.
