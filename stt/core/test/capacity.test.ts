@@ -26,24 +26,51 @@ describe('engine load and capacity', () => {
 
   it('knows its capacity from what open sessions cost, and refuses past it with a retry hint', () => {
     const { clock, load: l } = load(0.5, 10_000);
-    expect(l.capacity(3)).toBeUndefined(); // nothing measured yet
-    expect(l.refusal()).toBeUndefined();
-    // Three sessions kept the engine busy 3 s of 10: 0.1 each, so 5 fit under 0.5.
+    expect(l.capacity()).toBeUndefined(); // nothing measured yet
+    expect(l.refusal(0)).toBeUndefined();
+    // Three sessions open the whole window kept the engine busy 3 s of 10: 0.1 each, so 5 fit under 0.5.
+    l.sessions(3);
+    clock.t += 7000;
     l.started();
     clock.t += 3000;
     l.ended();
-    expect(l.capacity(3)).toBe(5);
-    expect(l.refusal()).toBeUndefined();
+    expect(l.capacity()).toBe(5);
+    expect(l.refusal(3)).toBeUndefined();
+    expect(l.refusal(4)).toBeUndefined(); // the fifth fits
+    // A sixth would not: refused before the engine is past its threshold, told to come back in half a window.
+    const projected = l.refusal(5)!;
+    expect(projected.reason).toMatch(/^at capacity: 5 sessions at their measured engine cost are all it carries \(STT_MAX_BUSY 0\.5\); retry in 5 s$/);
+    expect(projected.retryAfterS).toBe(5);
     l.started();
     clock.t += 3000;
-    expect(l.capacity(3)).toBe(2); // 0.6 busy: past capacity already
-    const refusal = l.refusal()!;
+    expect(l.capacity()).toBe(2); // 6 s busy over 30 session-s: 0.2 each
+    const refusal = l.refusal(0)!;
     expect(refusal.reason).toMatch(/^at capacity: engine 60% busy .*STT_MAX_BUSY 0\.5.*retry in 1 s$/);
     clock.t += 3000;
     l.ended();
-    expect(l.refusal()!.retryAfterS).toBe(4); // 0.9 busy: about 4 s idle to fall under 0.5
+    expect(l.refusal(0)!.retryAfterS).toBe(4); // 0.9 busy: about 4 s idle to fall under 0.5
+    l.sessions(0);
     clock.t += 10_000;
-    expect(l.refusal()).toBeUndefined();
+    expect(l.refusal(0)).toBeUndefined();
+  });
+
+  it('counts a session only for the time it was open: a burst of new ones does not read as cheap', () => {
+    const { clock, load: l } = load(0.5, 10_000);
+    // Two sessions for the whole window cost 2 s of engine: 0.1 each.
+    l.sessions(2);
+    clock.t += 8000;
+    l.started();
+    clock.t += 2000;
+    l.ended();
+    expect(l.cost()).toBeCloseTo(0.1);
+    // Eight more arrive within 100 ms and have cost nothing yet: the cost per session-second hardly moves.
+    for (let open = 3; open <= 10; open++) {
+      clock.t += 12;
+      l.sessions(open);
+    }
+    expect(l.cost()!).toBeGreaterThan(0.09);
+    expect(l.capacity()).toBe(5);
+    expect(l.refusal(10)).toBeDefined();
   });
 
   it('hears from the one scheduler when the engine takes and ends each job', async () => {

@@ -5,7 +5,7 @@ export interface CapacitySettings {
   windowMs: number;
 }
 
-export const DEFAULT_CAPACITY: CapacitySettings = { maxBusy: 0.9, windowMs: 20_000 };
+export const DEFAULT_CAPACITY: CapacitySettings = { maxBusy: 0.8, windowMs: 20_000 };
 
 export interface Refusal {
   reason: string;
@@ -16,20 +16,24 @@ export interface Refusal {
 /**
  * How loaded the engine is, and how many sessions it can carry. The model, in one place:
  * - busy = the share of the last `windowMs` in which the InferenceQueue ran a job (the running
- *   job counts up to now). One engine runs one job at a time, so at busy 1 finals start to wait
- *   behind each other and the queue grows without bound.
- * - each open session costs busy / sessions of the engine: engine ms per second of a live
- *   stream, which sends one second of audio per second.
- * - capacity = the sessions that fit under `maxBusy` at that cost: floor(maxBusy * sessions / busy).
- * Past it (busy >= maxBusy, the same thing said of the engine) a new session is refused at
- * connect; the admitted ones never are, so their finals stay prompt. With nothing measured yet
- * (no session, or an idle engine) capacity is unknown and nothing is refused.
+ *   job counts up to now). One engine runs one job at a time, so near busy 1 finals wait behind
+ *   each other and the queue grows without bound.
+ * - cost = engine time per session-second over the same window: busy ms / the sum of the time
+ *   each session was open in it. A session opened a moment ago has had little time to cost
+ *   anything and counts for that little, so a burst of new sessions does not read as cheap ones.
+ * - capacity = the sessions that fit under `maxBusy` at that cost: floor(maxBusy / cost).
+ * A new session is refused at connect when the engine is past `maxBusy` already, or when the
+ * sessions open now plus this one would be, at their measured cost; the admitted ones never are,
+ * so their finals stay prompt. With nothing measured yet (no session-second, an idle engine)
+ * capacity is unknown and nothing is refused.
  */
 export class EngineLoad {
   /** Finished jobs that still overlap the window, as [start, end] ms. */
   private readonly spans: [number, number][] = [];
   private running = 0;
   private runningSince = 0;
+  /** Sessions open, as [since ms, count] steps: the first may start before the window. */
+  private readonly open: [number, number][] = [];
 
   constructor(
     readonly settings: CapacitySettings = DEFAULT_CAPACITY,
@@ -51,41 +55,78 @@ export class EngineLoad {
     }
   }
 
-  /** Spans that ended before the window: gone, so a service nobody scrapes holds only a window's worth. */
+  /** The count of open sessions changed (admitted, or one left). */
+  sessions(count: number): void {
+    const now = this.now();
+    this.open.push([now, count]);
+    this.forget(now);
+  }
+
+  /** What ended before the window: gone, so a service nobody scrapes holds only a window's worth. */
   private forget(now: number): void {
     const from = now - this.settings.windowMs;
     while (this.spans.length > 0 && this.spans[0]![1] <= from) this.spans.shift();
+    while (this.open.length > 1 && this.open[1]![0] <= from) this.open.shift();
+  }
+
+  /** Engine busy ms over the last window. */
+  private busyMs(now: number): number {
+    const from = now - this.settings.windowMs;
+    let ms = 0;
+    for (const [start, end] of this.spans) ms += end - Math.max(start, from);
+    if (this.running > 0) ms += now - Math.max(this.runningSince, from);
+    return ms;
+  }
+
+  /** Session-ms over the last window. */
+  private sessionMs(now: number): number {
+    const from = now - this.settings.windowMs;
+    let ms = 0;
+    for (let i = 0; i < this.open.length; i++) {
+      const [since, count] = this.open[i]!;
+      const until = this.open[i + 1]?.[0] ?? now;
+      ms += Math.max(0, until - Math.max(since, from)) * count;
+    }
+    return ms;
   }
 
   /** Engine busy fraction over the last window, 0..1. */
   busy(): number {
     const now = this.now();
-    const from = now - this.settings.windowMs;
     this.forget(now);
-    let ms = 0;
-    for (const [start, end] of this.spans) ms += end - Math.max(start, from);
-    if (this.running > 0) ms += now - Math.max(this.runningSince, from);
-    return Math.min(1, ms / this.settings.windowMs);
+    return Math.min(1, this.busyMs(now) / this.settings.windowMs);
   }
 
-  /** Sessions this engine carries under `maxBusy`, measured with `sessions` open; undefined until measured. */
-  capacity(sessions: number): number | undefined {
-    const busy = this.busy();
-    if (sessions === 0 || busy === 0) return undefined;
-    return Math.floor((this.settings.maxBusy * sessions) / busy);
+  /** Engine ms per session-ms over the last window; undefined before a session-second or any job. */
+  cost(): number | undefined {
+    const now = this.now();
+    this.forget(now);
+    const sessionMs = this.sessionMs(now);
+    const busyMs = this.busyMs(now);
+    // Less than a session-second (half a window, if shorter) says too little to go on.
+    return sessionMs >= Math.min(1000, this.settings.windowMs / 2) && busyMs > 0 ? busyMs / sessionMs : undefined;
   }
 
-  /** Why a new session is refused now, or undefined when it is admitted. */
-  refusal(): Refusal | undefined {
+  /** Sessions this engine carries under `maxBusy` at what its sessions cost now; undefined until measured. */
+  capacity(): number | undefined {
+    const cost = this.cost();
+    return cost === undefined ? undefined : Math.floor(this.settings.maxBusy / cost);
+  }
+
+  /** Why a new session is refused now, with `open` sessions open, or undefined when it is admitted. */
+  refusal(open: number): Refusal | undefined {
     const busy = this.busy();
-    if (busy < this.settings.maxBusy) return undefined;
-    // An engine idle from now needs about this long for the window to fall below the threshold.
     const windowS = this.settings.windowMs / 1000;
-    const retryAfterS = Math.max(1, Math.min(Math.ceil(windowS), Math.ceil((busy - this.settings.maxBusy) * windowS)));
-    const percent = Math.round(busy * 100);
-    return {
-      retryAfterS,
-      reason: `at capacity: engine ${percent}% busy over the last ${windowS} s (STT_MAX_BUSY ${this.settings.maxBusy}); retry in ${retryAfterS} s`,
-    };
+    const limit = `STT_MAX_BUSY ${this.settings.maxBusy}`;
+    if (busy >= this.settings.maxBusy) {
+      // An engine idle from now needs about this long for the window to fall below the threshold.
+      const retryAfterS = Math.max(1, Math.min(Math.ceil(windowS), Math.ceil((busy - this.settings.maxBusy) * windowS)));
+      return { retryAfterS, reason: `at capacity: engine ${Math.round(busy * 100)}% busy over the last ${windowS} s (${limit}); retry in ${retryAfterS} s` };
+    }
+    const capacity = this.capacity();
+    if (capacity === undefined || open + 1 <= capacity) return undefined;
+    // Room comes when a session leaves, which nothing here can foresee: half a window.
+    const retryAfterS = Math.max(1, Math.ceil(windowS / 2));
+    return { retryAfterS, reason: `at capacity: ${open} sessions at their measured engine cost are all it carries (${limit}); retry in ${retryAfterS} s` };
   }
 }

@@ -62,23 +62,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (queue) metrics.queueDepth.set(queue.depth);
       if (options.load) {
         metrics.engineBusy.set(options.load.busy());
-        metrics.capacity.set(options.load.capacity(gates.reduce((n, g) => n + g.open, 0)) ?? limits.maxConnections);
+        metrics.capacity.set(options.load.capacity() ?? limits.maxConnections);
       }
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
 
     // Each route has its own connection limit; the gauge counts both.
     const gates: ConnectionGate[] = [];
+    const openSessions = () => gates.reduce((n, g) => n + g.open, 0);
     const route = (): SocketRouteOptions => {
       const gate = new ConnectionGate(
         limits.maxConnections,
         'STT_MAX_CONNECTIONS',
         () => {
-          const open = gates.reduce((n, g) => n + g.open, 0);
+          const open = openSessions();
           metrics.connections.set(open);
           metrics.sessions.set(open);
+          options.load?.sessions(open);
         },
-        () => options.load?.refusal(),
+        () => options.load?.refusal(openSessions()),
       );
       gates.push(gate);
       return {
