@@ -11,12 +11,16 @@ import { syntheticModel } from './synthetic_model.js';
  */
 export const TEST_MODEL = () => syntheticModel(fixtureModel('tiny'), 20, { layers: 1 });
 
-/** A real transcription service on an ephemeral port, with a synthetic model (real compute, known words). */
+/**
+ * A real transcription service on an ephemeral port, with a synthetic model (real compute, known
+ * words). Admission control is off unless a test sets STT_MAX_BUSY: tests send audio far faster
+ * than a live stream, so their engines run busy by design (test/admission.test.ts tests admission).
+ */
 export async function startTestService(overrides: Partial<ServiceConfig> = {}, env: Record<string, string> = {}): Promise<RunningService & { ws: string }> {
   const config = parseServiceConfig(
     { name: 'stt_test', port: 0, model: TEST_MODEL(), device: 'cpu' },
     ['node', 'test'],
-    env,
+    { STT_MAX_BUSY: '1', ...env },
   );
   const service = await startService({ ...config, ...overrides }, { logger: pino({ level: 'silent' }) });
   await service.ready;

@@ -131,7 +131,12 @@ export function serviceSettings(defaults: ServiceDefaults) {
     hangoverMs: setting('STT_HANGOVER_MS', '--hangover-ms <ms>', 'silence needed before speech_end', integer(0, 10000).default(DEFAULT_TRACKER.hangoverMs)),
     maxConnections: setting('STT_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket connections', integer(1).default(DEFAULT_LIMITS.maxConnections)),
     maxQueue: setting('STT_MAX_QUEUE', '--max-queue <n>', 'inference jobs waiting', integer(1).default(DEFAULT_LIMITS.maxQueue)),
-    maxBusy: setting('STT_MAX_BUSY', '--max-busy <fraction>', 'engine busy fraction over STT_BUSY_WINDOW_MS past which new sessions are refused (at_capacity)', fraction().default(DEFAULT_CAPACITY.maxBusy)),
+    maxBusy: setting(
+      'STT_MAX_BUSY',
+      '--max-busy <fraction>',
+      'engine busy fraction over STT_BUSY_WINDOW_MS past which new sessions are refused (at_capacity); 1 turns admission off',
+      z.coerce.number<string>({ error: 'must be a number' }).gt(0, 'must be above 0 and at most 1').lte(1, 'must be above 0 and at most 1').default(DEFAULT_CAPACITY.maxBusy),
+    ),
     busyWindowMs: setting('STT_BUSY_WINDOW_MS', '--busy-window-ms <ms>', 'the window the engine busy fraction is measured over', integer(1000, 600_000).default(DEFAULT_CAPACITY.windowMs)),
     maxFrameBytes: setting('STT_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame', integer(2).default(DEFAULT_LIMITS.maxFrameBytes)),
     maxBufferSeconds: setting('STT_MAX_BUFFER_SECONDS', '--max-buffer-seconds <n>', 'audio buffered per connection', integer(1, 3600).default(DEFAULT_LIMITS.maxBufferSeconds)),

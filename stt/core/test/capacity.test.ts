@@ -54,6 +54,23 @@ describe('engine load and capacity', () => {
     expect(l.refusal(0)).toBeUndefined();
   });
 
+  it('projects only live streams (a capacity of 4 or more), and STT_MAX_BUSY 1 turns admission off', () => {
+    // One upload kept the engine busy 3 s of the 5 it was open: a session that costs 0.6 says nothing of the next.
+    const { clock, load: l } = load(0.8, 10_000);
+    l.sessions(1);
+    l.started();
+    clock.t += 3000;
+    l.ended();
+    clock.t += 2000;
+    expect(l.capacity()).toBe(1);
+    expect(l.refusal(1)).toBeUndefined();
+    const off = load(1, 10_000);
+    off.load.started();
+    off.clock.t += 10_000;
+    expect(off.load.busy()).toBe(1);
+    expect(off.load.refusal(100)).toBeUndefined();
+  });
+
   it('counts a session only for the time it was open: a burst of new ones does not read as cheap', () => {
     const { clock, load: l } = load(0.5, 10_000);
     // Two sessions for the whole window cost 2 s of engine: 0.1 each.

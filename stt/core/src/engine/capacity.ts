@@ -27,6 +27,9 @@ export interface Refusal {
  * so their finals stay prompt. With nothing measured yet (no session-second, an idle engine)
  * capacity is unknown and nothing is refused.
  */
+/** Fewest sessions a capacity must hold for the projection to refuse anyone (see refusal). */
+const MIN_PROJECTED = 4;
+
 export class EngineLoad {
   /** Finished jobs that still overlap the window, as [start, end] ms. */
   private readonly spans: [number, number][] = [];
@@ -115,6 +118,8 @@ export class EngineLoad {
 
   /** Why a new session is refused now, with `open` sessions open, or undefined when it is admitted. */
   refusal(open: number): Refusal | undefined {
+    // STT_MAX_BUSY 1: admission off (the engine may run flat out; the queue bound still holds).
+    if (this.settings.maxBusy >= 1) return undefined;
     const busy = this.busy();
     const windowS = this.settings.windowMs / 1000;
     const limit = `STT_MAX_BUSY ${this.settings.maxBusy}`;
@@ -123,8 +128,12 @@ export class EngineLoad {
       const retryAfterS = Math.max(1, Math.min(Math.ceil(windowS), Math.ceil((busy - this.settings.maxBusy) * windowS)));
       return { retryAfterS, reason: `at capacity: engine ${Math.round(busy * 100)}% busy over the last ${windowS} s (${limit}); retry in ${retryAfterS} s` };
     }
+    // The projection is for live streams, which send a second of audio a second and so cost a
+    // small share each. Sessions that cost more (an upload, a file sent faster than it plays) keep
+    // the engine busy only while they last: one more says nothing of the next, and the busy rule
+    // above governs them.
     const capacity = this.capacity();
-    if (capacity === undefined || open + 1 <= capacity) return undefined;
+    if (capacity === undefined || capacity < MIN_PROJECTED || open + 1 <= capacity) return undefined;
     // Room comes when a session leaves, which nothing here can foresee: half a window.
     const retryAfterS = Math.max(1, Math.ceil(windowS / 2));
     return { retryAfterS, reason: `at capacity: ${open} sessions at their measured engine cost are all it carries (${limit}); retry in ${retryAfterS} s` };
