@@ -6,7 +6,7 @@ export type StdinCommand = 'mute' | 'unmute';
 
 const COMMANDS: readonly StdinCommand[] = ['mute', 'unmute'];
 
-/** Longest line read as a command: anything longer is not one (and is not kept whole). */
+/** Longest line shown back when it is not a command (readline itself holds a line until its newline: stdin is the local user's). */
 const MAX_LINE = 64;
 
 /**

@@ -221,9 +221,9 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
    * matters only as it plays. Judged here, so the backend never answers it (its answers to
    * control messages are matched by order) and a refusal reaches whoever sent it.
    */
-  const reference = (text: string, message: object, refuse?: (error: Record<string, unknown>) => void): void => {
+  const reference = (text: string, message: object, refuse: (error: Record<string, unknown>) => void): void => {
     const checked = assistantAudioMessageSchema.safeParse(message);
-    if (!checked.success) return refuse?.({ type: 'error', code: 'bad_message', error: describeIssues(checked.error) });
+    if (!checked.success) return refuse({ type: 'error', code: 'bad_message', error: describeIssues(checked.error) });
     upstream.ephemeral(text);
   };
 
@@ -253,8 +253,8 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
       else if (!upstream.control(text)) toClient({ type: 'error', code: 'engine_unavailable', error: 'transcription backend is reconnecting; send the message again' });
     },
     command(text) {
-      const audio = referenceAudio(text);
-      if (audio) reference(text, audio);
+      // The proxy's own: checked where it came in (a listener's message, a POST), not again here.
+      if (referenceAudio(text)) upstream.ephemeral(text);
       else upstream.control(text, true);
     },
     idle: () => upstream.idle(),
