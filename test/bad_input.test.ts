@@ -7,6 +7,7 @@ import { startTestProxy } from './helpers/proxy.js';
 import { startTestService } from './helpers/service.js';
 import { syntheticModel, syntheticText } from './helpers/synthetic_model.js';
 import { TestClient } from './helpers/ws_client.js';
+import { RealtimeClient, to24k } from './helpers/realtime_client.js';
 import { until, untilAsync } from './helpers/wait.js';
 
 /**
@@ -384,6 +385,26 @@ describe('bad input, directly and through the proxy', () => {
       }
       await speaker.close();
       await stillServing('after a mute storm');
+    });
+  });
+
+  describe('realtime session.update (semantic_vad)', () => {
+    it('an eagerness of 100 kB or another type: an error naming the field, once and short, and the session transcribes on', async () => {
+      const rt = await RealtimeClient.connect(`${proxy.ws}/v1/realtime?intent=transcription`);
+      await rt.next('session.created');
+      for (const turn_detection of [{ type: 'semantic_vad', eagerness: 'x'.repeat(100_000) }, { type: 'smart_vad' }, { type: 'semantic_vad', eagerness: 'high', extra: 1 }]) {
+        rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection } } } });
+        const error = await rt.next('error', 5000);
+        expect(error.error?.message).toMatch(/eagerness|turn_detection|extra|unrecognized/i);
+        // The answer does not echo the 100 kB back.
+        expect(JSON.stringify(error).length).toBeLessThan(2000);
+      }
+      rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null } } } });
+      await rt.next('session.updated');
+      rt.append(to24k(speech));
+      rt.send({ type: 'input_audio_buffer.commit' });
+      expect((await rt.next('conversation.item.input_audio_transcription.completed')).transcript).toBe(WORDS);
+      await rt.close();
     });
   });
 
