@@ -37,7 +37,7 @@ beforeAll(async () => {
   service = await startTestService();
   way = await switchableWay(service.url);
   [proxy, brief] = await Promise.all([
-    startTestProxy({ cpu: way.url }, { retry: RETRY, holdMs: 60_000 }),
+    startTestProxy({ cpu: way.url }, { retry: RETRY, holdMs: 60_000, maxHeldRequests: 1 }),
     startTestProxy({ cpu: way.url }, { retry: RETRY, holdMs: SHORT_HOLD_MS }),
   ]);
 });
@@ -145,11 +145,22 @@ describe('a member that restarts: what was sent is held and answered once it is 
     expect(events.filter((e) => e.type === 'error')).toEqual([]);
   });
 
-  it('REST: a request made while the member is away is answered once it is back', async () => {
-    const before = await held(proxy, 'rest');
+  it('REST: a request made while the member is away is answered once it is back; one past STT_PROXY_MAX_HELD_REQUESTS is refused at once', async () => {
     await way.down();
+    // A client that leaves while held gives its place back at once.
+    const leaving = new AbortController();
+    const left = fetch(`${proxy.url}/api/transcribe`, { method: 'POST', body: shortWav, signal: leaving.signal }).catch((e: Error) => e.name);
+    await untilAsync(async () => (await held(proxy, 'rest')) > 0, 10_000, 20);
+    leaving.abort();
+    expect(await left).toBe('AbortError');
+    const before = await held(proxy, 'rest');
     const answer = fetch(`${proxy.url}/api/transcribe`, { method: 'POST', body: shortWav });
-    await backOnceHeld('rest', before);
+    await untilAsync(async () => (await held(proxy, 'rest')) > before, 10_000, 20);
+    // The proxy holds one request at most (maxHeldRequests 1): the next is told so, not queued.
+    const refused = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', body: shortWav });
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toMatchObject({ code: 'overloaded', error: expect.stringContaining('STT_PROXY_MAX_HELD_REQUESTS') });
+    await way.up();
     const r = await answer;
     expect(r.status).toBe(200);
     expect(await r.json()).toMatchObject({ text: WORDS, backend: 'cpu' });

@@ -55,10 +55,13 @@ describe('the one scheduler', () => {
     expect(stale.cancel()).toBe(true);
     await expect(stale.result).rejects.toBeInstanceOf(AbortedError);
     promoted.promote('final'); // it keeps its place among finals by arrival
+    expect(q.finalsWaiting).toBe(2);
     first.open();
     await Promise.all([promoted.result, final.result]);
     expect(log).toEqual(['running', 'promoted', 'final']);
     expect(promoted.cancel()).toBe(false); // it ran: nothing to cancel
+    expect(q.finalsWaiting).toBe(0);
+    expect(q.shouldShed()).toBe(false);
   });
 
   it('bounds finals and optional work separately: speculation never makes a final overloaded', async () => {
@@ -128,9 +131,13 @@ describe('the one scheduler', () => {
     void q.push(first.run);
     const abort = new AbortController();
     const job = q.schedule(async () => 1, { priority: 'speculative', signal: abort.signal });
+    const final = q.schedule(async () => 2, { signal: abort.signal });
+    expect(q.finalsWaiting).toBe(1);
     abort.abort();
     await expect(job.result).rejects.toBeInstanceOf(AbortedError);
+    await expect(final.result).rejects.toBeInstanceOf(AbortedError);
     expect(q.depth).toBe(1);
+    expect(q.finalsWaiting).toBe(0);
     first.open();
   });
 });

@@ -80,7 +80,7 @@ export async function buildProxy({ config, backends, toggle, logger }: ProxyDeps
     waitForMember: memberWaiter(choose, config.retry.retryDelayMs, (surface) => {
       metrics.held.inc({ surface });
       logger.info({ surface }, `no transcription member is ready: holding the ${surface} request up to ${config.holdMs} ms for one to come back (STT_PROXY_HOLD_MS)`);
-    }),
+    }, config.maxHeldRequests),
     gate: new ConnectionGate(config.maxConnections, 'STT_PROXY_MAX_CONNECTIONS', (open) => metrics.sessions.set({ route: 'all' }, open)),
     hub: new SessionHub(webhook && ((session, key, final) => webhook.send(key, committedTurn(session, final)))),
   };

@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Backend, type BackendName, type BackendState, type BackendStatus } from './backend.js';
 
 /** Addresses of a host name: several for a headless Service or `docker compose --scale`. */
@@ -148,6 +149,9 @@ export class BackendPool {
 /** No member came back within the hold (STT_PROXY_HOLD_MS): the message says how long was waited. */
 export class HoldExpired extends Error {}
 
+/** As many requests as STT_PROXY_MAX_HELD_REQUESTS already wait for a member: this one is refused at once. */
+export class HoldFull extends Error {}
+
 export interface MemberWait {
   /** The member that just failed, if any: another ready one is taken at once when there is one. */
   avoid?: Backend;
@@ -157,6 +161,11 @@ export interface MemberWait {
   surface: string;
   /** The caller went away: stop waiting. */
   signal?: AbortSignal;
+  /**
+   * A REST or SSE request, whose whole upload waits with it: those held at once are bounded
+   * (WebSocket sessions are bounded by STT_PROXY_MAX_CONNECTIONS already).
+   */
+  request?: boolean;
 }
 
 /** Resolves with a member that is ready now or once one is back; rejects with HoldExpired past `until`. */
@@ -168,25 +177,49 @@ export type WaitForMember = (wait: MemberWait) => Promise<Backend>;
  * a ready member (another one than `avoid` first, as `choose` ranks them); otherwise it asks the
  * chosen member's /ready itself every `retryMs` (a restarted service is found within that, not
  * at the next status poll) and resolves once one answers ready. Past `until` it rejects with
- * HoldExpired; `onHeld` is told once per wait that had to wait.
+ * HoldExpired; `onHeld` is told once per wait that had to wait. Past `maxHeldRequests` requests
+ * waiting at once, the next one is refused at once with HoldFull.
  */
-export function memberWaiter(choose: (avoid?: Backend) => Backend, retryMs: number, onHeld: (surface: string) => void): WaitForMember {
-  return async ({ avoid, until, surface, signal }) => {
+export function memberWaiter(choose: (avoid?: Backend) => Backend, retryMs: number, onHeld: (surface: string) => void, maxHeldRequests = Infinity): WaitForMember {
+  let heldRequests = 0;
+  const waitForReady = async (until: number, signal: AbortSignal | undefined): Promise<Backend> => {
     const start = performance.now();
-    let member = choose(avoid);
-    if (member.state === 'ready') return member;
-    onHeld(surface);
     for (;;) {
       const left = until - performance.now();
       if (left <= 0) throw new HoldExpired(`no transcription member was back after waiting ${Math.round(performance.now() - start)} ms (STT_PROXY_HOLD_MS)`);
       // A wait before each look: a member that answers ready but fails every connection is not hammered.
-      await new Promise((r) => setTimeout(r, Math.min(retryMs, left)));
-      if (signal?.aborted) throw new Error('the caller went away while waiting for a transcription member');
-      member = choose();
-      if (member.state !== 'ready') await member.poll(Math.round(Math.max(50, Math.min(1500, until - performance.now()))));
+      await whileWanted(delay(Math.min(retryMs, left)), signal);
+      const member = choose();
+      if (member.state !== 'ready') await whileWanted(member.poll(Math.round(Math.max(50, Math.min(1500, until - performance.now())))), signal);
       if (member.state === 'ready') return member;
     }
   };
+  return async ({ avoid, until, surface, signal, request = false }) => {
+    const member = choose(avoid);
+    if (member.state === 'ready') return member;
+    if (request && heldRequests >= maxHeldRequests) throw new HoldFull(`${heldRequests} requests already wait for a transcription member to come back (STT_PROXY_MAX_HELD_REQUESTS)`);
+    onHeld(surface);
+    if (request) heldRequests++;
+    try {
+      return await waitForReady(until, signal);
+    } finally {
+      if (request) heldRequests--;
+    }
+  };
+}
+
+/**
+ * `work`, or a rejection the moment the caller goes away. The work itself runs on (a status poll
+ * updates state every waiter shares), but nobody who left waits for it.
+ */
+function whileWanted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const gone = () => reject(new Error('the caller went away while waiting for a transcription member'));
+    if (signal.aborted) return gone();
+    signal.addEventListener('abort', gone, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', gone));
+  });
 }
 
 /** Every service the proxy relays to: the device pools and the detection service. */

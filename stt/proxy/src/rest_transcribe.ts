@@ -1,7 +1,7 @@
 import type WebSocket from 'ws';
 import { bytesPerFrame, FLUSH_COMMAND, isErrorCode, ServiceError, type ErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
 import { isLocalExhaustion, localExhaustionMessage, type Backend } from './backend.js';
-import { HoldExpired, type WaitForMember } from './backend_pool.js';
+import { HoldExpired, HoldFull, type WaitForMember } from './backend_pool.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
 
 /** What a backend said or failed to say, as the error a REST caller gets (status from the table). */
@@ -134,16 +134,30 @@ export interface RequestHold {
 }
 
 /**
- * Waits for a member after `error` (an unreachable one) until the hold that began at `until`'s
- * first failure ends; past it, the request's own error, saying how long it was held.
+ * One request's hold across failures: a member that cannot be reached is marked down and the
+ * request waits for the next ready one, until the hold that began at the first failure ends;
+ * past it, the request's own error, saying how long it was held.
  */
-export async function memberAfter(error: UpstreamError, failed: Backend, hold: RequestHold, until: number): Promise<Backend> {
-  try {
-    return await hold.wait({ avoid: failed, until, surface: hold.surface, signal: hold.signal });
-  } catch (e) {
-    if (hold.signal?.aborted) throw abortedError();
-    if (e instanceof HoldExpired) throw new UpstreamError(`${error.message}; held ${hold.ms} ms for a member to come back (STT_PROXY_HOLD_MS), none did`, 'unreachable');
-    throw e;
+export class HeldRetry {
+  private until: number | undefined;
+  constructor(private readonly hold: RequestHold) {}
+
+  /** The request made progress since its last failure: the next outage has a hold of its own. */
+  restart(): void {
+    this.until = undefined;
+  }
+
+  async next(error: UpstreamError, failed: Backend): Promise<Backend> {
+    failed.markDown(error.message);
+    this.until ??= performance.now() + this.hold.ms;
+    try {
+      return await this.hold.wait({ avoid: failed, until: this.until, surface: this.hold.surface, signal: this.hold.signal, request: true });
+    } catch (e) {
+      if (this.hold.signal?.aborted) throw abortedError();
+      if (e instanceof HoldFull) throw new UpstreamError(`${error.message}; ${e.message}`, 'overloaded');
+      if (e instanceof HoldExpired) throw new UpstreamError(`${error.message}; held ${this.hold.ms} ms for a member to come back (STT_PROXY_HOLD_MS), none did`, 'unreachable');
+      throw e;
+    }
   }
 }
 
@@ -156,18 +170,17 @@ export async function memberAfter(error: UpstreamError, failed: Backend, hold: R
 export async function withFailover<T>(choose: (avoid?: Backend) => Backend, run: (backend: Backend) => Promise<T>, first = choose(), hold?: RequestHold): Promise<{ result: T; backend: Backend }> {
   let backend = first;
   let triedOther = false;
-  let until: number | undefined;
+  const held = hold && new HeldRetry(hold);
   for (;;) {
     try {
       return { result: await run(backend), backend };
     } catch (error) {
       if (!(error instanceof UpstreamError) || (error.code !== 'unreachable' && error.code !== 'overloaded' && error.code !== 'at_capacity')) throw error;
-      if (error.code === 'unreachable') backend.markDown(error.message);
-      if (error.code === 'unreachable' && hold) {
-        until ??= performance.now() + hold.ms;
-        backend = await memberAfter(error, backend, hold, until);
+      if (error.code === 'unreachable' && held) {
+        backend = await held.next(error, backend);
         continue;
       }
+      if (error.code === 'unreachable') backend.markDown(error.message);
       const second = choose(backend);
       if (triedOther || second === backend) throw error;
       triedOther = true;

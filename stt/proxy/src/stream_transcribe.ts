@@ -2,7 +2,7 @@ import type WebSocket from 'ws';
 import { bytesPerFrame, FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
 import type { Backend } from './backend.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
-import { chunksOf, configFor, connectionError, DEFAULT_TIMEOUT_MS, formatQuery, memberAfter, restError, UpstreamError, withFailover, type OneShotOptions, type RequestHold } from './rest_transcribe.js';
+import { chunksOf, configFor, connectionError, DEFAULT_TIMEOUT_MS, formatQuery, HeldRetry, restError, UpstreamError, withFailover, type OneShotOptions, type RequestHold } from './rest_transcribe.js';
 
 /** Seconds of audio per frame: small enough that a refused frame costs little to resend. */
 const STREAM_CHUNK_SECONDS = 2;
@@ -126,10 +126,7 @@ function streamVia(backend: Backend, audio: UpstreamAudio, options: OneShotOptio
 }
 
 /** Bytes of STREAM_CHUNK_SECONDS of this audio. */
-function frameBytes(audio: UpstreamAudio): number {
-  const { sampleRate, encoding, channels } = audio.format;
-  return sampleRate * STREAM_CHUNK_SECONDS * channels * (encoding === 's16le' ? 2 : 4);
-}
+const frameBytes = (audio: UpstreamAudio) => audio.format.sampleRate * STREAM_CHUNK_SECONDS * bytesPerFrame(audio.format);
 
 /** The audio from `ms` on (whole sample frames). */
 function audioFrom(audio: UpstreamAudio, ms: number): UpstreamAudio {
@@ -178,20 +175,19 @@ export async function openStream(
   if (!hold) return opened;
   let current = opened.result;
   let backend = opened.backend;
-  let aborted = false;
+  // The caller's abort() also ends a wait for a member, not only the connection in use.
+  const stopped = new AbortController();
+  const held = new HeldRetry({ ...hold, signal: hold.signal ? AbortSignal.any([hold.signal, stopped.signal]) : stopped.signal });
   const done = (async () => {
-    let until: number | undefined;
     for (;;) {
       try {
         return await current.done;
       } catch (error) {
-        if (aborted || !(error instanceof UpstreamError) || error.code !== 'unreachable') throw error;
-        backend.markDown(error.message);
-        if (progressed) until = undefined;
+        if (stopped.signal.aborted || !(error instanceof UpstreamError) || error.code !== 'unreachable') throw error;
+        if (progressed) held.restart();
         progressed = false;
-        until ??= performance.now() + hold.ms;
-        backend = await memberAfter(error, backend, hold, until);
-        if (aborted) throw error;
+        backend = await held.next(error, backend);
+        if (stopped.signal.aborted) throw error;
         current = begin(backend);
       }
     }
@@ -201,7 +197,7 @@ export async function openStream(
     opened: opened.result.opened,
     done,
     abort: () => {
-      aborted = true;
+      stopped.abort();
       current.abort();
     },
   };

@@ -69,6 +69,8 @@ interface Job<T> {
  */
 export class InferenceQueue {
   private readonly waiting: Job<unknown>[] = [];
+  /** Finals among `waiting`, kept as jobs enter, leave or are promoted (asked on every partial). */
+  private finals = 0;
   private running = 0;
   private order = 0;
   /** Told when the engine takes a job and when it ends (the service's EngineLoad measures its busy time). */
@@ -88,7 +90,7 @@ export class InferenceQueue {
 
   /** Finals waiting (what a new final would queue behind, besides the running job). */
   get finalsWaiting(): number {
-    return this.waiting.filter((j) => j.rank === 0).length;
+    return this.finals;
   }
 
   /**
@@ -134,6 +136,7 @@ export class InferenceQueue {
         signal.addEventListener('abort', j.onAbort, { once: true });
       }
       this.waiting.push(job as Job<unknown>);
+      if (rank === 0) this.finals++;
       this.pump();
     });
     const queue = this;
@@ -154,6 +157,7 @@ export class InferenceQueue {
         // A promotion is a new entry in the higher class: the bound holds for it as for any other
         // (finals promoted past it once drove a queue bounded at 32 to 49).
         if (rank === 0 && queue.full(0)) return false;
+        if (rank === 0) queue.finals++;
         job.rank = rank;
         return true;
       },
@@ -179,6 +183,7 @@ export class InferenceQueue {
     const i = this.waiting.indexOf(job);
     if (i < 0) return false;
     this.waiting.splice(i, 1);
+    if (job.rank === 0) this.finals--;
     if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
     job.reject(new AbortedError());
     return true;
@@ -191,7 +196,10 @@ export class InferenceQueue {
       const b = best >= 0 ? this.waiting[best]! : undefined;
       if (!b || j.rank < b.rank || (j.rank === b.rank && j.order < b.order)) best = i;
     }
-    return best >= 0 ? this.waiting.splice(best, 1)[0] : undefined;
+    if (best < 0) return undefined;
+    const [job] = this.waiting.splice(best, 1);
+    if (job!.rank === 0) this.finals--;
+    return job;
   }
 
   private pump(): void {

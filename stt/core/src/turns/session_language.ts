@@ -68,12 +68,12 @@ export function scriptOf(text: string): Script | undefined {
   return ranked[0][0];
 }
 
-/** Whether `text` can be in `language`: true when its script says nothing or fits; false when it is another script. */
+/** Whether `text` is written in `language`'s script; undefined when the language or the text says nothing of it. */
 export function fitsScript(language: string, text: string): boolean | undefined {
   const expected = EXPECTED[language];
+  if (!expected) return undefined;
   const script = scriptOf(text);
-  if (!expected || !script) return undefined;
-  return script === expected;
+  return script === undefined ? undefined : script === expected;
 }
 
 export class SessionLanguage {

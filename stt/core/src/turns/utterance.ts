@@ -58,8 +58,8 @@ export class Utterance {
   private lang?: { job: JobHandle<EngineOutput>; language: Promise<string | undefined> };
   /** The language check has answered (with or without a language). */
   private langDone = false;
-  /** Its language was taken from the session (remembered, or a shed check), not identified. */
-  private assumed = false;
+  /** Its language was taken from the session, not identified: remembered, or standing in for a shed check. */
+  private assumed?: 'memory' | 'shed';
   /** Set by the session when the connection asked for partials. */
   partials?: PartialHooks;
   /** The last partial decode (one at a time), and where its speech span ended. */
@@ -178,7 +178,7 @@ export class Utterance {
     // waits for its language must not overtake it (the finals leave in seq order, so all would wait).
     const place = this.transcriber.queue.takePlace();
     // Never stepped (no VAD, or flushed at once): the session's language still saves the detection pass.
-    if (!this.lang && !this.langDone && this.request().language === 'auto' && this.transcriber.engine.info.detectsLanguage && this.session?.remembered) this.assume(this.session.remembered);
+    if (!this.lang) this.assumeRemembered();
     const result = await this.decodeFinal(pcm, place);
     if (!result || !this.session || this.request().language !== 'auto') return result;
     const t = result.transcript;
@@ -187,15 +187,17 @@ export class Utterance {
       return result;
     }
     const kept = this.session.confirms(t.language, t.text);
-    this.metrics?.languageMemory.inc({ outcome: kept ? 'kept' : 'switched' });
+    this.countMemory(kept ? 'kept' : 'switched');
     if (kept) return result;
     // Decoded in the session's language, its text is in another script: the speaker switched.
     // Decoded again in auto, at the same place among the finals, so it gets its own language.
     const plan = this.transcriber.plan(pcm.length, this.probs, { ...this.request(), language: 'auto' });
     if (!plan) return result;
     const again = await this.transcriber.submit(pcm, plan, 'final', this.signal, place).transcript;
-    if (again.language !== 'auto') this.session.identified(again.language, again.text);
-    if (again.language !== 'auto') this.language = again.language;
+    if (again.language !== 'auto') {
+      this.session.identified(again.language, again.text);
+      this.language = again.language;
+    }
     return { transcript: { ...again, inference_ms: again.inference_ms + t.inference_ms }, speculative: result.speculative };
   }
 
@@ -264,9 +266,7 @@ export class Utterance {
   }
 
   private identifyLanguage(log: AudioLog, total: number, turn: TurnSettings): void {
-    if (this.lang || this.langDone || this.request().language !== 'auto' || !this.transcriber.engine.info.detectsLanguage) return;
-    const kept = this.session?.remembered;
-    if (kept) return this.assume(kept);
+    if (this.lang || !this.needsLanguage() || this.assumeRemembered()) return;
     // Counted as windows arrive, not recounted each window.
     const gate = this.transcriber.settings.gate.threshold;
     for (; this.counted < this.probs.length; this.counted++) if (this.probs[this.counted]! >= gate) this.speechWindows++;
@@ -277,7 +277,7 @@ export class Utterance {
     if (last && this.transcriber.queue.shouldShed()) {
       // Finals wait (third in the shedding order): the session's last language stands in.
       this.metrics?.shed.inc({ kind: 'language' });
-      return this.assume(last);
+      return this.assume(last, 'shed');
     }
     const lang = this.transcriber.identifyLanguage(log.range(this.from + plan.start, this.from + plan.end), this.signal);
     if (!lang) return;
@@ -290,11 +290,29 @@ export class Utterance {
     });
   }
 
+  /** In `auto`, with an engine that identifies, and not identified or assumed yet. */
+  private needsLanguage(): boolean {
+    return !this.langDone && this.request().language === 'auto' && this.transcriber.engine.info.detectsLanguage === true;
+  }
+
+  /** Takes the session's remembered language, if it has one and this utterance still needs one. */
+  private assumeRemembered(): boolean {
+    const kept = this.session?.remembered;
+    if (!kept || !this.needsLanguage()) return false;
+    this.assume(kept, 'memory');
+    return true;
+  }
+
   /** Decodes in the session's language without a check of its own (its final's text is checked instead). */
-  private assume(language: string): void {
+  private assume(language: string, from: 'memory' | 'shed'): void {
     this.language = language;
     this.langDone = true;
-    this.assumed = true;
+    this.assumed = from;
+  }
+
+  /** stt_language_memory_total counts what memory did; a shed check's stand-in is counted as shed. */
+  private countMemory(outcome: 'kept' | 'switched'): void {
+    if (this.assumed === 'memory') this.metrics?.languageMemory.inc({ outcome });
   }
 
   /**
@@ -304,8 +322,8 @@ export class Utterance {
    */
   private switchedFrom(language: string, t: Transcript): boolean {
     if (!this.assumed || language !== this.language || !this.session || this.session.confirms(language, t.text)) return false;
-    this.metrics?.languageMemory.inc({ outcome: 'switched' });
-    this.assumed = false;
+    this.countMemory('switched');
+    this.assumed = undefined;
     this.language = undefined;
     return true;
   }
