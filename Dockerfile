@@ -29,7 +29,8 @@ COPY control-panel control-panel
 RUN npm run build:panel
 
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production HOST=0.0.0.0 STT_MODEL_DIR=/models
+# MALLOC_MMAP_THRESHOLD_: see stt/core/src/engine/allocator.ts (a fixed threshold keeps the engine's RSS flat).
+ENV NODE_ENV=production HOST=0.0.0.0 STT_MODEL_DIR=/models MALLOC_MMAP_THRESHOLD_=131072
 # ffmpeg decodes compressed REST uploads (mp3, m4a, webm, ogg, flac, ...) in a subprocess on the proxy;
 # libspeexdsp1 is the acoustic echo canceller (the VTuber's own voice), loaded through koffi.
 RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg libspeexdsp1 && rm -rf /var/lib/apt/lists/*
@@ -53,7 +54,7 @@ RUN npm install --no-save --omit=dev --no-audit --no-fund @fugood/whisper.node@1
 
 FROM ${NODE_IMAGE} AS node
 FROM ${CUDA_IMAGE} AS gpu
-ENV NODE_ENV=production HOST=0.0.0.0 STT_MODEL_DIR=/models STT_DEVICE=gpu
+ENV NODE_ENV=production HOST=0.0.0.0 STT_MODEL_DIR=/models STT_DEVICE=gpu MALLOC_MMAP_THRESHOLD_=131072
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 # libspeexdsp1: the acoustic echo canceller (the VTuber's own voice), loaded through koffi.
 RUN apt-get update && apt-get install -y --no-install-recommends libspeexdsp1 && rm -rf /var/lib/apt/lists/*

@@ -42,6 +42,12 @@ interface Minute {
   rss_mib: Record<string, number>;
   /** V8 heap in use per Node service (its /metrics): growth here is JavaScript's, the rest of RSS native. */
   heap_mib: Record<string, number>;
+  /** What V8 holds from the system for its heap (committed), and ArrayBuffers' memory outside it (malloc'd), per Node service. */
+  heap_total_mib: Record<string, number>;
+  external_mib: Record<string, number>;
+  /** stt_cpu_ws's engine busy fraction and the sessions it says it carries (stt_capacity_sessions): the load is at capacity when its sessions reach it. */
+  engine_busy: number;
+  capacity: number;
   flushes: number;
   p50_ms: number;
   p95_ms: number;
@@ -58,12 +64,21 @@ const running = () => performance.now() < endAt;
 
 const rss = () => stack.rss();
 
-async function heapMiB(port: number): Promise<number> {
+/** A Node service's memory as its /metrics reports it (MiB): V8 heap used and committed, and external (ArrayBuffers). */
+async function nodeMemory(port: number): Promise<{ used: number; total: number; external: number; busy: number; capacity: number }> {
+  const value = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
+  const mib = (text: string, name: string) => Math.round(value(text, name) / 1024 / 1024);
   try {
     const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text());
-    return Math.round(Number(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)/m.exec(text)?.[1] ?? NaN) / 1024 / 1024);
+    return {
+      used: mib(text, 'nodejs_heap_size_used_bytes'),
+      total: mib(text, 'nodejs_heap_size_total_bytes'),
+      external: mib(text, 'nodejs_external_memory_bytes'),
+      busy: Number(value(text, 'stt_engine_busy_ratio').toFixed(2)),
+      capacity: value(text, 'stt_capacity_sessions'),
+    };
   } catch {
-    return NaN;
+    return { used: NaN, total: NaN, external: NaN, busy: NaN, capacity: NaN };
   }
 }
 
@@ -141,8 +156,17 @@ const sampler = (async () => {
     await sleep(started + m * 60_000 - performance.now());
     const window = latencies.slice(from);
     from = latencies.length;
-    const heap = { stt_cpu_ws: await heapMiB(stack.cpuPort), stt_proxy: await heapMiB(stack.port) };
-    const row: Minute = { minute: m, rss_mib: rss(), heap_mib: heap, flushes: window.length, p50_ms: Math.round(pct(window, 50)), p95_ms: Math.round(pct(window, 95)), errors: minuteErrors, churned };
+    const cpu = await nodeMemory(stack.cpuPort);
+    const proxy = await nodeMemory(stack.port);
+    const row: Minute = {
+      minute: m,
+      rss_mib: rss(),
+      heap_mib: { stt_cpu_ws: cpu.used, stt_proxy: proxy.used },
+      heap_total_mib: { stt_cpu_ws: cpu.total, stt_proxy: proxy.total },
+      external_mib: { stt_cpu_ws: cpu.external, stt_proxy: proxy.external },
+      engine_busy: cpu.busy,
+      capacity: cpu.capacity,
+      flushes: window.length, p50_ms: Math.round(pct(window, 50)), p95_ms: Math.round(pct(window, 95)), errors: minuteErrors, churned };
     minuteErrors = 0;
     churned = 0;
     minutes.push(row);
@@ -179,9 +203,9 @@ const table = [
   `Soak: ${MINUTES} min, ${CONNECTIONS} real-time conversations through the proxy + churn; ${summary.flushes} flushes, p50 ${summary.p50_ms} ms, p95 ${summary.p95_ms} ms, ${summary.errors} errors`,
   `RSS growth from minute ${warm.minute} to ${last.minute}: ${services.map((s) => `${s} ${growth[s]}%`).join(', ')}; p50 minutes ${early.length ? '5-10' : '-'} vs last 5: ${summary.p50_early_vs_late_ms.join(' vs ')} ms`,
   '',
-  `| minute | ${services.map((s) => `${s} MiB`).join(' | ')} | heap MiB (cpu_ws, proxy) | flushes | p50 ms | p95 ms | errors | churned |`,
-  `|---|${services.map(() => '---').join('|')}|---|---|---|---|---|---|`,
-  ...minutes.map((m) => `| ${m.minute} | ${services.map((s) => m.rss_mib[s] ?? '-').join(' | ')} | ${m.heap_mib.stt_cpu_ws}, ${m.heap_mib.stt_proxy} | ${m.flushes} | ${m.p50_ms} | ${m.p95_ms} | ${m.errors} | ${m.churned} |`),
+  `| minute | ${services.map((s) => `${s} MiB`).join(' | ')} | heap used / committed / external MiB: cpu_ws; proxy | engine busy, capacity | flushes | p50 ms | p95 ms | errors | churned |`,
+  `|---|${services.map(() => '---').join('|')}|---|---|---|---|---|---|---|`,
+  ...minutes.map((m) => `| ${m.minute} | ${services.map((s) => m.rss_mib[s] ?? '-').join(' | ')} | ${['stt_cpu_ws', 'stt_proxy'].map((s) => `${m.heap_mib[s]} / ${m.heap_total_mib[s]} / ${m.external_mib[s]}`).join('; ')} | ${m.engine_busy}, ${m.capacity} | ${m.flushes} | ${m.p50_ms} | ${m.p95_ms} | ${m.errors} | ${m.churned} |`),
   ...(errors.length ? ['', 'Errors:', ...errors.slice(0, 20).map((e) => `- ${e}`)] : []),
 ].join('\n');
 mkdirSync('bench/results', { recursive: true });

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // The constant alone, from its module: the stack's own process loads no engine.
+import { ALLOCATOR_ENV } from '../stt/core/src/engine/allocator.js';
 import { CONFIGURATION_EXIT_CODE } from '../stt/core/src/settings.js';
 import { backendPort } from './ports.js';
 import { Supervisor, type MemberSpec } from './supervisor.js';
@@ -49,9 +50,11 @@ const member = (name: string, entry: string, env: Record<string, string>, essent
   essential,
 });
 
+// The engines' allocator settings, unless the environment already chose its own.
+const engineEnv = Object.fromEntries(Object.entries(ALLOCATOR_ENV).map(([name, value]) => [name, process.env[name] ?? value]));
 const members = [
-  member('stt_cpu_ws', 'stt/cpu_ws/src/main.ts', { PORT: String(cpuPort), STT_ROLES: 'transcribe,detect' }),
-  ...(hasGpu ? [member('stt_gpu_ws', 'stt/gpu_ws/src/main.ts', { PORT: String(gpuPort) })] : []),
+  member('stt_cpu_ws', 'stt/cpu_ws/src/main.ts', { ...engineEnv, PORT: String(cpuPort), STT_ROLES: 'transcribe,detect' }),
+  ...(hasGpu ? [member('stt_gpu_ws', 'stt/gpu_ws/src/main.ts', { ...engineEnv, PORT: String(gpuPort) })] : []),
   member(
     'stt_proxy',
     'stt/proxy/src/main.ts',

@@ -46,7 +46,8 @@ const idle = (service: RunningService) => untilAsync(async () => (await metric(s
 beforeAll(async () => {
   [full, other] = await Promise.all([startTestService({}, ADMISSION), startTestService({}, ADMISSION)]);
   // The full one as the CPU pool, the other as the GPU pool (toggle off): a new session tries the full one first.
-  proxy = await startTestProxy({ cpu: full.url, gpu: other.url }, { retry: { retryDelayMs: 20, exhaustedDelayMs: 20 } });
+  // A session idle for 300 ms lets its member connection go (the next frame reopens it).
+  proxy = await startTestProxy({ cpu: full.url, gpu: other.url }, { retry: { retryDelayMs: 20, exhaustedDelayMs: 20 }, upstreamIdleMs: 300 });
   [fullSession, otherSession] = await Promise.all([TestClient.connect(full.ws), TestClient.connect(other.ws)]);
 });
 
@@ -96,6 +97,26 @@ describe('admission control', () => {
     // Served by the member with room; the full one served only its own admitted session.
     expect(await served(other)).toBe(servedBefore[1]! + 1);
     expect(await served(full)).toBe(servedBefore[0]! + 1);
+  });
+
+  it('a session the proxy let go while idle resumes on its member when it speaks again, past capacity: it was admitted before', async () => {
+    await Promise.all([idle(full), idle(other)]);
+    const session = await TestClient.connect(`${proxy.ws}/ws/transcribe`);
+    const open = await metric(full, /stt_sessions_active/);
+    session.sendAudio(speech);
+    session.flush();
+    expect(await session.next()).toMatchObject({ type: 'transcript', backend: 'cpu' });
+    await untilAsync(async () => (await metric(full, /stt_sessions_active/)) === open + 1, 10_000, 20);
+    // Idle: the proxy lets its member connection go (STT_PROXY_UPSTREAM_IDLE_MS).
+    await untilAsync(async () => (await metric(full, /stt_sessions_active/)) === open, 10_000, 50);
+    await decode(fullSession);
+    const refusedBefore = await refused(full);
+    session.sendAudio(speech);
+    session.flush();
+    // Not turned away by the member that let it in, nor sent to the other device.
+    expect(await session.next()).toMatchObject({ type: 'transcript', backend: 'cpu' });
+    expect(await refused(full)).toBe(refusedBefore);
+    await session.close();
   });
 
   it('every member full: a WebSocket session is refused at_capacity with the hint, REST answers 503 with Retry-After, realtime an error event and 1013', async () => {

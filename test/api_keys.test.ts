@@ -186,11 +186,16 @@ describe('API keys', () => {
       });
     }
 
-    it('a backend that refuses the proxy\'s key at the handshake ends the session with 1008 and the reason, without retrying', async () => {
+    it('a backend that refuses the proxy\'s key at the handshake ends the session with 1008 and the reason, and answers REST at once, without retrying or holding', async () => {
       const misconfigured = await startTestProxy({ cpu: service.url }, { backendApiKey: WRONG });
       try {
         const outcome = await tryWs(`${misconfigured.ws}/ws/transcribe`, {}, transcribeFirst);
         expect(outcome).toEqual({ open: false, code: 1008, reason: 'invalid API key' });
+        // A restart would not change a wrong key: not held for a member to come back (STT_PROXY_HOLD_MS).
+        const r = await fetch(`${misconfigured.url}/api/transcribe`, { method: 'POST', body: wav });
+        expect(r.status).toBe(502);
+        expect(await r.json()).toMatchObject({ code: 'unreachable', error: expect.stringMatching(/refused the proxy's connection \(HTTP 401: invalid API key\); check STT_BACKEND_API_KEY$/) });
+        expect(await (await fetch(`${misconfigured.url}/metrics`)).text()).not.toMatch(/^stt_proxy_held_total\{[^}]*surface="rest"[^}]*\} [1-9]/m);
       } finally {
         await misconfigured.close();
       }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeS16le, type RunningService } from '@vtuber-stt/core';
+import { ALLOCATOR_ENV, encodeS16le, type RunningService } from '@vtuber-stt/core';
 import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { httpsRequest, makeTestCertificate, type TestCertificate } from './helpers/https.js';
 import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
@@ -109,6 +109,13 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile.match(/^HEALTHCHECK/gm)?.length).toBe(3);
     for (const target of ['runtime', 'gpu', 'nginx']) expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${target}$`, 'm'));
+  });
+
+  it('starts the engines with the allocator settings npm start gives them (ALLOCATOR_ENV)', () => {
+    const envLines = (stage: string) => dockerfile.split(/^FROM /m).find((s) => new RegExp(`^\\S+ AS ${stage}$`, 'm').test(s))!.match(/^ENV .*$/gm) ?? [];
+    for (const stage of ['runtime', 'gpu']) {
+      for (const [name, value] of Object.entries(ALLOCATOR_ENV)) expect(envLines(stage).join(' ')).toContain(` ${name}=${value}`);
+    }
   });
 });
 

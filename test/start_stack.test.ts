@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeS16le, ResilientTranscriber } from '@vtuber-stt/core';
+import { ALLOCATOR_ENV, encodeS16le, ResilientTranscriber } from '@vtuber-stt/core';
 import { freePort } from '../scripts/ports.js';
 import { fixtureModel, loadClip } from './helpers/fixtures.js';
 import { httpsRequest, makeTestCertificate } from './helpers/https.js';
@@ -82,6 +82,14 @@ describe('npm start (scripts/start.ts)', { shuffle: false }, () => {
   }, 90_000);
   afterAll(async () => {
     if (stack && stack.child.exitCode === null) await interrupt(stack);
+  });
+
+  it('starts the engine with the allocator settings (ALLOCATOR_ENV), and only the engine', () => {
+    const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    for (const [name, value] of Object.entries(ALLOCATOR_ENV)) {
+      expect(environ(stack.pid('stt_cpu_ws'))).toContain(`${name}=${process.env[name] ?? value}`);
+      if (process.env[name] === undefined) expect(environ(stack.pid('stt_proxy')).some((v) => v.startsWith(`${name}=`))).toBe(false);
+    }
   });
 
   it('restarts stt_cpu_ws killed mid-utterance on its port, and the replay answers every utterance once, in order', async () => {

@@ -3,6 +3,7 @@ export * from './audio/pcm.js';
 export * from './audio/resample.js';
 export * from './audio/wav.js';
 export * from './audio/sample_log.js';
+export * from './engine/allocator.js';
 export * from './engine/audio_ctx.js';
 export * from './engine/device.js';
 export * from './engine/queue.js';

@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { bytesPerFrame, FLUSH_COMMAND, isErrorCode, ServiceError, type ErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
+import { bytesPerFrame, FLUSH_COMMAND, HandshakeRefused, isErrorCode, ServiceError, type ErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
 import { isLocalExhaustion, localExhaustionMessage, type Backend } from './backend.js';
 import { HoldExpired, HoldFull, type WaitForMember } from './backend_pool.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
@@ -8,6 +8,21 @@ import type { UpstreamAudio } from './decode/audio_input.js';
 export class UpstreamError extends ServiceError {
   constructor(message: string, code: ErrorCode, retryAfterS?: number) {
     super(code, message, retryAfterS);
+  }
+
+  /** A member that cannot be reached now, and may be back: the request is held (STT_PROXY_HOLD_MS) or sent elsewhere. */
+  get memberGone(): boolean {
+    return this.code === 'unreachable' && !(this instanceof MemberRefused);
+  }
+}
+
+/**
+ * A member that refuses the proxy's handshake for good (its key, STT_BACKEND_API_KEY): answered
+ * at once, never held, since a restart would not change it.
+ */
+export class MemberRefused extends UpstreamError {
+  constructor(backend: Backend, error: HandshakeRefused) {
+    super(`${backend.name} backend refused the proxy's connection (HTTP ${error.status}: ${error.message}); check STT_BACKEND_API_KEY`, 'unreachable');
   }
 }
 
@@ -71,6 +86,7 @@ export function restError(reply: Record<string, unknown>): UpstreamError {
  */
 export function connectionError(backend: Backend, error: Error): UpstreamError {
   if (isLocalExhaustion(error)) return new UpstreamError(localExhaustionMessage(backend.name), 'overloaded');
+  if (error instanceof HandshakeRefused && error.permanent) return new MemberRefused(backend, error);
   return new UpstreamError(`${backend.name} backend unreachable: ${error.message}`, 'unreachable');
 }
 
@@ -175,8 +191,8 @@ export async function withFailover<T>(choose: (avoid?: Backend) => Backend, run:
     try {
       return { result: await run(backend), backend };
     } catch (error) {
-      if (!(error instanceof UpstreamError) || (error.code !== 'unreachable' && error.code !== 'overloaded' && error.code !== 'at_capacity')) throw error;
-      if (error.code === 'unreachable' && held) {
+      if (!(error instanceof UpstreamError) || error instanceof MemberRefused || (error.code !== 'unreachable' && error.code !== 'overloaded' && error.code !== 'at_capacity')) throw error;
+      if (error.memberGone && held) {
         backend = await held.next(error, backend);
         continue;
       }

@@ -183,7 +183,7 @@ export async function openStream(
       try {
         return await current.done;
       } catch (error) {
-        if (stopped.signal.aborted || !(error instanceof UpstreamError) || error.code !== 'unreachable') throw error;
+        if (stopped.signal.aborted || !(error instanceof UpstreamError) || !error.memberGone) throw error;
         if (progressed) held.restart();
         progressed = false;
         backend = await held.next(error, backend);

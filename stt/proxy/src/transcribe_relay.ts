@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { assistantAudioMessageSchema, closeCodeOf, DEFAULT_FORMAT, describeIssues, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type RetryPolicy, type TurnMode } from '@vtuber-stt/core';
+import { assistantAudioMessageSchema, closeCodeOf, RESUMED_SESSION_HEADER, DEFAULT_FORMAT, describeIssues, FLUSH_COMMAND, formatFromQuery, ResilientTranscriber, type Endpoint, type PcmFormat, type RetryPolicy, type TurnMode } from '@vtuber-stt/core';
 import type { Backend } from './backend.js';
 import type { WaitForMember } from './backend_pool.js';
 
@@ -116,7 +116,8 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
   const endpoint = (backend: Backend): Endpoint => {
     const link = backend.endpoint('/ws/transcribe', options.query);
     byUrl.set(link.url, backend);
-    return link;
+    // Admitted once: its next connections (after an idle release or a failover) resume it.
+    return upstream.admitted ? { ...link, headers: { ...link.headers, [RESUMED_SESSION_HEADER]: '1' } } : link;
   };
   let detach: (() => void) | undefined;
   /** The client asked for `heard` messages (a config message with `heard`). */

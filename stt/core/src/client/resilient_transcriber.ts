@@ -171,6 +171,8 @@ export class ResilientTranscriber {
   private retryTimer?: NodeJS.Timeout;
   /** The current connection is really served (it answered, or stayed open past SERVING_AFTER_MS). */
   private serving = false;
+  /** Some connection of this session was served: a service admitted it (see admitted). */
+  private servedOnce = false;
   private servingTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
   /**
@@ -215,6 +217,14 @@ export class ResilientTranscriber {
   /** Bytes of one sample frame in the format the service acknowledged last. */
   get frameBytes(): number {
     return this.format.frameBytes;
+  }
+
+  /**
+   * A service admitted this session once (a connection of it was served): whoever reconnects it
+   * later resumes a session let in before, which admission by load does not turn away.
+   */
+  get admitted(): boolean {
+    return this.servedOnce;
   }
 
   /** The service refused the session for good (close code and reason), if it did. */
@@ -355,6 +365,7 @@ export class ResilientTranscriber {
   /** The connection is really served: the waits start from the first step again. */
   private nowServing(): void {
     this.serving = true;
+    this.servedOnce = true;
     this.outageSince = undefined;
     this.backoff.reset();
   }

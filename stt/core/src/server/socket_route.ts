@@ -64,11 +64,15 @@ export class ConnectionGate {
     return this.count;
   }
 
-  /** The refusal for one more connection now, or undefined. */
-  refusal(unavailable?: string): { code: ErrorCode; reason: string; retryAfterS?: number } | undefined {
+  /**
+   * The refusal for one more connection now, or undefined. A `resumed` session was admitted
+   * before (a relay reconnecting after an idle release or a failover): load never refuses it, so
+   * a streamer let in is not turned away mid-show; the connection limit still holds.
+   */
+  refusal(unavailable?: string, resumed = false): { code: ErrorCode; reason: string; retryAfterS?: number } | undefined {
     if (unavailable) return { code: 'not_ready', reason: unavailable };
     if (this.count >= this.max) return { code: 'busy', reason: `server busy: ${this.max} connections (${this.setting})` };
-    const load = this.atCapacity?.();
+    const load = resumed ? undefined : this.atCapacity?.();
     return load ? { code: 'at_capacity', reason: load.reason, retryAfterS: load.retryAfterS } : undefined;
   }
 
@@ -161,12 +165,18 @@ function closeWell(socket: WebSocket, payloadLimit?: number): void {
   };
 }
 
+/**
+ * Sent by a relay (the proxy) when it reconnects a session a member admitted before: admission
+ * by load does not apply to it. A header, so no web page's WebSocket can send it.
+ */
+export const RESUMED_SESSION_HEADER = 'x-stt-resumed-session';
+
 /** Registers `path` as a WebSocket route speaking `protocol`. */
 export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, protocol: SocketProtocol<S, C>, options: SocketRouteOptions): void {
   const shape = protocol.errorShape ?? defaultShape;
   app.get(path, { websocket: true, config: { socketScaffold: true } }, (socket: WebSocket, request) => {
     // Keys and origins were checked before the upgrade (their hooks answer the handshake itself).
-    const refusal = options.gate.refusal(protocol.unavailable?.());
+    const refusal = options.gate.refusal(protocol.unavailable?.(), request.headers[RESUMED_SESSION_HEADER] === '1');
     if (refusal) {
       // Refused after the upgrade: the error in the protocol's own shape first, then the close.
       options.countError?.(refusal.code);
