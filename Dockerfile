@@ -29,7 +29,7 @@ COPY control-panel control-panel
 RUN npm run build:panel
 
 FROM ${NODE_IMAGE} AS runtime
-# MALLOC_MMAP_THRESHOLD_: see stt/core/src/engine/allocator.ts (a fixed threshold keeps the engine's RSS flat).
+# MALLOC_MMAP_THRESHOLD_: every service of the image; see stt/core/src/engine/allocator.ts (a fixed threshold keeps RSS flat).
 ENV NODE_ENV=production HOST=0.0.0.0 STT_MODEL_DIR=/models MALLOC_MMAP_THRESHOLD_=131072
 # ffmpeg decodes compressed REST uploads (mp3, m4a, webm, ogg, flac, ...) in a subprocess on the proxy;
 # libspeexdsp1 is the acoustic echo canceller (the VTuber's own voice), loaded through koffi.

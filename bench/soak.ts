@@ -2,7 +2,10 @@
  * Soak: the stack as `npm start` runs it, through the proxy, for a long time. Four connections
  * hold a real-time conversation (each turn's audio in 32 ms chunks at the speed of speech, then
  * `<flush>`, then a pause), and a fifth connects, speaks a little and leaves, again and again.
- * Every minute: the RSS of every process of the stack, p50/p95 flush-to-text, errors.
+ * Every minute: the RSS of every process of the stack, each Node service's V8 heap (used and
+ * committed) and external memory (so what RSS gains beyond them is native), the engine's busy
+ * fraction and the capacity it reports (the load is at capacity when its sessions reach it),
+ * p50/p95 flush-to-text, errors.
  * Usage: npm run bench:soak [-- --minutes 30 --connections 4]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

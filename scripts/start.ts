@@ -9,6 +9,7 @@
  * and speculative decodes never slow a final (two computations on two cores slowed each other
  * 70x, and a core held back for detection halved the final's speed).
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,21 +47,24 @@ const member = (name: string, entry: string, env: Record<string, string>, essent
   args: ['--import', 'tsx', entry],
   cwd: root,
   // Each service listens where the proxy expects it; the proxy alone takes HOST.
-  env: { ...process.env, HOST: name === 'stt_proxy' ? host : '127.0.0.1', ...env },
+  env: { ...process.env, ...allocatorEnv, HOST: name === 'stt_proxy' ? host : '127.0.0.1', ...env },
   essential,
 });
 
-// The engines' allocator settings, unless the environment already chose its own.
-const engineEnv = Object.fromEntries(Object.entries(ALLOCATOR_ENV).map(([name, value]) => [name, process.env[name] ?? value]));
+// The allocator settings the images give every service too, unless the environment chose its own.
+const allocatorEnv = Object.fromEntries(Object.entries(ALLOCATOR_ENV).map(([name, value]) => [name, process.env[name] ?? value]));
+// The proxy and the services share it, so a session the proxy reconnects keeps its admission (a new one per start).
+const relaySecret = { STT_RELAY_SECRET: process.env.STT_RELAY_SECRET ?? randomBytes(24).toString('base64url') };
 const members = [
-  member('stt_cpu_ws', 'stt/cpu_ws/src/main.ts', { ...engineEnv, PORT: String(cpuPort), STT_ROLES: 'transcribe,detect' }),
-  ...(hasGpu ? [member('stt_gpu_ws', 'stt/gpu_ws/src/main.ts', { ...engineEnv, PORT: String(gpuPort) })] : []),
+  member('stt_cpu_ws', 'stt/cpu_ws/src/main.ts', { ...relaySecret, PORT: String(cpuPort), STT_ROLES: 'transcribe,detect' }),
+  ...(hasGpu ? [member('stt_gpu_ws', 'stt/gpu_ws/src/main.ts', { ...relaySecret, PORT: String(gpuPort) })] : []),
   member(
     'stt_proxy',
     'stt/proxy/src/main.ts',
     {
       PORT: publicPort,
       ...tls,
+      ...relaySecret,
       STT_CPU_URL: `http://127.0.0.1:${cpuPort}`,
       STT_GPU_URL: hasGpu ? `http://127.0.0.1:${gpuPort}` : '',
       STT_DETECT_URL: `http://127.0.0.1:${cpuPort}`,

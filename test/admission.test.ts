@@ -14,7 +14,8 @@ import { untilAsync } from './helpers/wait.js';
  * their least): one real decode puts it past capacity, and a second of idle engine brings it back,
  * read from /metrics.
  */
-const ADMISSION = { STT_MAX_BUSY: '0.001', STT_BUSY_WINDOW_MS: '1000' };
+const RELAY_SECRET = 'the-proxy-and-its-members-share-this';
+const ADMISSION = { STT_MAX_BUSY: '0.001', STT_BUSY_WINDOW_MS: '1000', STT_RELAY_SECRET: RELAY_SECRET };
 const speech = encodeS16le(loadClip('speechbrain/spk1_snt1.wav'));
 
 let full: RunningService & { ws: string };
@@ -47,7 +48,7 @@ beforeAll(async () => {
   [full, other] = await Promise.all([startTestService({}, ADMISSION), startTestService({}, ADMISSION)]);
   // The full one as the CPU pool, the other as the GPU pool (toggle off): a new session tries the full one first.
   // A session idle for 300 ms lets its member connection go (the next frame reopens it).
-  proxy = await startTestProxy({ cpu: full.url, gpu: other.url }, { retry: { retryDelayMs: 20, exhaustedDelayMs: 20 }, upstreamIdleMs: 300 });
+  proxy = await startTestProxy({ cpu: full.url, gpu: other.url }, { retry: { retryDelayMs: 20, exhaustedDelayMs: 20 }, upstreamIdleMs: 300, relaySecret: RELAY_SECRET });
   [fullSession, otherSession] = await Promise.all([TestClient.connect(full.ws), TestClient.connect(other.ws)]);
 });
 
@@ -117,6 +118,12 @@ describe('admission control', () => {
     expect(await session.next()).toMatchObject({ type: 'transcript', backend: 'cpu' });
     expect(await refused(full)).toBe(refusedBefore);
     await session.close();
+    // Only the proxy's secret claims a resumption: anyone else's header is a new session, refused.
+    await decode(fullSession);
+    const claiming = new TestClient(full.ws, { headers: { 'x-stt-resumed-session': 'not-the-secret-but-long-enough' } });
+    const [error, close] = await Promise.all([claiming.next(), claiming.closed]);
+    expect(error).toMatchObject({ type: 'error', code: 'at_capacity' });
+    expect(close.code).toBe(1013);
   });
 
   it('every member full: a WebSocket session is refused at_capacity with the hint, REST answers 503 with Retry-After, realtime an error event and 1013', async () => {

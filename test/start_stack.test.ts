@@ -84,12 +84,15 @@ describe('npm start (scripts/start.ts)', { shuffle: false }, () => {
     if (stack && stack.child.exitCode === null) await interrupt(stack);
   });
 
-  it('starts the engine with the allocator settings (ALLOCATOR_ENV), and only the engine', () => {
+  it('starts every service with the allocator settings (ALLOCATOR_ENV) and the proxy and the engine with one relay secret', () => {
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const [engine, proxy] = [environ(stack.pid('stt_cpu_ws')), environ(stack.pid('stt_proxy'))];
     for (const [name, value] of Object.entries(ALLOCATOR_ENV)) {
-      expect(environ(stack.pid('stt_cpu_ws'))).toContain(`${name}=${process.env[name] ?? value}`);
-      if (process.env[name] === undefined) expect(environ(stack.pid('stt_proxy')).some((v) => v.startsWith(`${name}=`))).toBe(false);
+      for (const env of [engine, proxy]) expect(env).toContain(`${name}=${process.env[name] ?? value}`);
     }
+    const secret = engine.find((v) => v.startsWith('STT_RELAY_SECRET='));
+    expect(secret?.length).toBeGreaterThan('STT_RELAY_SECRET='.length + 16);
+    expect(proxy).toContain(secret);
   });
 
   it('restarts stt_cpu_ws killed mid-utterance on its port, and the replay answers every utterance once, in order', async () => {

@@ -99,7 +99,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   const origins = new OriginGuard(config, !listensOnLoopback(config.host));
   // The engine's load, which admission reads (see capacity.ts).
   const load = new EngineLoad(config.limits.capacity ?? DEFAULT_CAPACITY);
-  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state, apiKeys, origins, load });
+  const app = await buildApp({ name: config.name, roles: config.roles, logger: log, limits: config.limits, metrics, state, apiKeys, origins, load, relaySecret: config.relaySecret });
   warnIfOpen(log, config.host, apiKeys.enabled);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

@@ -28,6 +28,8 @@ export interface ProxyConfig {
   holdMs: number;
   /** REST and SSE requests held at once (each with its upload) while no member is ready; past it, 503 overloaded at once. */
   maxHeldRequests: number;
+  /** Shared with the services: a reconnection of a session a member admitted is not refused for load. */
+  relaySecret?: string;
   /** WebSocket sessions at once, all routes together. */
   maxConnections: number;
   /** /ws/events listeners at once: their own limit, so listeners never take the microphone's slots. */
@@ -93,6 +95,7 @@ export const PROXY_SETTINGS = {
   retryRoundMs: setting('STT_PROXY_RETRY_ROUND_MS', '--retry-round-ms <ms>', 'a relayed session out of attempts waits this long before its next round', integer(1).default(DEFAULT_RETRY_POLICY.exhaustedDelayMs)),
   holdMs: setting('STT_PROXY_HOLD_MS', '--hold-ms <ms>', 'a request or session whose transcription member died, or that finds none ready, is held this long for one to come back (a restart) and then answered, in order; past it, the error', integer(0).default(15_000)),
   maxHeldRequests: setting('STT_PROXY_MAX_HELD_REQUESTS', '--max-held-requests <n>', 'REST and SSE requests held at once while no transcription member is ready (STT_PROXY_HOLD_MS); past it a request is answered 503 overloaded at once', integer(1).default(32)),
+  relaySecret: setting('STT_RELAY_SECRET', '--relay-secret <secret>', 'shared with the transcription services (their STT_RELAY_SECRET): a session this proxy reconnects after an idle release or a failover presents it, so a member admits it past STT_MAX_BUSY; unset: reconnections go through admission like new sessions', z.string().min(16, 'must have at least 16 characters').optional()),
   maxConnections: setting('STT_PROXY_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket sessions at once (all routes)', integer(1).default(256)),
   maxListeners: setting('STT_PROXY_MAX_LISTENERS', '--max-listeners <n>', '/ws/events listeners at once, counted apart from STT_PROXY_MAX_CONNECTIONS', integer(1).default(64)),
   maxFrameBytes: setting('STT_PROXY_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', integer(2).default(1024 * 1024)),
@@ -147,6 +150,7 @@ export function parseProxyConfig(argv = process.argv, env = process.env): ProxyC
     retry: { retryDelayMs: o.retryMs, exhaustedDelayMs: o.retryRoundMs },
     holdMs: o.holdMs,
     maxHeldRequests: o.maxHeldRequests,
+    relaySecret: o.relaySecret,
     maxConnections: o.maxConnections,
     maxListeners: o.maxListeners,
     maxFrameBytes: o.maxFrameBytes,

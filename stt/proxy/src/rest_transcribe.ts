@@ -17,12 +17,13 @@ export class UpstreamError extends ServiceError {
 }
 
 /**
- * A member that refuses the proxy's handshake for good (its key, STT_BACKEND_API_KEY): answered
- * at once, never held, since a restart would not change it.
+ * A member that refuses the proxy's handshake for good (a wrong key, a route it does not serve):
+ * another member is tried, but nobody waits for this one, since a restart would not change it.
  */
 export class MemberRefused extends UpstreamError {
   constructor(backend: Backend, error: HandshakeRefused) {
-    super(`${backend.name} backend refused the proxy's connection (HTTP ${error.status}: ${error.message}); check STT_BACKEND_API_KEY`, 'unreachable');
+    const hint = error.status === 401 || error.status === 403 ? '; check STT_BACKEND_API_KEY' : '';
+    super(`${backend.name} backend refused the proxy's connection (HTTP ${error.status}: ${error.message})${hint}`, 'unreachable');
   }
 }
 
@@ -181,7 +182,8 @@ export class HeldRetry {
  * Tries the chosen backend, then the other one if the first was overloaded or at capacity. One
  * that cannot be reached is marked down and, with `hold`, the request waits for a member to be
  * ready (another at once, or the same one back from a restart) and is sent again, until the hold
- * ends; without it, the other one is tried once.
+ * ends; without it, or when the member refused the proxy itself (MemberRefused), the other one is
+ * tried once.
  */
 export async function withFailover<T>(choose: (avoid?: Backend) => Backend, run: (backend: Backend) => Promise<T>, first = choose(), hold?: RequestHold): Promise<{ result: T; backend: Backend }> {
   let backend = first;
@@ -191,7 +193,7 @@ export async function withFailover<T>(choose: (avoid?: Backend) => Backend, run:
     try {
       return { result: await run(backend), backend };
     } catch (error) {
-      if (!(error instanceof UpstreamError) || error instanceof MemberRefused || (error.code !== 'unreachable' && error.code !== 'overloaded' && error.code !== 'at_capacity')) throw error;
+      if (!(error instanceof UpstreamError) || (error.code !== 'unreachable' && error.code !== 'overloaded' && error.code !== 'at_capacity')) throw error;
       if (error.memberGone && held) {
         backend = await held.next(error, backend);
         continue;

@@ -10,6 +10,8 @@ export interface RelayOptions {
   query: string;
   /** Bytes of not-yet-answered audio kept for replay. */
   maxReplayBytes: number;
+  /** STT_RELAY_SECRET: presented when a session a member admitted is reconnected, so load does not refuse it. */
+  relaySecret?: string;
   /** Largest frame passed on; a larger one is answered with an error and not sent (as the services do). */
   maxFrameBytes?: number;
   /** Connection attempts per failover before waiting utterances are answered with an error (with `hold`: refusals only). */
@@ -117,7 +119,8 @@ export function relaySession(client: RelayClient, options: RelayOptions): RelayS
     const link = backend.endpoint('/ws/transcribe', options.query);
     byUrl.set(link.url, backend);
     // Admitted once: its next connections (after an idle release or a failover) resume it.
-    return upstream.admitted ? { ...link, headers: { ...link.headers, [RESUMED_SESSION_HEADER]: '1' } } : link;
+    const secret = options.relaySecret;
+    return secret && upstream.admitted ? { ...link, headers: { ...link.headers, [RESUMED_SESSION_HEADER]: secret } } : link;
   };
   let detach: (() => void) | undefined;
   /** The client asked for `heard` messages (a config message with `heard`). */

@@ -1,6 +1,6 @@
 /**
- * glibc malloc settings for a process that runs whisper.cpp, given through its environment (glibc
- * reads them at start, so whoever starts the process sets them: `npm start`, the images).
+ * glibc malloc settings for the stack's processes, given through their environment (glibc reads
+ * them at start, so whoever starts a process sets them: `npm start`, the images).
  *
  * By default glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB),
  * so after the first decode every audio copy and whisper.cpp buffer is carved from the arenas,

@@ -21,6 +21,8 @@ export interface AppOptions extends RouteContext {
   origins?: OriginGuard;
   /** The engine's load: new sessions are refused past its capacity (at_capacity). */
   load?: EngineLoad;
+  /** STT_RELAY_SECRET: a reconnection presenting it resumes a session admitted before. */
+  relaySecret?: string;
 }
 
 /** An absolute path (a model file given as one) as its base name: where files live is nobody's business. */
@@ -87,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         gate,
         payloadLimit: hardPayloadLimit(limits),
         heartbeat: limits.heartbeat,
+        relaySecret: options.relaySecret,
         countError: (code) => metrics.errors.inc({ code }),
         countRefusal: (reason) => metrics.refused.inc({ reason }),
         warn: (err) => logger.warn({ err }, 'websocket error'),

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { z } from 'zod';
@@ -100,6 +101,8 @@ export interface SocketRouteOptions {
   countError?: (code: string) => void;
   /** Counts each connection refused at connect, by code (besides countError). */
   countRefusal?: (code: string) => void;
+  /** STT_RELAY_SECRET: a handshake whose RESUMED_SESSION_HEADER carries it resumes a session admitted before. */
+  relaySecret?: string;
   warn?: (error: Error) => void;
 }
 
@@ -166,17 +169,25 @@ function closeWell(socket: WebSocket, payloadLimit?: number): void {
 }
 
 /**
- * Sent by a relay (the proxy) when it reconnects a session a member admitted before: admission
- * by load does not apply to it. A header, so no web page's WebSocket can send it.
+ * Sent by a relay (the proxy) when it reconnects a session a member admitted before, with the
+ * secret both share (STT_RELAY_SECRET): admission by load does not apply to it. Only the holder of
+ * the secret can claim it; without one configured, the header means nothing.
  */
 export const RESUMED_SESSION_HEADER = 'x-stt-resumed-session';
+
+/** Whether a handshake's header carries the relay's secret (compared in constant time). */
+function presentsSecret(value: string | string[] | undefined, secret: string | undefined): boolean {
+  if (secret === undefined || typeof value !== 'string') return false;
+  const [given, expected] = [createHash('sha256').update(value).digest(), createHash('sha256').update(secret).digest()];
+  return timingSafeEqual(given, expected);
+}
 
 /** Registers `path` as a WebSocket route speaking `protocol`. */
 export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, protocol: SocketProtocol<S, C>, options: SocketRouteOptions): void {
   const shape = protocol.errorShape ?? defaultShape;
   app.get(path, { websocket: true, config: { socketScaffold: true } }, (socket: WebSocket, request) => {
     // Keys and origins were checked before the upgrade (their hooks answer the handshake itself).
-    const refusal = options.gate.refusal(protocol.unavailable?.(), request.headers[RESUMED_SESSION_HEADER] === '1');
+    const refusal = options.gate.refusal(protocol.unavailable?.(), presentsSecret(request.headers[RESUMED_SESSION_HEADER], options.relaySecret));
     if (refusal) {
       // Refused after the upgrade: the error in the protocol's own shape first, then the close.
       options.countError?.(refusal.code);

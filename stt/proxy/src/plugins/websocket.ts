@@ -14,6 +14,7 @@ export function relayOptions({ config, logger, metrics, choose, waitForMember }:
     choose,
     hold: { wait: waitForMember, ms: config.holdMs, surface: route },
     maxReplayBytes: config.maxReplayBytes,
+    relaySecret: config.relaySecret,
     idleMs: config.upstreamIdleMs,
     retry: config.retry,
     maxFrameBytes: config.maxFrameBytes,
