@@ -159,7 +159,9 @@ describe('a member that restarts: what was sent is held and answered once it is 
     // The proxy holds one request at most (maxHeldRequests 1): the next is told so, not queued.
     const refused = await fetch(`${proxy.url}/api/transcribe`, { method: 'POST', body: shortWav });
     expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
     expect(await refused.json()).toMatchObject({ code: 'overloaded', error: expect.stringContaining('STT_PROXY_MAX_HELD_REQUESTS') });
+    expect(await (await fetch(`${proxy.url}/metrics`)).text()).toMatch(/^stt_proxy_refusals_total\{[^}]*reason="held_full"[^}]*\} 1$/m);
     await way.up();
     const r = await answer;
     expect(r.status).toBe(200);

@@ -17,6 +17,16 @@ export class UpstreamError extends ServiceError {
 }
 
 /**
+ * Refused at once because STT_PROXY_MAX_HELD_REQUESTS requests already wait for a member: 503
+ * with a short Retry-After (a restart takes seconds), counted as a refusal (`held_full`).
+ */
+export class HeldFull extends UpstreamError {
+  constructor(message: string) {
+    super(message, 'overloaded', 1);
+  }
+}
+
+/**
  * A member that refuses the proxy's handshake for good (a wrong key, a route it does not serve):
  * another member is tried, but nobody waits for this one, since a restart would not change it.
  */
@@ -171,7 +181,7 @@ export class HeldRetry {
       return await this.hold.wait({ avoid: failed, until: this.until, surface: this.hold.surface, signal: this.hold.signal, request: true });
     } catch (e) {
       if (this.hold.signal?.aborted) throw abortedError();
-      if (e instanceof HoldFull) throw new UpstreamError(`${error.message}; ${e.message}`, 'overloaded');
+      if (e instanceof HoldFull) throw new HeldFull(`${error.message}; ${e.message}`);
       if (e instanceof HoldExpired) throw new UpstreamError(`${error.message}; held ${this.hold.ms} ms for a member to come back (STT_PROXY_HOLD_MS), none did`, 'unreachable');
       throw e;
     }

@@ -27,7 +27,7 @@ export function createMetrics(): ProxyMetrics {
     requests: new Counter({ name: 'stt_proxy_requests_total', help: 'Requests by route, backend and outcome', labelNames: ['route', 'backend', 'outcome'] as const, registers: [registry] }),
     sessions: new Gauge({ name: 'stt_proxy_sessions', help: 'Open relayed WebSocket sessions', labelNames: ['route'] as const, registers: [registry] }),
     held: new Counter({ name: 'stt_proxy_held_total', help: 'Requests and sessions held for a transcription member to come back (STT_PROXY_HOLD_MS), by surface', labelNames: ['surface'] as const, registers: [registry] }),
-    refusals: new Counter({ name: 'stt_proxy_refusals_total', help: 'Sessions and requests refused because every member tried refused them, by route and reason (at_capacity)', labelNames: ['route', 'reason'] as const, registers: [registry] }),
+    refusals: new Counter({ name: 'stt_proxy_refusals_total', help: 'Sessions and requests refused because every member tried refused them (at_capacity), or because STT_PROXY_MAX_HELD_REQUESTS requests already wait for a member (held_full), by route and reason', labelNames: ['route', 'reason'] as const, registers: [registry] }),
   };
 }
 
