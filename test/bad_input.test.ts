@@ -408,6 +408,20 @@ describe('bad input, directly and through the proxy', () => {
     });
   });
 
+  describe('a handshake claiming to resume an admitted session (x-stt-resumed-session)', () => {
+    it('a forged, oversized or repeated claim is an ordinary new session: transcribed, nothing bypassed, the service serves on', async () => {
+      // Only STT_RELAY_SECRET makes the claim count (admission.test.ts); this service has none.
+      for (const headers of [{ 'x-stt-resumed-session': 'x'.repeat(12_000) }, { 'x-stt-resumed-session': ['1', '1'] as unknown as string }]) {
+        const c = await TestClient.connect(service.ws, { headers });
+        c.sendAudio(speech);
+        c.flush();
+        expect(await c.next<Reply>(60_000)).toMatchObject({ type: 'transcript', text: WORDS });
+        await c.close();
+      }
+      await stillServing('after forged resumption claims');
+    });
+  });
+
   describe('connection limit at the proxy', () => {
     it('closes the session past STT_PROXY_MAX_CONNECTIONS with 1013 and a reason, and admits again once one leaves', async () => {
       const small = await startTestProxy({ cpu: service.url, detect: service.url }, { maxConnections: 2 });

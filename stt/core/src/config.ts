@@ -5,6 +5,7 @@ import { DEFAULT_MARGIN_FRAMES } from './engine/audio_ctx.js';
 import { DEFAULT_LIMITS, type Limits } from './server/limits.js';
 import { DEFAULT_CAPACITY } from './engine/capacity.js';
 import { heartbeatSettings } from './server/heartbeat.js';
+import { relaySecretSetting } from './server/socket_route.js';
 import { DEFAULT_MAX_KEY_FAILURES, loadApiKeys } from './server/api_keys.js';
 import { hostList, originList } from './server/origin_guard.js';
 import type { Role } from './server/context.js';
@@ -146,7 +147,7 @@ export function serviceSettings(defaults: ServiceDefaults) {
     apiKeys: setting('STT_API_KEYS', '--api-keys <keys>', 'comma-separated API keys that every route but /health and /ready asks for', z.string().optional()),
     apiKeyFile: setting('STT_API_KEY_FILE', '--api-key-file <file>', 'a file of API keys, one per line (Docker or Kubernetes secret)', z.string().optional()),
     maxKeyFailures: setting('STT_MAX_KEY_FAILURES', '--max-key-failures <n>', 'wrong API keys one address may present per minute before it is answered 429 (0: no limit)', integer(0).default(DEFAULT_MAX_KEY_FAILURES)),
-    relaySecret: setting('STT_RELAY_SECRET', '--relay-secret <secret>', 'shared by the proxy and the transcription services: a session the proxy reconnects (after an idle release or a failover) presents it and is admitted past STT_MAX_BUSY, having been admitted before; unset: every session goes through admission (npm start sets a random one)', z.string().min(16, 'must have at least 16 characters').optional()),
+    relaySecret: relaySecretSetting('shared by the proxy and the transcription services: a session the proxy reconnects (after an idle release or a failover) presents it and is admitted past STT_MAX_BUSY, having been admitted before; unset: every session goes through admission (npm start sets a random one)'),
     allowedHosts: setting('STT_ALLOWED_HOSTS', '--allowed-hosts <names>', 'without API keys: host names served besides localhost and IP addresses (.domain for its subdomains, * for any; any while listening beyond loopback)', hostList().default([])),
     allowedOrigins: setting('STT_ALLOWED_ORIGINS', '--allowed-origins <origins>', "without API keys: other sites' origins (https://app.example.com) whose pages may call, or *", originList().default([])),
     logLevel: setting('LOG_LEVEL', '--log-level <level>', 'pino log level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info')),

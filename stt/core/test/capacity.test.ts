@@ -7,6 +7,15 @@ function load(maxBusy = 0.5, windowMs = 10_000) {
   return { clock, load: new EngineLoad({ maxBusy, windowMs }, () => clock.t) };
 }
 
+/** `sessions` open for `idleMs` of idle engine, then `busyMs` of one job. */
+function openThenBusy({ clock, load: l }: ReturnType<typeof load>, sessions: number, idleMs: number, busyMs: number): void {
+  l.sessions(sessions);
+  clock.t += idleMs;
+  l.started();
+  clock.t += busyMs;
+  l.ended();
+}
+
 describe('engine load and capacity', () => {
   it('measures the busy share of the window, the running job up to now', () => {
     const { clock, load: l } = load();
@@ -25,15 +34,12 @@ describe('engine load and capacity', () => {
   });
 
   it('knows its capacity from what open sessions cost, and refuses past it with a retry hint', () => {
-    const { clock, load: l } = load(0.5, 10_000);
+    const measured = load(0.5, 10_000);
+    const { clock, load: l } = measured;
     expect(l.capacity()).toBeUndefined(); // nothing measured yet
     expect(l.refusal(0)).toBeUndefined();
     // Three sessions open the whole window kept the engine busy 3 s of 10: 0.1 each, so 5 fit under 0.5.
-    l.sessions(3);
-    clock.t += 7000;
-    l.started();
-    clock.t += 3000;
-    l.ended();
+    openThenBusy(measured, 3, 7000, 3000);
     expect(l.capacity()).toBe(5);
     expect(l.refusal(3)).toBeUndefined();
     expect(l.refusal(4)).toBeUndefined(); // the fifth fits
@@ -56,11 +62,9 @@ describe('engine load and capacity', () => {
 
   it('projects only live streams (a capacity of 4 or more), and STT_MAX_BUSY 1 turns admission off', () => {
     // One upload kept the engine busy 3 s of the 5 it was open: a session that costs 0.6 says nothing of the next.
-    const { clock, load: l } = load(0.8, 10_000);
-    l.sessions(1);
-    l.started();
-    clock.t += 3000;
-    l.ended();
+    const upload = load(0.8, 10_000);
+    const { clock, load: l } = upload;
+    openThenBusy(upload, 1, 0, 3000);
     clock.t += 2000;
     expect(l.capacity()).toBe(1);
     expect(l.refusal(1)).toBeUndefined();
@@ -72,13 +76,10 @@ describe('engine load and capacity', () => {
   });
 
   it('counts a session only for the time it was open: a burst of new ones does not read as cheap', () => {
-    const { clock, load: l } = load(0.5, 10_000);
+    const measured = load(0.5, 10_000);
+    const { clock, load: l } = measured;
     // Two sessions for the whole window cost 2 s of engine: 0.1 each.
-    l.sessions(2);
-    clock.t += 8000;
-    l.started();
-    clock.t += 2000;
-    l.ended();
+    openThenBusy(measured, 2, 8000, 2000);
     expect(l.cost()).toBeCloseTo(0.1);
     // Eight more arrive within 100 ms and have cost nothing yet: the cost per session-second hardly moves.
     for (let open = 3; open <= 10; open++) {

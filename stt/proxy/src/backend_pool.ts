@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Backend, type BackendName, type BackendState, type BackendStatus } from './backend.js';
+import { HoldFull } from './upstream_error.js';
 
 /** Addresses of a host name: several for a headless Service or `docker compose --scale`. */
 export type Resolver = (host: string) => Promise<string[]>;
@@ -149,8 +150,6 @@ export class BackendPool {
 /** No member came back within the hold (STT_PROXY_HOLD_MS): the message says how long was waited. */
 export class HoldExpired extends Error {}
 
-/** As many requests as STT_PROXY_MAX_HELD_REQUESTS already wait for a member: this one is refused at once. */
-export class HoldFull extends Error {}
 
 export interface MemberWait {
   /** The member that just failed, if any: another ready one is taken at once when there is one. */
@@ -197,7 +196,7 @@ export function memberWaiter(choose: (avoid?: Backend) => Backend, retryMs: numb
   return async ({ avoid, until, surface, signal, request = false }) => {
     const member = choose(avoid);
     if (member.state === 'ready') return member;
-    if (request && heldRequests >= maxHeldRequests) throw new HoldFull(`${heldRequests} requests already wait for a transcription member to come back (STT_PROXY_MAX_HELD_REQUESTS)`);
+    if (request && heldRequests >= maxHeldRequests) throw new HoldFull(heldRequests);
     onHeld(surface);
     if (request) heldRequests++;
     try {

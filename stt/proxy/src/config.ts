@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { loadTls, type TlsFiles } from './tls.js';
-import { DEFAULT_MAX_KEY_FAILURES, DEFAULT_RETRY_POLICY, heartbeatSettings, integer, list, hostList, loadApiKeys, originList, readSettings, setting, type Heartbeat } from '@vtuber-stt/core';
+import { DEFAULT_MAX_KEY_FAILURES, DEFAULT_RETRY_POLICY, heartbeatSettings, integer, relaySecretSetting, list, hostList, loadApiKeys, originList, readSettings, setting, type Heartbeat } from '@vtuber-stt/core';
 
 export interface ProxyConfig {
   host: string;
@@ -95,7 +95,7 @@ export const PROXY_SETTINGS = {
   retryRoundMs: setting('STT_PROXY_RETRY_ROUND_MS', '--retry-round-ms <ms>', 'a relayed session out of attempts waits this long before its next round', integer(1).default(DEFAULT_RETRY_POLICY.exhaustedDelayMs)),
   holdMs: setting('STT_PROXY_HOLD_MS', '--hold-ms <ms>', 'a request or session whose transcription member died, or that finds none ready, is held this long for one to come back (a restart) and then answered, in order; past it, the error', integer(0).default(15_000)),
   maxHeldRequests: setting('STT_PROXY_MAX_HELD_REQUESTS', '--max-held-requests <n>', 'REST and SSE requests held at once while no transcription member is ready (STT_PROXY_HOLD_MS); past it a request is answered 503 overloaded at once', integer(1).default(32)),
-  relaySecret: setting('STT_RELAY_SECRET', '--relay-secret <secret>', 'shared with the transcription services (their STT_RELAY_SECRET): a session this proxy reconnects after an idle release or a failover presents it, so a member admits it past STT_MAX_BUSY; unset: reconnections go through admission like new sessions', z.string().min(16, 'must have at least 16 characters').optional()),
+  relaySecret: relaySecretSetting('shared with the transcription services (their STT_RELAY_SECRET): a session this proxy reconnects after an idle release or a failover presents it, so a member admits it past STT_MAX_BUSY; unset: reconnections go through admission like new sessions'),
   maxConnections: setting('STT_PROXY_MAX_CONNECTIONS', '--max-connections <n>', 'WebSocket sessions at once (all routes)', integer(1).default(256)),
   maxListeners: setting('STT_PROXY_MAX_LISTENERS', '--max-listeners <n>', '/ws/events listeners at once, counted apart from STT_PROXY_MAX_CONNECTIONS', integer(1).default(64)),
   maxFrameBytes: setting('STT_PROXY_MAX_FRAME_BYTES', '--max-frame-bytes <n>', 'largest audio frame a WebSocket session may send', integer(2).default(1024 * 1024)),

@@ -1,42 +1,11 @@
 import type WebSocket from 'ws';
-import { bytesPerFrame, FLUSH_COMMAND, HandshakeRefused, isErrorCode, ServiceError, type ErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
+import { bytesPerFrame, FLUSH_COMMAND, HandshakeRefused, isErrorCode, type TranscriptMessage } from '@vtuber-stt/core';
 import { isLocalExhaustion, localExhaustionMessage, type Backend } from './backend.js';
-import { HoldExpired, HoldFull, type WaitForMember } from './backend_pool.js';
+import { HoldExpired, type WaitForMember } from './backend_pool.js';
+import { MemberRefused, UpstreamError } from './upstream_error.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
 
 /** What a backend said or failed to say, as the error a REST caller gets (status from the table). */
-export class UpstreamError extends ServiceError {
-  constructor(message: string, code: ErrorCode, retryAfterS?: number) {
-    super(code, message, retryAfterS);
-  }
-
-  /** A member that cannot be reached now, and may be back: the request is held (STT_PROXY_HOLD_MS) or sent elsewhere. */
-  get memberGone(): boolean {
-    return this.code === 'unreachable' && !(this instanceof MemberRefused);
-  }
-}
-
-/**
- * Refused at once because STT_PROXY_MAX_HELD_REQUESTS requests already wait for a member: 503
- * with a short Retry-After (a restart takes seconds), counted as a refusal (`held_full`).
- */
-export class HeldFull extends UpstreamError {
-  constructor(message: string) {
-    super(message, 'overloaded', 1);
-  }
-}
-
-/**
- * A member that refuses the proxy's handshake for good (a wrong key, a route it does not serve):
- * another member is tried, but nobody waits for this one, since a restart would not change it.
- */
-export class MemberRefused extends UpstreamError {
-  constructor(backend: Backend, error: HandshakeRefused) {
-    const hint = error.status === 401 || error.status === 403 ? '; check STT_BACKEND_API_KEY' : '';
-    super(`${backend.name} backend refused the proxy's connection (HTTP ${error.status}: ${error.message})${hint}`, 'unreachable');
-  }
-}
-
 export interface OneShotOptions {
   language?: string;
   prompt?: string;
@@ -181,7 +150,6 @@ export class HeldRetry {
       return await this.hold.wait({ avoid: failed, until: this.until, surface: this.hold.surface, signal: this.hold.signal, request: true });
     } catch (e) {
       if (this.hold.signal?.aborted) throw abortedError();
-      if (e instanceof HoldFull) throw new HeldFull(`${error.message}; ${e.message}`);
       if (e instanceof HoldExpired) throw new UpstreamError(`${error.message}; held ${this.hold.ms} ms for a member to come back (STT_PROXY_HOLD_MS), none did`, 'unreachable');
       throw e;
     }

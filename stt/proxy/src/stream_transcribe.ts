@@ -2,7 +2,8 @@ import type WebSocket from 'ws';
 import { bytesPerFrame, FLUSH_COMMAND, type TranscriptMessage } from '@vtuber-stt/core';
 import type { Backend } from './backend.js';
 import type { UpstreamAudio } from './decode/audio_input.js';
-import { chunksOf, configFor, connectionError, DEFAULT_TIMEOUT_MS, formatQuery, HeldRetry, restError, UpstreamError, withFailover, type OneShotOptions, type RequestHold } from './rest_transcribe.js';
+import { chunksOf, configFor, connectionError, DEFAULT_TIMEOUT_MS, formatQuery, HeldRetry, restError, withFailover, type OneShotOptions, type RequestHold } from './rest_transcribe.js';
+import { UpstreamError } from './upstream_error.js';
 
 /** Seconds of audio per frame: small enough that a refused frame costs little to resend. */
 const STREAM_CHUNK_SECONDS = 2;

@@ -1,7 +1,8 @@
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Backend } from '../src/backend.js';
-import { HoldExpired, HoldFull, memberWaiter } from '../src/backend_pool.js';
+import { HoldExpired, memberWaiter } from '../src/backend_pool.js';
+import { HoldFull } from '../src/upstream_error.js';
 
 /** A member whose address refuses every connection: it stays down however often it is asked. */
 async function downMember(): Promise<Backend> {

@@ -1,10 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { describeIssues, type ErrorMessage } from '../protocol/messages.js';
 import { closeCodeOf, codeOf, type ErrorCode } from '../protocol/errors.js';
 import { closeReason } from '../protocol/close_codes.js';
+import { setting } from '../settings.js';
 import { answerPings, DEFAULT_HEARTBEAT, keepAlive, type Heartbeat } from './heartbeat.js';
 
 export { DEFAULT_HEARTBEAT, heartbeatSettings, type Heartbeat } from './heartbeat.js';
@@ -175,19 +176,25 @@ function closeWell(socket: WebSocket, payloadLimit?: number): void {
  */
 export const RESUMED_SESSION_HEADER = 'x-stt-resumed-session';
 
-/** Whether a handshake's header carries the relay's secret (compared in constant time). */
-function presentsSecret(value: string | string[] | undefined, secret: string | undefined): boolean {
-  if (secret === undefined || typeof value !== 'string') return false;
-  const [given, expected] = [createHash('sha256').update(value).digest(), createHash('sha256').update(secret).digest()];
-  return timingSafeEqual(given, expected);
+/** STT_RELAY_SECRET, one setting on both sides (the proxy's and the services' tables; `help` says which side). */
+export const relaySecretSetting = (help: string) => setting('STT_RELAY_SECRET', '--relay-secret <secret>', help, z.string().min(16, 'must have at least 16 characters').optional());
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+
+/** Whether a handshake's header carries the relay's secret: digests compared in constant time, whatever the lengths. */
+function secretCheck(secret: string | undefined): (value: string | string[] | undefined) => boolean {
+  if (secret === undefined) return () => false;
+  const expected = sha256(secret);
+  return (value) => typeof value === 'string' && timingSafeEqual(sha256(value), expected);
 }
 
 /** Registers `path` as a WebSocket route speaking `protocol`. */
 export function registerSocketRoute<S, C>(app: FastifyInstance, path: string, protocol: SocketProtocol<S, C>, options: SocketRouteOptions): void {
   const shape = protocol.errorShape ?? defaultShape;
+  const resumes = secretCheck(options.relaySecret);
   app.get(path, { websocket: true, config: { socketScaffold: true } }, (socket: WebSocket, request) => {
     // Keys and origins were checked before the upgrade (their hooks answer the handshake itself).
-    const refusal = options.gate.refusal(protocol.unavailable?.(), presentsSecret(request.headers[RESUMED_SESSION_HEADER], options.relaySecret));
+    const refusal = options.gate.refusal(protocol.unavailable?.(), resumes(request.headers[RESUMED_SESSION_HEADER]));
     if (refusal) {
       // Refused after the upgrade: the error in the protocol's own shape first, then the close.
       options.countError?.(refusal.code);

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { codeOf, isWhisperLanguage, ServiceError, statusOf, unknownLanguageMessage, type ErrorCode } from '@vtuber-stt/core';
 import { clientGone } from '../client_gone.js';
 import { decodeSettings, requestAudio } from '../decode/request_audio.js';
-import { HeldFull, transcribeOnce, UpstreamError } from '../rest_transcribe.js';
+import { transcribeOnce } from '../rest_transcribe.js';
+import { refusalOf, UpstreamError } from '../upstream_error.js';
 import type { ProxyContext } from './context.js';
 
 const flag = (v: unknown) => v === '1' || v === 'true';
@@ -24,8 +25,9 @@ export async function restPlugin(app: FastifyInstance, ctx: ProxyContext): Promi
     if (error instanceof ServiceError) {
       if (error instanceof UpstreamError) metrics.requests.inc({ route: 'rest', backend: 'none', outcome: error.code });
       // Every member refused at capacity: its hint, so a client knows when to come back.
-      if (error.code === 'at_capacity' || error instanceof HeldFull) {
-        metrics.refusals.inc({ route: 'rest', reason: error instanceof HeldFull ? 'held_full' : 'at_capacity' });
+      const refused = refusalOf(error);
+      if (refused) {
+        metrics.refusals.inc({ route: 'rest', reason: refused });
         reply.header('retry-after', String(error.retryAfterS ?? 1));
       }
       return answer(reply, error.code, error.message);
