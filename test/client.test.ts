@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeWav, SAMPLE_RATE, type RunningService } from '@vtuber-stt/core';
+import { encodeS16le, encodeWav, SAMPLE_RATE, type RunningService } from '@vtuber-stt/core';
 import pino from 'pino';
 import { serverTurnsUrl } from '../client/audio_streaming_input/src/server_turns.js';
 import { UtteranceStreamer } from '../client/audio_streaming_input/src/streamer.js';
@@ -17,7 +17,7 @@ import { audioPath, fixtureModel, loadClip } from './helpers/fixtures.js';
 import { freePort, spawnService, type ServiceProcess } from './helpers/processes.js';
 import { startTestProxy } from './helpers/proxy.js';
 import { startTestService, TEST_MODEL } from './helpers/service.js';
-import { startTcpTap, type TcpTap } from './helpers/tcp_tap.js';
+import { startTcpTap, switchableWay, type TcpTap } from './helpers/tcp_tap.js';
 import { until, untilAsync } from './helpers/wait.js';
 import { syntheticText } from './helpers/synthetic_model.js';
 
@@ -459,6 +459,45 @@ describe('microphone client against the real stack', () => {
       expectFour(run.lines);
     } finally {
       await server.close();
+    }
+  });
+
+  it('loses no utterance spoken while the detection service restarts (detect turns): back, it hears the audio it missed', async () => {
+    const way = await switchableWay(detect.url);
+    let logged = '';
+    const lines: string[] = [];
+    const streamer = new UtteranceStreamer({
+      turns: 'detect',
+      detectUrl: `${way.url.replace('http', 'ws')}/ws/detect`,
+      transcribeUrl: `${cpu.url.replace('http', 'ws')}/ws/transcribe`,
+      preRollMs: 300,
+      hangoverMs: 0,
+      maxUtteranceMs: 30_000,
+      maxBufferBytes: 1 << 20,
+      log: pino({ level: 'info' }, { write: (line: string) => void (logged += line) }),
+      onUtterance: (u) => lines.push(u.text),
+    });
+    const utterance = encodeS16le(withSilence('picovoice-leopard/test_en.wav', 1000));
+    const push = async (pcm: Buffer) => {
+      for (let i = 0; i < pcm.length; i += 1024) await streamer.push(pcm.subarray(i, i + 1024));
+    };
+    const seen = () => ({ lines, logged: logged.slice(-1500) });
+    try {
+      await streamer.ready();
+      await push(utterance);
+      await until(() => lines.length === 1, 20_000, seen);
+      await way.down();
+      await until(() => logged.includes('detection connection lost'), 20_000, seen);
+      // The whole second utterance is spoken while no detector listens.
+      await push(utterance);
+      await way.up();
+      await until(() => logged.split('detection connected').length === 3, 20_000, seen);
+      await push(encodeS16le(silence(500)));
+      await streamer.finish();
+      expect(lines).toEqual([WORDS, WORDS]);
+      expect(logged).toMatch(/detection connected; catching up on \d+ ms of audio/);
+    } finally {
+      await way.close();
     }
   });
 

@@ -24,6 +24,8 @@ export class DetectLink {
   private readonly inFlight: { start: number; samples: number }[] = [];
   private closed = false;
   private readonly backoff = new Backoff(DEFAULT_RETRY_POLICY);
+  /** Callers of untilConnected, woken on the next open (or close). */
+  private waiters: (() => void)[] = [];
   private firstOpen!: () => void;
   /** Resolves on the first successful connection. */
   readonly opened = new Promise<void>((resolve) => (this.firstOpen = resolve));
@@ -53,6 +55,22 @@ export class DetectLink {
     while (this.connected && this.inFlight.length > limit && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
   }
 
+  /** Resolves once connected (at once if it is), when the link is closed, or after `timeoutMs`. */
+  untilConnected(timeoutMs: number): Promise<void> {
+    if (this.connected || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.waiters;
+      function done() {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
   send(chunk: Buffer, start: number): void {
     if (this.socket?.readyState !== WebSocket.OPEN) return;
     if (this.base < 0) this.base = start;
@@ -64,6 +82,11 @@ export class DetectLink {
     this.closed = true;
     this.opening?.abort();
     this.socket?.close();
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const done of this.waiters.slice()) done();
   }
 
   private connect(): void {
@@ -77,6 +100,7 @@ export class DetectLink {
         if (this.config) socket.send(JSON.stringify({ ...this.config, type: 'config' }));
         this.onState('connected');
         this.firstOpen();
+        this.wake();
       },
       message: (_socket, text) => {
         const reply = JSON.parse(text) as DetectServerMessage;

@@ -5,6 +5,13 @@ import { openTranscription, type Transcription } from './transcription.js';
 
 /** Chunks the detector may be behind (1 s) before input waits for it. */
 const MAX_DETECT_LAG = 32;
+/**
+ * Audio kept for a detector that went away (a restart) to hear once it is back, as the proxy holds
+ * a transcription request through a restart (STT_PROXY_HOLD_MS): speech that begins while
+ * it is away is cut by its verdicts, not lost. Past this the open utterance takes the audio as it
+ * comes, unjudged.
+ */
+const CATCH_UP_MS = 15_000;
 
 /**
  * Client-side turns: every chunk goes to /ws/detect, whose verdicts drive a Segmenter; the audio
@@ -13,7 +20,11 @@ const MAX_DETECT_LAG = 32;
  */
 export class DetectTurns implements TurnFlow {
   private clock = 0;
-  /** The last seconds of input (s16le), to send an utterance from before its reported start. */
+  /** Input the detector has answered for, on any of its connections. */
+  private answered = 0;
+  /** Input sent on the detector's current connection. */
+  private sent = 0;
+  /** The last seconds of input (s16le): an utterance's audio from before its reported start, and what the detector missed. */
   private readonly ring: SampleLog<Buffer>;
   private readonly detect: DetectLink;
   private readonly link: Transcription;
@@ -23,8 +34,9 @@ export class DetectTurns implements TurnFlow {
 
   constructor(private readonly options: StreamerOptions) {
     const { log } = options;
-    // Enough to reach back past the detector's lag, its confirmation delay and the pre-roll.
-    this.ring = new SampleLog<Buffer>({ unitsPerSample: 2, keepSamples: toSamples(options.preRollMs + 3000) });
+    // Enough to reach back past the detector's lag, its confirmation delay and the pre-roll, and
+    // for a detector that comes back to hear what it missed.
+    this.ring = new SampleLog<Buffer>({ unitsPerSample: 2, keepSamples: toSamples(options.preRollMs + 3000 + CATCH_UP_MS) });
     this.segmenter = new Segmenter({ preRoll: toSamples(options.preRollMs), maxLength: toSamples(options.maxUtteranceMs), hangover: toSamples(options.hangoverMs) });
     this.link = openTranscription(options, {
       // The service speculates at the pause the detector is still waiting out: its text arrives
@@ -44,7 +56,12 @@ export class DetectTurns implements TurnFlow {
     this.detect = new DetectLink(
       options.detectUrl,
       (e) => this.onDetect(e),
-      (state, detail) => (state === 'connected' ? log.info('detection connected') : log.warn(`detection connection lost (${detail}); reconnecting`)),
+      (state, detail) => {
+        if (state === 'lost') return log.warn(`detection connection lost (${detail}); reconnecting`);
+        // A new connection hears again what the last one was sent and did not answer.
+        this.sent = Math.max(this.answered, this.ring.start);
+        log.info(this.sent < this.clock ? `detection connected; catching up on ${Math.round(toMs(this.clock - this.sent))} ms of audio` : 'detection connected');
+      },
       // --hangover-ms is the silence that ends an utterance: the detector's too, so it can lengthen it.
       options.hangoverMs > 0 ? { hangover_ms: Math.round(options.hangoverMs) } : undefined,
     );
@@ -57,17 +74,39 @@ export class DetectTurns implements TurnFlow {
 
   /**
    * Audio reaches transcription as the detector answers for it, so an utterance is cut where the
-   * detector says; with the detector away, an open utterance takes the audio as it comes.
+   * detector says. With the detector away the audio waits for it (CATCH_UP_MS); past that, an open
+   * utterance takes the audio as it comes.
    */
   async push(chunk: Buffer): Promise<void> {
-    const start = this.clock;
     this.clock += chunk.length / 2;
     this.ring.push(chunk);
     if (this.detect.connected) {
-      this.detect.send(chunk, start);
+      this.sendToDetector();
       await this.detect.drained(MAX_DETECT_LAG);
-    } else {
+    } else if (this.clock - this.answered > toSamples(CATCH_UP_MS)) {
       this.apply(this.segmenter.update({ to: this.clock }));
+    }
+  }
+
+  /** Everything after what the current connection was sent: the new chunk, or what it missed first. */
+  private sendToDetector(): void {
+    for (const piece of this.ring.pieces(this.sent, this.clock)) {
+      this.detect.send(piece, this.sent);
+      this.sent += piece.length / 2;
+    }
+  }
+
+  /** Until the detector has answered for all the input, while it is back within CATCH_UP_MS. */
+  private async heardAll(): Promise<void> {
+    const deadline = Date.now() + CATCH_UP_MS;
+    if (this.answered < this.clock && !this.detect.connected) this.options.log.info(`waiting up to ${CATCH_UP_MS / 1000} s for detection to hear the last ${Math.round(toMs(this.clock - this.answered))} ms`);
+    while (this.answered < this.clock && Date.now() < deadline) {
+      await this.detect.untilConnected(deadline - Date.now());
+      if (!this.detect.connected) return;
+      this.sendToDetector();
+      await this.detect.drained(0, deadline - Date.now());
+      // Every chunk answered (a chunk's error answers it too): nothing more will come.
+      if (this.detect.connected && this.detect.pending === 0) return;
     }
   }
 
@@ -77,7 +116,7 @@ export class DetectTurns implements TurnFlow {
   }
 
   async finish(): Promise<void> {
-    await this.detect.drained(0, 5000);
+    await this.heardAll();
     this.apply(this.segmenter.finish(this.clock));
     await this.link.transcriber.idle();
     this.detect.close();
@@ -86,6 +125,7 @@ export class DetectTurns implements TurnFlow {
   }
 
   private onDetect({ reply, base, chunkStart, chunkSamples }: DetectEvent): void {
+    this.answered = Math.max(this.answered, chunkStart + chunkSamples);
     const abs = (offsetMs: number | undefined) => (offsetMs === undefined ? undefined : base + toSamples(offsetMs));
     if (reply.speech_start !== undefined) this.options.log.debug(`speech started at ${Math.round(toMs(base) + reply.speech_start)} ms (detector)`);
     this.apply(
