@@ -183,14 +183,16 @@ try {
   await stack.stop();
 }
 
-// Growth after the warm-up, per process: the median of minutes 5-9 (or from the middle of a short
-// run) against the median of the last five. One minute's RSS swings by 1-2 % with what is in
-// flight, so single minutes would make the figure a draw.
-const warmFrom = Math.min(4, Math.floor(minutes.length / 2));
-const warmWindow = minutes.slice(warmFrom, warmFrom + 5);
-const lastWindow = minutes.slice(Math.max(minutes.length - 5, warmFrom));
+// Growth after the warm-up, per process: the median of minutes 5-9 (in a short run, from its
+// middle) against the median of as many last minutes, the two windows apart. One minute's RSS
+// swings by 1-2 % with what is in flight, so single minutes would make the figure a draw.
+const warmFrom = Math.min(4, Math.floor((minutes.length - 1) / 2));
+const size = Math.min(5, Math.floor((minutes.length - warmFrom) / 2));
+const warmWindow = minutes.slice(warmFrom, warmFrom + size);
+const lastWindow = minutes.slice(minutes.length - size);
 const last = minutes.at(-1)!;
-const medianOf = (window: Minute[], pick: (m: Minute) => number | undefined) => pct(window.map(pick).filter((v): v is number => v !== undefined), 50);
+/** NaN (a run too short for two windows, or no sample) prints as null in the JSON. */
+const medianOf = (window: Minute[], pick: (m: Minute) => number | undefined) => pct(window.map(pick).filter((v): v is number => Number.isFinite(v)), 50);
 const growthOf = (pick: (m: Minute) => number | undefined) => {
   const [before, after] = [medianOf(warmWindow, pick), medianOf(lastWindow, pick)];
   return Number((((after - before) / (before || 1)) * 100).toFixed(1));
@@ -198,7 +200,7 @@ const growthOf = (pick: (m: Minute) => number | undefined) => {
 const growth = Object.fromEntries(Object.keys(last.rss_mib).map((name) => [name, growthOf((m) => m.rss_mib[name])]));
 /** V8's committed heap over the same windows, in MiB: the part of a Node service's RSS growth that is JavaScript's heap. */
 const heapGrowthMib = Object.fromEntries(Object.keys(last.heap_total_mib).map((name) => [name, medianOf(lastWindow, (m) => m.heap_total_mib[name]) - medianOf(warmWindow, (m) => m.heap_total_mib[name])]));
-const windows = `median of minutes ${warmWindow[0]!.minute}-${warmWindow.at(-1)!.minute} against ${lastWindow[0]!.minute}-${last.minute}`;
+const windows = size ? `median of minutes ${warmWindow[0]!.minute}-${warmWindow.at(-1)!.minute} against ${lastWindow[0]!.minute}-${last.minute}` : 'too short a run for two windows';
 const half = Math.floor(minutes.length / 2);
 const early = minutes.slice(Math.min(5, half), Math.max(Math.min(10, minutes.length), half + 1)).map((m) => m.p50_ms);
 const late = minutes.slice(-5).map((m) => m.p50_ms);

@@ -462,10 +462,10 @@ describe('microphone client against the real stack', () => {
     }
   });
 
-  it('loses no utterance spoken while the detection service restarts (detect turns): back, it hears the audio it missed', async () => {
+  it('loses no utterance while the detection service restarts (detect turns): back, it hears the open utterance again and what it missed', async () => {
     const way = await switchableWay(detect.url);
     let logged = '';
-    const lines: string[] = [];
+    const lines: { text: string; start_ms: number }[] = [];
     const streamer = new UtteranceStreamer({
       turns: 'detect',
       detectUrl: `${way.url.replace('http', 'ws')}/ws/detect`,
@@ -475,30 +475,59 @@ describe('microphone client against the real stack', () => {
       maxUtteranceMs: 30_000,
       maxBufferBytes: 1 << 20,
       log: pino({ level: 'info' }, { write: (line: string) => void (logged += line) }),
-      onUtterance: (u) => lines.push(u.text),
+      onUtterance: (u) => lines.push({ text: u.text, start_ms: u.start_ms }),
     });
-    const utterance = encodeS16le(withSilence('picovoice-leopard/test_en.wav', 1000));
-    const push = async (pcm: Buffer) => {
-      for (let i = 0; i < pcm.length; i += 1024) await streamer.push(pcm.subarray(i, i + 1024));
+    const pcm = withSilence('picovoice-leopard/test_en.wav', 1000);
+    const utterance = encodeS16le(pcm);
+    const push = async (bytes: Buffer) => {
+      for (let i = 0; i < bytes.length; i += 1024) await streamer.push(bytes.subarray(i, i + 1024));
     };
     const seen = () => ({ lines, logged: logged.slice(-1500) });
     try {
       await streamer.ready();
+      // The detector goes down the moment it says the first utterance began: that utterance is
+      // open, with chunks unanswered, and the rest of it and all of the second are spoken while
+      // no detector listens.
+      const cut = way.downAfter(/speech_start/);
       await push(utterance);
-      await until(() => lines.length === 1, 20_000, seen);
-      await way.down();
+      await cut;
       await until(() => logged.includes('detection connection lost'), 20_000, seen);
-      // The whole second utterance is spoken while no detector listens.
+      expect(lines).toEqual([]);
       await push(utterance);
       await way.up();
       await until(() => logged.split('detection connected').length === 3, 20_000, seen);
       await push(encodeS16le(silence(500)));
       await streamer.finish();
-      expect(lines).toEqual([WORDS, WORDS]);
+      expect(lines.map((l) => l.text)).toEqual([WORDS, WORDS]);
+      // The same clip one utterance later: its start placed on the client's clock, not the new connection's.
+      expect(Math.abs(lines[1]!.start_ms - lines[0]!.start_ms - (pcm.length / SAMPLE_RATE) * 1000)).toBeLessThan(100);
       expect(logged).toMatch(/detection connected; catching up on \d+ ms of audio/);
     } finally {
       await way.close();
     }
+  });
+
+  it('detect turns: settings the detector refuses are reported, and its replies still match their chunks', async () => {
+    let logged = '';
+    const lines: string[] = [];
+    const streamer = new UtteranceStreamer({
+      turns: 'detect',
+      detectUrl: `${detect.url.replace('http', 'ws')}/ws/detect`,
+      transcribeUrl: `${cpu.url.replace('http', 'ws')}/ws/transcribe`,
+      preRollMs: 300,
+      hangoverMs: 60_000, // past what /ws/detect accepts: the detector keeps its own
+      maxUtteranceMs: 30_000,
+      maxBufferBytes: 1 << 20,
+      log: pino({ level: 'info' }, { write: (line: string) => void (logged += line) }),
+      onUtterance: (u) => lines.push(u.text),
+    });
+    await streamer.ready();
+    const pcm = encodeS16le(withSilence('picovoice-leopard/test_en.wav', 1000));
+    for (let i = 0; i < pcm.length; i += 1024) await streamer.push(pcm.subarray(i, i + 1024));
+    await until(() => lines.length === 1, 20_000, () => logged.slice(-1500));
+    await streamer.finish();
+    expect(lines).toEqual([WORDS]);
+    expect(logged).toContain('detection refused its settings');
   });
 
   it.each(MODES)('loses no utterance when the only transcription backend behind the proxy restarts (%s turns)', async (mode) => {

@@ -23,6 +23,8 @@ export class DetectLink {
   private base = -1;
   private readonly inFlight: { start: number; samples: number }[] = [];
   private closed = false;
+  /** The config message sent on this connection is not answered yet. */
+  private configOwed = false;
   private readonly backoff = new Backoff(DEFAULT_RETRY_POLICY);
   /** Callers of untilConnected, woken on the next open (or close). */
   private waiters: (() => void)[] = [];
@@ -33,7 +35,7 @@ export class DetectLink {
   constructor(
     private readonly url: string,
     private readonly onEvent: (e: DetectEvent) => void,
-    private readonly onState: (state: 'connected' | 'lost', detail?: string) => void,
+    private readonly onState: (state: 'connected' | 'lost' | 'config_refused', detail?: string) => void,
     /** Sent on every (re)connection before any audio: this connection's hysteresis (e.g. hangover_ms). */
     private readonly config?: Record<string, unknown>,
   ) {
@@ -94,9 +96,9 @@ export class DetectLink {
     openSocket(this.url, {
       open: (socket) => {
         this.socket = socket;
-        this.backoff.reset();
         this.base = -1;
         this.inFlight.length = 0;
+        this.configOwed = this.config !== undefined;
         if (this.config) socket.send(JSON.stringify({ ...this.config, type: 'config' }));
         this.onState('connected');
         this.firstOpen();
@@ -104,9 +106,16 @@ export class DetectLink {
       },
       message: (_socket, text) => {
         const reply = JSON.parse(text) as DetectServerMessage;
-        // Every chunk gets one reply, in order (a detect reply, or an error about that chunk); the
-        // ack of our own config message answers no chunk.
-        if (reply.type === 'config') return;
+        // A reply, not an open, shows a detector is there: a proxy with none behind it accepts the
+        // connection and then closes it, and reconnecting at once would resend the catch-up each time.
+        this.backoff.reset();
+        // The config went out before any chunk, so the first reply answers it (an ack, or an error
+        // that answers no chunk); after that every chunk gets one reply, in order.
+        if (this.configOwed) {
+          this.configOwed = false;
+          if (reply.type === 'error') return this.onState('config_refused', reply.error);
+          if (reply.type === 'config') return;
+        }
         const chunk = this.inFlight.shift();
         if (!chunk || reply.type !== 'detect') return;
         this.onEvent({ reply, base: this.base, chunkStart: chunk.start, chunkSamples: chunk.samples });

@@ -58,8 +58,12 @@ export class DetectTurns implements TurnFlow {
       (e) => this.onDetect(e),
       (state, detail) => {
         if (state === 'lost') return log.warn(`detection connection lost (${detail}); reconnecting`);
-        // A new connection hears again what the last one was sent and did not answer.
-        this.sent = Math.max(this.answered, this.ring.start);
+        if (state === 'config_refused') return log.warn(`detection refused its settings: ${detail}`);
+        // A new connection hears again what the last one was sent and did not answer, and an open
+        // utterance from its start: a detector that heard only its tail (or the silence after it)
+        // would not end it, or would withdraw it for the words it did not hear.
+        const from = this.segmenter.open ? Math.min(this.answered, this.segmenter.audioStart) : this.answered;
+        this.sent = Math.max(from, this.ring.start);
         log.info(this.sent < this.clock ? `detection connected; catching up on ${Math.round(toMs(this.clock - this.sent))} ms of audio` : 'detection connected');
       },
       // --hangover-ms is the silence that ends an utterance: the detector's too, so it can lengthen it.
@@ -84,7 +88,9 @@ export class DetectTurns implements TurnFlow {
       this.sendToDetector();
       await this.detect.drained(MAX_DETECT_LAG);
     } else if (this.clock - this.answered > toSamples(CATCH_UP_MS)) {
-      this.apply(this.segmenter.update({ to: this.clock }));
+      // Audio aging out of what the detector could still catch up on goes, a chunk at a time (so
+      // the maximum length still splits), to an open utterance.
+      this.apply(this.segmenter.update({ to: this.clock - toSamples(CATCH_UP_MS) }));
     }
   }
 
