@@ -150,7 +150,6 @@ export class BackendPool {
 /** No member came back within the hold (STT_PROXY_HOLD_MS): the message says how long was waited. */
 export class HoldExpired extends Error {}
 
-
 export interface MemberWait {
   /** The member that just failed, if any: another ready one is taken at once when there is one. */
   avoid?: Backend;

@@ -27,9 +27,10 @@ export class HoldFull extends UpstreamError {
 }
 
 /** Why a request was refused rather than failed (stt_proxy_refusals_total's reason, with Retry-After), if it was. */
-export function refusalOf(error: unknown): 'at_capacity' | 'held_full' | undefined {
-  if (error instanceof HoldFull) return 'held_full';
-  return error instanceof ServiceError && error.code === 'at_capacity' ? 'at_capacity' : undefined;
+export function refusalOf(error: unknown): { reason: 'at_capacity' | 'held_full'; retryAfterS: number } | undefined {
+  if (!(error instanceof ServiceError)) return undefined;
+  const reason = error instanceof HoldFull ? 'held_full' : error.code === 'at_capacity' ? 'at_capacity' : undefined;
+  return reason && { reason, retryAfterS: error.retryAfterS ?? 1 };
 }
 
 /**

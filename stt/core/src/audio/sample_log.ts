@@ -52,11 +52,15 @@ export class SampleLog<T extends SampleRun<T>> {
 
   /** The kept audio in [from, to), oldest first: views into the chunks, cut at both ends (no copy). */
   pieces(from: number, to: number): T[] {
+    // Found from the newest chunk back: callers ask for recent audio, once per chunk received,
+    // and a ring may hold many seconds of chunks.
+    let i = this.chunks.length;
+    let at = this.end;
+    while (i > 0 && at > from) at -= this.samplesIn(this.chunks[--i]!);
     const out: T[] = [];
-    let at = this.base;
-    for (const c of this.chunks) {
+    for (; i < this.chunks.length && at < to; i++) {
+      const c = this.chunks[i]!;
       const n = this.samplesIn(c);
-      if (at >= to) break;
       if (at + n > from) out.push(c.subarray(Math.max(0, from - at) * this.unit, Math.min(n, to - at) * this.unit));
       at += n;
     }

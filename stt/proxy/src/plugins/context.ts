@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { ConnectionGate } from '@vtuber-stt/core';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -6,6 +7,7 @@ import type { Backends, WaitForMember } from '../backend_pool.js';
 import type { ProxyConfig } from '../config.js';
 import type { SessionHub } from '../sessions/session_hub.js';
 import type { ToggleStore } from '../toggle_store.js';
+import { refusalOf } from '../upstream_error.js';
 
 /** Metrics every surface reports into; one registry, served by the health plugin. */
 export interface ProxyMetrics {
@@ -29,6 +31,14 @@ export function createMetrics(): ProxyMetrics {
     held: new Counter({ name: 'stt_proxy_held_total', help: 'Requests and sessions held for a transcription member to come back (STT_PROXY_HOLD_MS), by surface', labelNames: ['surface'] as const, registers: [registry] }),
     refusals: new Counter({ name: 'stt_proxy_refusals_total', help: 'Sessions and requests refused because every member tried refused them (at_capacity), or because STT_PROXY_MAX_HELD_REQUESTS requests already wait for a member (held_full), by route and reason', labelNames: ['route', 'reason'] as const, registers: [registry] }),
   };
+}
+
+/** A request refused rather than failed (every member at capacity, or too many held): counted by reason, and told when to come back. */
+export function markRefusal(reply: FastifyReply, error: unknown, route: string, metrics: ProxyMetrics): void {
+  const refused = refusalOf(error);
+  if (!refused) return;
+  metrics.refusals.inc({ route, reason: refused.reason });
+  reply.header('retry-after', String(refused.retryAfterS));
 }
 
 /**

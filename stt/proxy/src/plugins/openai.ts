@@ -7,11 +7,10 @@ import { backendForModel, listedModels, modelId } from '../models.js';
 import { openAIErrorBody, OpenAIParamError, toOpenAIError } from '../openai_errors.js';
 import { formatTranscript, languagesOf, RESPONSE_FORMATS, type ResponseFormat } from '../openai_format.js';
 import { transcribeOnce, type OneShotOptions } from '../rest_transcribe.js';
-import { refusalOf } from '../upstream_error.js';
 import { clientGone, clientLeft } from '../client_gone.js';
 import { SseStream } from '../sse.js';
 import { openStream } from '../stream_transcribe.js';
-import type { ProxyContext } from './context.js';
+import { markRefusal, type ProxyContext } from './context.js';
 
 type Task = 'transcribe' | 'translate';
 
@@ -143,11 +142,7 @@ export async function openaiPlugin(app: FastifyInstance, ctx: ProxyContext): Pro
     if (status >= 500) ctx.logger.error({ err: error }, 'openai route failed');
     // A body refused before its end is not read on: the connection closes after the answer.
     if (!request.raw.complete) reply.header('connection', 'close');
-    const refused = refusalOf(error);
-    if (refused && error instanceof ServiceError) {
-      metrics.refusals.inc({ route: 'openai', reason: refused });
-      reply.header('retry-after', String(error.retryAfterS ?? 1));
-    }
+    markRefusal(reply, error, 'openai', metrics);
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) =>

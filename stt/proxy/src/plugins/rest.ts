@@ -3,8 +3,8 @@ import { codeOf, isWhisperLanguage, ServiceError, statusOf, unknownLanguageMessa
 import { clientGone } from '../client_gone.js';
 import { decodeSettings, requestAudio } from '../decode/request_audio.js';
 import { transcribeOnce } from '../rest_transcribe.js';
-import { refusalOf, UpstreamError } from '../upstream_error.js';
-import type { ProxyContext } from './context.js';
+import { UpstreamError } from '../upstream_error.js';
+import { markRefusal, type ProxyContext } from './context.js';
 
 const flag = (v: unknown) => v === '1' || v === 'true';
 
@@ -24,12 +24,7 @@ export async function restPlugin(app: FastifyInstance, ctx: ProxyContext): Promi
     if (!request.raw.complete) reply.header('connection', 'close');
     if (error instanceof ServiceError) {
       if (error instanceof UpstreamError) metrics.requests.inc({ route: 'rest', backend: 'none', outcome: error.code });
-      // Every member refused at capacity: its hint, so a client knows when to come back.
-      const refused = refusalOf(error);
-      if (refused) {
-        metrics.refusals.inc({ route: 'rest', reason: refused });
-        reply.header('retry-after', String(error.retryAfterS ?? 1));
-      }
+      markRefusal(reply, error, 'rest', metrics);
       return answer(reply, error.code, error.message);
     }
     const e = error as { code?: string; statusCode?: number; message: string };
